@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints (host and wasm32), native tests, browser tests
+# (wasm-bindgen-test in headless Chromium against a real mosquitto), the release build,
+# and the end-to-end suite (the built page in Chromium against real mosquitto brokers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+source scripts/env.sh
+start=$(date +%s)
+step() { echo; echo "=== $* ($(( $(date +%s) - start )) s)"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (host)"
+cargo clippy --all-targets -q -- -D warnings
+
+step "clippy (wasm32)"
+RUSTC="$WASM_RUSTC" "${WASM_CLIPPY[@]}" -q --target wasm32-unknown-unknown --lib --bins --tests -- -D warnings
+
+step "native tests (cargo test)"
+cargo test -q 2>&1 | tee /tmp/mqtt-web-native.log | grep -Ev '^$|^running 0 tests|^test result: ok. 0 passed' || true
+grep -q "test result: FAILED" /tmp/mqtt-web-native.log && { echo "native tests failed"; exit 1; }
+grep -q "test result: ok" /tmp/mqtt-web-native.log || { echo "native tests did not run"; exit 1; }
+
+step "browser tests (wasm-bindgen-test, headless Chromium, real mosquitto)"
+broker_dir="$(mktemp -d)"
+trap 'bash scripts/mosquitto.sh stop "$broker_dir"' EXIT
+bash scripts/mosquitto.sh start "$broker_dir"
+MQTT_WEB_TEST_BROKER="ws://127.0.0.1:$(cat "$broker_dir/ws_port")/mqtt" RUSTC="$WASM_RUSTC" \
+  cargo test --target wasm32-unknown-unknown --test browser
+bash scripts/mosquitto.sh stop "$broker_dir"
+
+step "release build (trunk build --release)"
+bash scripts/build-release.sh
+
+step "end-to-end tests (playwright-core + Chromium + mosquitto)"
+node --test --test-concurrency=1 tests/e2e/*.test.mjs
+
+step "all tests passed"

@@ -1,0 +1,189 @@
+//! Wires the pieces together: URL parameters, the store, the driver, the root view.
+
+use leptos::prelude::*;
+
+use crate::components::App;
+use crate::mqtt::{Event, SessionConfig};
+use crate::state::{apply, Changes, State};
+use crate::transport::{clock, Driver};
+
+/// The UI state plus one trigger per slice, so a component re-renders only when the slice
+/// it reads changed. Copy: pass it anywhere.
+#[derive(Clone, Copy)]
+pub struct Store {
+    pub state: StoredValue<State, LocalStorage>,
+    pub connection: Trigger,
+    pub subscriptions: Trigger,
+    pub messages: Trigger,
+    pub devices: Trigger,
+    pub publish: Trigger,
+    pending: StoredValue<Changes, LocalStorage>,
+    frame_scheduled: StoredValue<bool, LocalStorage>,
+}
+
+impl Store {
+    fn new() -> Store {
+        Store {
+            state: StoredValue::new_local(State::default()),
+            connection: Trigger::new(),
+            subscriptions: Trigger::new(),
+            messages: Trigger::new(),
+            devices: Trigger::new(),
+            publish: Trigger::new(),
+            pending: StoredValue::new_local(Changes::default()),
+            frame_scheduled: StoredValue::new_local(false),
+        }
+    }
+
+    /// Reads a slice of the state (track the matching trigger first for reactivity).
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        self.state.with_value(f)
+    }
+
+    /// Changes the state outside the event stream (user actions) and notifies at once.
+    pub fn update(&self, f: impl FnOnce(&mut State) -> Changes) {
+        let changes = self.state.try_update_value(f).unwrap_or_default();
+        self.notify(changes);
+    }
+
+    /// Folds session events in now (plain data, bounded) and notifies the views on the next
+    /// animation frame, so a flood costs one render per frame.
+    fn absorb(&self, events: Vec<Event>) {
+        let now = clock::wall_ms();
+        let changes = self
+            .state
+            .try_update_value(|state| {
+                let mut changes = Changes::default();
+                for event in &events {
+                    changes.merge(apply(state, event, now));
+                }
+                changes
+            })
+            .unwrap_or_default();
+        self.pending.update_value(|p| p.merge(changes));
+        if !self.frame_scheduled.get_value() && changes.any() {
+            self.frame_scheduled.set_value(true);
+            let store = *self;
+            request_animation_frame(move || store.flush());
+        }
+    }
+
+    fn flush(&self) {
+        self.frame_scheduled.set_value(false);
+        let changes = self
+            .pending
+            .try_update_value(std::mem::take)
+            .unwrap_or_default();
+        self.notify(changes);
+    }
+
+    fn notify(&self, changes: Changes) {
+        if changes.connection {
+            self.connection.notify();
+        }
+        if changes.subscriptions {
+            self.subscriptions.notify();
+        }
+        if changes.messages {
+            self.messages.notify();
+        }
+        if changes.devices {
+            self.devices.notify();
+        }
+        if changes.publish {
+            self.publish.notify();
+        }
+    }
+}
+
+/// Commands for the session; Copy handle to the driver.
+#[derive(Clone, Copy)]
+pub struct Commands {
+    driver: StoredValue<Driver, LocalStorage>,
+}
+
+impl Commands {
+    pub fn driver(&self) -> Driver {
+        self.driver.get_value()
+    }
+}
+
+/// Settings read from the page URL on load (`?broker=…&client_id=…&username=…&sub=…&connect=1`).
+#[derive(Debug, Clone, Default)]
+pub struct UrlParams {
+    pub broker: Option<String>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub subs: Vec<String>,
+    pub connect: bool,
+}
+
+impl UrlParams {
+    fn from_location() -> UrlParams {
+        let search = window().location().search().unwrap_or_default();
+        let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else {
+            return UrlParams::default();
+        };
+        let subs = params.get_all("sub");
+        UrlParams {
+            broker: params.get("broker").filter(|s| !s.is_empty()),
+            client_id: params.get("client_id").filter(|s| !s.is_empty()),
+            username: params.get("username").filter(|s| !s.is_empty()),
+            subs: subs
+                .iter()
+                .filter_map(|v| v.as_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            connect: params
+                .get("connect")
+                .is_some_and(|v| v == "1" || v == "true"),
+        }
+    }
+}
+
+/// The broker used when the URL names none: the build's setting under `trunk serve`
+/// (see README), else the page's own origin at `/mqtt`.
+pub fn default_broker_url() -> String {
+    if let Some(url) = option_env!("MQTT_WEB_DEFAULT_BROKER").filter(|u| !u.is_empty()) {
+        return url.to_string();
+    }
+    let location = window().location();
+    let scheme = match location.protocol().as_deref() {
+        Ok("https:") => "wss",
+        _ => "ws",
+    };
+    match location.host() {
+        Ok(host) if !host.is_empty() => format!("{scheme}://{host}/mqtt"),
+        _ => "ws://127.0.0.1:9001/mqtt".to_string(),
+    }
+}
+
+pub fn start() {
+    console_error_panic_hook::set_once();
+    mount_into(
+        document().body().expect("page has a body"),
+        UrlParams::from_location(),
+    );
+}
+
+/// Mounts the app into `parent` with these settings (the browser tests mount it too).
+pub fn mount_into(parent: web_sys::HtmlElement, params: UrlParams) {
+    leptos::mount::mount_to(parent, move || {
+        let store = Store::new();
+        let sink_store = store;
+        let driver = Driver::new(
+            SessionConfig {
+                seed: (js_sys::Math::random() * 1e15) as u64,
+                ..SessionConfig::default()
+            },
+            Box::new(move |events| sink_store.absorb(events)),
+        );
+        let commands = Commands {
+            driver: StoredValue::new_local(driver),
+        };
+        provide_context(store);
+        provide_context(commands);
+        view! { <App params=params.clone() /> }
+    })
+    .forget();
+}

@@ -1,0 +1,145 @@
+//! Device list built from traffic: liveness, last seen, latest readings with sparklines.
+
+use leptos::prelude::*;
+
+use crate::components::{use_now, use_store};
+use crate::state::devices::{format_relative, Device, DeviceKind, ReadingValue};
+
+/// Where the device list sends a picked target (the send-to-node form listens).
+#[derive(Clone, Copy)]
+pub struct PickedTarget(pub RwSignal<Option<(String, DeviceKind)>>);
+
+#[component]
+pub fn DevicesPanel() -> impl IntoView {
+    let store = use_store();
+    let now = use_now();
+    let picked = expect_context::<PickedTarget>();
+    // Empty: each kind's default (10 min generic, 2 h Meshtastic).
+    let stale_minutes = RwSignal::new(String::new());
+    let stale_override = move || {
+        stale_minutes
+            .get()
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|m| *m > 0.0)
+            .map(|m| (m * 60_000.0) as u64)
+    };
+
+    let rows = move || {
+        store.devices.track();
+        let now = now.get();
+        let stale = stale_override();
+        store.read(|s| {
+            s.devices
+                .devices_by_last_seen()
+                .into_iter()
+                .map(|d| {
+                    device_row(
+                        d,
+                        now,
+                        stale.unwrap_or_else(|| d.kind.default_stale_after_ms()),
+                        picked,
+                    )
+                })
+                .collect_view()
+        })
+    };
+    let empty = move || {
+        store.devices.track();
+        store.read(|s| s.devices.is_empty())
+    };
+    view! {
+        <div class="toolbar">
+            <label class="field narrow">
+                <span>"Stale after (min)"</span>
+                <input type="number" min="0" step="any" placeholder="auto"
+                    prop:value=move || stale_minutes.get() on:input=move |ev| stale_minutes.set(event_target_value(&ev)) />
+            </label>
+        </div>
+        <Show when=empty>
+            <p class="hint">"Devices appear from " <code>"devices/<id>/status"</code> ", " <code>"sensors/<id>/<kind>"</code>
+                " and Meshtastic " <code>"msh/…/json/…"</code> " traffic: subscribe to them (or " <code>"#"</code> ")."</p>
+        </Show>
+        <ul class="devices" aria-label="Devices">{rows}</ul>
+    }
+}
+
+fn device_row(device: &Device, now: u64, stale_after: u64, picked: PickedTarget) -> impl IntoView {
+    let liveness = device.liveness(now, stale_after);
+    let id = device.id.clone();
+    let kind = device.kind;
+    let title = match (&device.name, &device.short_name) {
+        (Some(name), Some(short)) => format!("{name} ({short})"),
+        (Some(name), None) => name.clone(),
+        _ => String::new(),
+    };
+    let readings: Vec<_> = device
+        .readings
+        .iter()
+        .map(|(key, reading)| {
+            let value = match &reading.value {
+                ReadingValue::Number(n) => format_number(*n),
+                ReadingValue::Text(t) => t.clone(),
+            };
+            let unit = reading.unit.clone().unwrap_or_default();
+            let spark = (reading.history.len() >= 2).then(|| sparkline(&reading.history));
+            view! {
+                <li class="reading"><span class="reading-key">{key.clone()}</span>
+                    <span class="reading-value">{value} " " {unit}</span>{spark}</li>
+            }
+        })
+        .collect_view();
+    let pick_id = id.clone();
+    view! {
+        <li data-testid="device" class=format!("device {}", liveness.as_str()) data-device-id=id.clone()
+            data-online=liveness.is_online().to_string()>
+            <div class="device-head">
+                <span class=format!("badge {}", liveness.as_str())>{liveness.as_str()}</span>
+                <span class="device-id">{id.clone()}</span>
+                <span class="device-name">{title}</span>
+                <span class="device-seen">{format_relative(now.saturating_sub(device.last_seen_ms))}</span>
+                <button type="button" class="small" title="Send to this device"
+                    on:click=move |_| picked.0.set(Some((pick_id.clone(), kind)))>"Send…"</button>
+            </div>
+            {device.hardware.clone().map(|hw| view! { <div class="device-hw">{hw}</div> })}
+            {device.last_text.clone().map(|text| view! { <div class="device-text">"“" {text} "”"</div> })}
+            <ul class="readings">{readings}</ul>
+        </li>
+    }
+}
+
+fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{n:.0}")
+    } else {
+        format!("{n:.2}")
+    }
+}
+
+/// A small inline SVG line over the recent values.
+fn sparkline(values: &[f64]) -> impl IntoView {
+    let (w, h) = (80.0, 18.0);
+    let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let span = if max > min { max - min } else { 1.0 };
+    let step = w / (values.len() - 1) as f64;
+    let points = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * step,
+                h - 1.0 - (v - min) / span * (h - 2.0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    view! {
+        <svg class="spark" viewBox="0 0 80 18" width="80" height="18" role="img"
+            aria-label=format!("last {} values, {} to {}", values.len(), format_number(min), format_number(max))>
+            <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5" />
+        </svg>
+    }
+}

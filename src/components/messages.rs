@@ -1,0 +1,169 @@
+//! Live messages: newest first, filter by topic, pause/resume, clear, export, formats.
+
+use leptos::prelude::*;
+
+use crate::components::{download_text, format_clock, use_store};
+use crate::state::payload::{self, PayloadFormat};
+use crate::state::Changes;
+
+/// Rows kept in the DOM; the ring keeps more (the user narrows with the filter).
+const MAX_ROWS: usize = 200;
+/// Characters of a payload shown before "show all".
+const PREVIEW_CHARS: usize = 600;
+
+#[component]
+pub fn MessagesPanel() -> impl IntoView {
+    let store = use_store();
+    let filter = RwSignal::new(String::new());
+    // While paused the view shows messages up to this seq; the log keeps receiving.
+    let paused_at = RwSignal::new(None::<u64>);
+    let capacity = RwSignal::new(store.read(|s| s.messages.capacity()).to_string());
+
+    let shown = move || {
+        store.messages.track();
+        let filter = filter.get();
+        let until = paused_at.get().unwrap_or(u64::MAX);
+        store.read(|s| {
+            s.messages
+                .newest_first(&filter, until, MAX_ROWS)
+                .map(|m| m.seq)
+                .collect::<Vec<_>>()
+        })
+    };
+    let counts = move || {
+        store.messages.track();
+        store.read(|s| {
+            let mut text = format!(
+                "{} kept of {} received",
+                s.messages.len(),
+                s.messages.total()
+            );
+            if s.messages.evicted > 0 {
+                text.push_str(&format!(
+                    " ({} oldest dropped from the {}-message history)",
+                    s.messages.evicted,
+                    s.messages.capacity()
+                ));
+            }
+            text
+        })
+    };
+    let toggle_pause = move |_| {
+        if paused_at.get_untracked().is_some() {
+            paused_at.set(None);
+        } else {
+            paused_at.set(Some(store.read(|s| s.messages.last_seq())));
+        }
+    };
+    let clear = move |_| {
+        store.update(|s| {
+            s.messages.clear();
+            s.topics.clear();
+            Changes {
+                messages: true,
+                ..Changes::default()
+            }
+        });
+    };
+    let export = move |_| {
+        let json = store.read(|s| s.messages.export_json());
+        download_text("mqtt-messages.json", "application/json", &json);
+    };
+    let apply_capacity = move |ev| {
+        let value = event_target_value(&ev);
+        capacity.set(value.clone());
+        if let Ok(n) = value.trim().parse::<usize>() {
+            let n = n.clamp(10, 100_000);
+            store.update(|s| {
+                s.messages.set_capacity(n);
+                Changes {
+                    messages: true,
+                    ..Changes::default()
+                }
+            });
+        }
+    };
+
+    view! {
+        <div class="toolbar">
+            <label class="field grow">
+                <span>"Filter shown messages (MQTT wildcards or text)"</span>
+                <input data-testid="message-filter" type="search" spellcheck="false" placeholder="e.g. sensors/+/temperature"
+                    prop:value=move || filter.get() on:input=move |ev| filter.set(event_target_value(&ev)) />
+            </label>
+            <label class="field narrow">
+                <span>"Keep"</span>
+                <input type="number" min="10" max="100000" aria-label="Messages kept"
+                    prop:value=move || capacity.get() on:change=apply_capacity />
+            </label>
+            <div class="actions">
+                <button type="button" on:click=toggle_pause aria-pressed=move || paused_at.get().is_some().to_string()>
+                    {move || if paused_at.get().is_some() { "Resume" } else { "Pause" }}
+                </button>
+                <button type="button" on:click=clear>"Clear"</button>
+                <button type="button" on:click=export>"Export JSON"</button>
+            </div>
+        </div>
+        <p class="hint">{counts}
+            {move || paused_at.get().map(|_| " — paused: new messages are kept, not shown").unwrap_or_default()}
+        </p>
+        <ol class="messages" aria-label="Messages, newest first">
+            <For each=shown key=|seq| *seq let:seq>
+                <MessageRow seq=seq />
+            </For>
+        </ol>
+    }
+}
+
+#[component]
+fn MessageRow(seq: u64) -> impl IntoView {
+    let store = use_store();
+    // A message never changes once logged: read it once.
+    let Some(message) = store.read(|s| s.messages.get(seq).cloned()) else {
+        return view! { <li class="message gone"></li> }.into_any();
+    };
+    let color = store
+        .read(|s| s.subscriptions.color_for(&message.topic))
+        .unwrap_or(0);
+    let auto = payload::auto_format(&message.payload);
+    let format = RwSignal::new(auto);
+    let expanded = RwSignal::new(false);
+    let size = message.payload.len();
+    let bytes = StoredValue::new(message.payload.clone());
+    let rendered = move || bytes.with_value(|b| payload::render(b, format.get()));
+    let body = move || {
+        let full = rendered();
+        if expanded.get() {
+            return (full, None);
+        }
+        match payload::preview(&full, PREVIEW_CHARS) {
+            Some(cut) => (cut, Some(size)),
+            None => (full, None),
+        }
+    };
+    view! {
+        <li data-testid="message" class=format!("message c{color}") data-topic=message.topic.clone()
+            data-qos=message.qos.as_u8().to_string() data-retain=message.retain.to_string()>
+            <div class="msg-head">
+                <span class="msg-topic">{message.topic.clone()}</span>
+                <span class="msg-meta">
+                    <time>{format_clock(message.received_ms)}</time>
+                    " · QoS " {message.qos.as_u8()}
+                    {message.retain.then_some(" · retained")}
+                    " · " {payload::format_size(size)}
+                </span>
+                <select class="msg-format" aria-label="Payload format" prop:value=move || format.get().label()
+                    on:change=move |ev| if let Some(f) = PayloadFormat::from_label(&event_target_value(&ev)) { format.set(f) }>
+                    {PayloadFormat::ALL.into_iter().map(|f| view! { <option value=f.label()>{f.label()}</option> }).collect_view()}
+                </select>
+            </div>
+            <pre class="msg-payload">{move || body().0}</pre>
+            {move || body().1.map(|size| view! {
+                <button type="button" class="small show-all" on:click=move |_| expanded.set(true)>
+                    {format!("cut: {size} bytes, show all")}
+                </button>
+            })}
+        </li>
+    }
+    .into_any()
+}

@@ -1,0 +1,135 @@
+//! Leptos views. They read narrow slices of the store and send commands; no protocol logic.
+
+pub mod connection;
+pub mod devices;
+pub mod messages;
+pub mod publish;
+pub mod send_to_node;
+pub mod subscriptions;
+pub mod topics;
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::app::{Store, UrlParams};
+use crate::transport::clock;
+use connection::{ConnectionPanel, StatusBadge};
+use devices::{DevicesPanel, PickedTarget};
+use messages::MessagesPanel;
+use publish::PublishPanel;
+use send_to_node::SendToNodePanel;
+use subscriptions::SubscriptionsPanel;
+use topics::TopicsPanel;
+
+/// Wall-clock ms, ticking once a second, for "last seen" and rates.
+#[derive(Clone, Copy)]
+pub struct Now(pub RwSignal<u64>);
+
+#[component]
+pub fn App(params: UrlParams) -> impl IntoView {
+    let now = RwSignal::new(clock::wall_ms());
+    // Lives as long as the page.
+    gloo_timers::callback::Interval::new(1_000, move || now.set(clock::wall_ms())).forget();
+    provide_context(Now(now));
+    provide_context(PickedTarget(RwSignal::new(None)));
+    let tab = RwSignal::new("messages");
+    let tab_button = move |id: &'static str, label: &'static str| {
+        view! {
+            <button type="button" role="tab" aria-selected=move || (tab.get() == id).to_string()
+                on:click=move |_| tab.set(id)>{label}</button>
+        }
+    };
+    view! {
+        <header class="topbar">
+            <h1 class="brand">"MQTT Web"</h1>
+            <StatusBadge />
+        </header>
+        <main class="layout">
+            <div class="column area-conn">
+                <section class="panel" aria-labelledby="connection-heading">
+                    <h2 id="connection-heading">"Connection"</h2>
+                    <ConnectionPanel params=params />
+                </section>
+                <section class="panel" aria-labelledby="subscriptions-heading">
+                    <h2 id="subscriptions-heading">"Subscriptions"</h2>
+                    <SubscriptionsPanel />
+                </section>
+            </div>
+            <section class="panel area-messages" aria-label="Traffic">
+                <div class="tabs" role="tablist">
+                    {tab_button("messages", "Messages")}
+                    {tab_button("topics", "Topic tree")}
+                </div>
+                <div hidden=move || tab.get() != "messages"><MessagesPanel /></div>
+                <div hidden=move || tab.get() != "topics"><TopicsPanel /></div>
+            </section>
+            <div class="column area-side">
+                <section class="panel" aria-labelledby="publish-heading">
+                    <h2 id="publish-heading">"Publish"</h2>
+                    <PublishPanel />
+                </section>
+                <section class="panel" aria-labelledby="devices-heading">
+                    <h2 id="devices-heading">"Devices"</h2>
+                    <DevicesPanel />
+                </section>
+                <section class="panel" aria-labelledby="send-heading">
+                    <h2 id="send-heading">"Send to node"</h2>
+                    <SendToNodePanel />
+                </section>
+            </div>
+        </main>
+    }
+}
+
+/// The store from context (provided once at start-up).
+pub fn use_store() -> Store {
+    expect_context::<Store>()
+}
+
+/// The once-a-second wall clock.
+pub fn use_now() -> RwSignal<u64> {
+    expect_context::<Now>().0
+}
+
+pub fn qos_select_options() -> impl IntoView {
+    view! {
+        <option value="0">"0 — at most once"</option>
+        <option value="1">"1 — at least once"</option>
+        <option value="2">"2 — exactly once"</option>
+    }
+}
+
+/// "14:03:07.123" in the browser's local time.
+pub fn format_clock(wall_ms: u64) -> String {
+    let date = js_sys::Date::new(&(wall_ms as f64).into());
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        date.get_hours(),
+        date.get_minutes(),
+        date.get_seconds(),
+        date.get_milliseconds()
+    )
+}
+
+/// Offers `text` as a file download.
+pub fn download_text(file_name: &str, mime: &str, text: &str) {
+    let parts = js_sys::Array::of1(&text.into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    if let Some(anchor) = document()
+        .create_element("a")
+        .ok()
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+    {
+        anchor.set_href(&url);
+        anchor.set_download(file_name);
+        anchor.click();
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+}

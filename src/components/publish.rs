@@ -1,0 +1,115 @@
+//! Publish form: topic, payload, QoS, retain; validated before anything is sent.
+
+use leptos::prelude::*;
+
+use crate::app::Commands;
+use crate::components::{qos_select_options, use_store};
+use crate::mqtt::{topic, QoS};
+use crate::state::Changes;
+
+#[component]
+pub fn PublishPanel() -> impl IntoView {
+    let store = use_store();
+    let commands = expect_context::<Commands>();
+    let topic_name = RwSignal::new(String::new());
+    let payload = RwSignal::new(String::new());
+    let qos = RwSignal::new("0".to_string());
+    let retain = RwSignal::new(false);
+    let error = RwSignal::new(String::new());
+
+    let publish = move |topic_value: String, body: Vec<u8>, retain_flag: bool| {
+        if let Err(why) = topic::validate_topic(&topic_value) {
+            let why = format!("invalid topic: {why}");
+            error.set(why.clone());
+            store.update(move |s| {
+                s.publish.refused(&why);
+                Changes {
+                    publish: true,
+                    ..Changes::default()
+                }
+            });
+            return;
+        }
+        error.set(String::new());
+        let qos = QoS::from_u8(qos.get_untracked().parse().unwrap_or(0)).unwrap_or_default();
+        match commands
+            .driver()
+            .publish(&topic_value, body, qos, retain_flag)
+        {
+            Ok(id) => {
+                // The outcome may already have arrived (QoS 0 sent at once): keep it.
+                store.update(|s| {
+                    let outcome = s.publish.last_id;
+                    if outcome != Some(id) {
+                        s.publish.started(id);
+                    }
+                    Changes {
+                        publish: true,
+                        ..Changes::default()
+                    }
+                });
+            }
+            Err(why) => {
+                let why = why.to_string();
+                error.set(why.clone());
+                store.update(move |s| {
+                    s.publish.refused(&why);
+                    Changes {
+                        publish: true,
+                        ..Changes::default()
+                    }
+                });
+            }
+        }
+    };
+    let result = move || {
+        store.publish.track();
+        store.read(|s| s.publish.result.clone())
+    };
+    let dropped = move || {
+        store.publish.track();
+        store.read(|s| s.publish.dropped.clone())
+    };
+
+    view! {
+        <form class="form" on:submit=move |ev| {
+            ev.prevent_default();
+            publish(topic_name.get_untracked().trim().to_string(), payload.get_untracked().into_bytes(), retain.get_untracked());
+        }>
+            <label class="field wide">
+                <span>"Topic"</span>
+                <input data-testid="publish-topic" type="text" spellcheck="false" placeholder="devices/pump-1/commands"
+                    prop:value=move || topic_name.get() on:input=move |ev| topic_name.set(event_target_value(&ev))
+                    aria-invalid=move || (!error.get().is_empty()).to_string() />
+            </label>
+            <label class="field wide">
+                <span>"Payload"</span>
+                <textarea data-testid="publish-payload" rows="3" spellcheck="false"
+                    prop:value=move || payload.get() on:input=move |ev| payload.set(event_target_value(&ev))></textarea>
+            </label>
+            <label class="field">
+                <span>"QoS"</span>
+                <select data-testid="publish-qos" prop:value=move || qos.get() on:change=move |ev| qos.set(event_target_value(&ev))>
+                    {qos_select_options()}
+                </select>
+            </label>
+            <label class="check">
+                <input data-testid="publish-retain" type="checkbox" prop:checked=move || retain.get()
+                    on:change=move |ev| retain.set(event_target_checked(&ev)) />
+                <span>"Retain"</span>
+            </label>
+            <div class="actions wide">
+                <button data-testid="publish-button" type="submit" class="primary">"Publish"</button>
+                <button type="button" title="Publish an empty retained message to remove the broker's retained message"
+                    on:click=move |_| publish(topic_name.get_untracked().trim().to_string(), Vec::new(), true)>
+                    "Clear retained"
+                </button>
+                <span class="result" aria-live="polite">"Result: " <output data-testid="publish-result">{result}</output></span>
+            </div>
+            <p class="field-error wide" role="alert">{move || error.get()}</p>
+            <ul class="dropped wide">
+                {move || dropped().into_iter().map(|d| view! { <li>{d}</li> }).collect_view()}
+            </ul>
+        </form>
+    }
+}

@@ -1,0 +1,216 @@
+//! Send to node: Meshtastic JSON downlink (sendtext) or a JSON command to a generic device.
+
+use leptos::prelude::*;
+
+use crate::app::Commands;
+use crate::components::devices::PickedTarget;
+use crate::components::use_store;
+use crate::mesh::{
+    build_sendtext, format_node_id, parse_gateway, parse_node_target, MAX_TEXT_BYTES,
+};
+use crate::mqtt::{topic, QoS};
+use crate::state::devices::DeviceKind;
+use crate::state::Changes;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Meshtastic,
+    Generic,
+}
+
+#[component]
+pub fn SendToNodePanel() -> impl IntoView {
+    let store = use_store();
+    let commands = expect_context::<Commands>();
+    let picked = expect_context::<PickedTarget>();
+    let mode = RwSignal::new(Mode::Meshtastic);
+    let target = RwSignal::new(String::new());
+    let gateway = RwSignal::new(String::new());
+    let channel = RwSignal::new("0".to_string());
+    let region = RwSignal::new(String::new());
+    let text = RwSignal::new(String::new());
+    let command_topic = RwSignal::new(String::new());
+    let error = RwSignal::new(String::new());
+
+    // A device picked in the list becomes the target (and picks the mode).
+    Effect::new(move |_| {
+        if let Some((id, kind)) = picked.0.get() {
+            target.set(id.clone());
+            match kind {
+                DeviceKind::Meshtastic => mode.set(Mode::Meshtastic),
+                DeviceKind::Generic => {
+                    mode.set(Mode::Generic);
+                    command_topic.set(format!("devices/{id}/commands"));
+                }
+            }
+        }
+    });
+
+    let seen = move || {
+        store.devices.track();
+        store.read(|s| {
+            let nodes: Vec<(String, String)> = s
+                .devices
+                .iter()
+                .filter(|d| d.kind == DeviceKind::Meshtastic)
+                .map(|d| (d.id.clone(), d.display_name().to_string()))
+                .collect();
+            (nodes, s.devices.gateways(), s.devices.regions())
+        })
+    };
+    let region_or_default = move || {
+        let typed = region.get_untracked().trim().to_string();
+        if !typed.is_empty() {
+            return typed;
+        }
+        seen().2.first().cloned().unwrap_or_else(|| "US".into())
+    };
+    let gateway_or_seen = move || {
+        let typed = gateway.get_untracked().trim().to_string();
+        if !typed.is_empty() {
+            return Some(parse_gateway(&typed));
+        }
+        seen().1.first().map(|g| Ok(*g))
+    };
+    let bytes_used = move || text.get().len();
+
+    let finish = move |result: Result<(String, Vec<u8>), String>| {
+        let sent = result.and_then(|(topic_name, payload)| {
+            commands
+                .driver()
+                .publish(&topic_name, payload, QoS::AtLeastOnce, false)
+                .map_err(|e| e.to_string())
+        });
+        match sent {
+            Ok(id) => {
+                error.set(String::new());
+                store.update(|s| {
+                    if s.send.last_id != Some(id) {
+                        s.send.started(id);
+                    }
+                    Changes {
+                        publish: true,
+                        ..Changes::default()
+                    }
+                });
+            }
+            Err(why) => {
+                error.set(why.clone());
+                store.update(move |s| {
+                    s.send.refused(&why);
+                    Changes {
+                        publish: true,
+                        ..Changes::default()
+                    }
+                });
+            }
+        }
+    };
+
+    let send = move || {
+        if mode.get_untracked() == Mode::Generic {
+            let topic_name = match command_topic.get_untracked().trim() {
+                "" => format!("devices/{}/commands", target.get_untracked().trim()),
+                typed => typed.to_string(),
+            };
+            let body = text.get_untracked();
+            let result = topic::validate_topic(&topic_name)
+                .map_err(|why| format!("invalid topic: {why}"))
+                .and_then(|_| {
+                    serde_json::from_str::<serde_json::Value>(&body)
+                        .map_err(|e| format!("the command must be JSON: {e}"))
+                })
+                .map(|_| (topic_name, body.into_bytes()));
+            finish(result);
+            return;
+        }
+        let result = parse_node_target(target.get_untracked().trim())
+            .map_err(|why| format!("target: {why}"))
+            .and_then(|to| {
+                let gw = match gateway_or_seen() {
+                    Some(Ok(g)) => Some(g),
+                    Some(Err(why)) => return Err(format!("gateway: {why}")),
+                    None => None,
+                };
+                let channel: u32 = channel
+                    .get_untracked()
+                    .trim()
+                    .parse()
+                    .map_err(|_| "channel must be an index 0–7".to_string())?;
+                build_sendtext(&region_or_default(), gw, to, channel, &text.get_untracked())
+                    .map_err(|e| e.to_string())
+            })
+            .map(|downlink| (downlink.topic, downlink.payload.into_bytes()));
+        finish(result);
+    };
+
+    let result = move || {
+        store.publish.track();
+        store.read(|s| s.send.result.clone())
+    };
+
+    view! {
+        <div class="tabs" role="tablist">
+            <button type="button" role="tab" aria-selected=move || (mode.get() == Mode::Meshtastic).to_string()
+                on:click=move |_| mode.set(Mode::Meshtastic)>"Meshtastic text"</button>
+            <button type="button" role="tab" aria-selected=move || (mode.get() == Mode::Generic).to_string()
+                on:click=move |_| mode.set(Mode::Generic)>"Device command"</button>
+        </div>
+        <form class="form" on:submit=move |ev| { ev.prevent_default(); send(); }>
+            <label class="field">
+                <span>{move || if mode.get() == Mode::Meshtastic { "Node (!hex or number)" } else { "Device id" }}</span>
+                <input data-testid="node-target" type="text" spellcheck="false" list="known-nodes"
+                    placeholder=move || if mode.get() == Mode::Meshtastic { "!a1b2c3d4 or ^all" } else { "pump-1" }
+                    prop:value=move || target.get() on:input=move |ev| target.set(event_target_value(&ev)) />
+                <datalist id="known-nodes">
+                    {move || seen().0.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+                </datalist>
+            </label>
+            <Show when=move || mode.get() == Mode::Meshtastic
+                fallback=move || view! {
+                    <label class="field">
+                        <span>"Topic"</span>
+                        <input type="text" spellcheck="false" placeholder="devices/<id>/commands"
+                            prop:value=move || command_topic.get() on:input=move |ev| command_topic.set(event_target_value(&ev)) />
+                    </label>
+                }>
+                <label class="field">
+                    <span>"Gateway node"</span>
+                    <input data-testid="node-gateway" type="text" spellcheck="false" list="known-gateways"
+                        placeholder=move || seen().1.first().map(|g| format!("{} (seen)", format_node_id(*g))).unwrap_or_else(|| "!gateway".into())
+                        prop:value=move || gateway.get() on:input=move |ev| gateway.set(event_target_value(&ev)) />
+                    <datalist id="known-gateways">
+                        {move || seen().1.into_iter().map(|g| view! { <option value=format_node_id(g)></option> }).collect_view()}
+                    </datalist>
+                </label>
+                <label class="field">
+                    <span>"Channel index"</span>
+                    <input data-testid="node-channel" type="number" min="0" max="7"
+                        prop:value=move || channel.get() on:input=move |ev| channel.set(event_target_value(&ev)) />
+                </label>
+                <label class="field">
+                    <span>"Region"</span>
+                    <input type="text" spellcheck="false" list="known-regions"
+                        placeholder=move || seen().2.first().cloned().unwrap_or_else(|| "US".into())
+                        prop:value=move || region.get() on:input=move |ev| region.set(event_target_value(&ev)) />
+                    <datalist id="known-regions">
+                        {move || seen().2.into_iter().map(|r| view! { <option value=r></option> }).collect_view()}
+                    </datalist>
+                </label>
+            </Show>
+            <label class="field wide">
+                <span>{move || if mode.get() == Mode::Meshtastic {
+                    format!("Message ({} / {} bytes)", bytes_used(), MAX_TEXT_BYTES)
+                } else { "Command (JSON)".to_string() }}</span>
+                <textarea data-testid="node-message" rows="2"
+                    aria-invalid=move || (mode.get() == Mode::Meshtastic && bytes_used() > MAX_TEXT_BYTES).to_string()
+                    prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+            </label>
+            <div class="actions wide">
+                <button data-testid="send-to-node-button" type="submit" class="primary">"Send"</button>
+                <span class="result" aria-live="polite">"Result: " <output data-testid="send-result">{result}</output></span>
+            </div>
+            <p class="field-error wide" role="alert">{move || error.get()}</p>
+        </form>
+    }
+}

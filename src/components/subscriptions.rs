@@ -1,0 +1,125 @@
+//! Subscriptions panel: add a filter with QoS, see its state and count, unsubscribe.
+
+use leptos::prelude::*;
+
+use crate::app::Commands;
+use crate::components::{qos_select_options, use_store};
+use crate::mqtt::{topic, QoS};
+use crate::state::subscriptions::SubscriptionState;
+use crate::state::Changes;
+
+#[component]
+pub fn SubscriptionsPanel() -> impl IntoView {
+    let store = use_store();
+    let commands = expect_context::<Commands>();
+    let filter = RwSignal::new(String::new());
+    let qos = RwSignal::new("0".to_string());
+    let error = RwSignal::new(String::new());
+
+    let subscribe = move || {
+        let wanted = filter.get_untracked().trim().to_string();
+        if let Err(why) = topic::validate_filter(&wanted) {
+            error.set(format!("invalid topic filter: {why}"));
+            return;
+        }
+        let qos = QoS::from_u8(qos.get_untracked().parse().unwrap_or(0)).unwrap_or_default();
+        match commands.driver().subscribe(&wanted, qos) {
+            Ok(()) => {
+                error.set(String::new());
+                filter.set(String::new());
+                store.update(|s| {
+                    s.subscriptions.want(&wanted, qos);
+                    Changes {
+                        subscriptions: true,
+                        ..Changes::default()
+                    }
+                });
+            }
+            Err(why) => error.set(why.to_string()),
+        }
+    };
+
+    let filters = move || {
+        store.subscriptions.track();
+        store.read(|s| {
+            s.subscriptions
+                .iter()
+                .map(|sub| sub.filter.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+
+    view! {
+        <form class="inline-form" on:submit=move |ev| { ev.prevent_default(); subscribe(); }>
+            <label class="field grow">
+                <span>"Topic filter"</span>
+                <input data-testid="subscribe-topic" type="text" spellcheck="false" placeholder="sensors/+/temperature or #"
+                    prop:value=move || filter.get()
+                    on:input=move |ev| filter.set(event_target_value(&ev))
+                    aria-invalid=move || (!error.get().is_empty()).to_string() />
+            </label>
+            <label class="field narrow">
+                <span>"QoS"</span>
+                <select data-testid="subscribe-qos" prop:value=move || qos.get()
+                    on:change=move |ev| qos.set(event_target_value(&ev))>
+                    {qos_select_options()}
+                </select>
+            </label>
+            <button data-testid="subscribe-button" type="submit" class="primary">"Subscribe"</button>
+        </form>
+        <p class="field-error" role="alert">{move || error.get()}</p>
+        <ul class="subscriptions" aria-label="Subscriptions">
+            <For each=filters key=|f| f.clone() let:filter_name>
+                <SubscriptionRow filter=filter_name />
+            </For>
+        </ul>
+        <Show when=move || filters().is_empty()>
+            <p class="hint">"No subscriptions yet: try " <code>"#"</code> " to see everything."</p>
+        </Show>
+    }
+}
+
+#[component]
+fn SubscriptionRow(filter: String) -> impl IntoView {
+    let store = use_store();
+    let commands = expect_context::<Commands>();
+    let name = filter.clone();
+    let sub = Memo::new(move |_| {
+        store.subscriptions.track();
+        store.read(|s| s.subscriptions.get(&name).cloned())
+    });
+    let sub = move || sub.get();
+    let state = move || sub().map(|s| s.state.as_str()).unwrap_or("pending");
+    let count = move || sub().map(|s| s.count).unwrap_or(0);
+    let qos = move || sub().map(|s| s.qos.as_u8()).unwrap_or(0);
+    let color = move || sub().map(|s| s.color).unwrap_or(0);
+    let reason = move || match sub().map(|s| s.state) {
+        Some(SubscriptionState::Failed(why)) => why,
+        _ => String::new(),
+    };
+    let unsubscribe_filter = filter.clone();
+    let unsubscribe = move |_| {
+        let failed = matches!(sub().map(|s| s.state), Some(SubscriptionState::Failed(_)));
+        // A refused filter is not held by the session any more: just drop it from the list.
+        if failed || commands.driver().unsubscribe(&unsubscribe_filter).is_err() {
+            let filter = unsubscribe_filter.clone();
+            store.update(move |s| Changes {
+                subscriptions: s.subscriptions.remove(&filter),
+                ..Changes::default()
+            });
+        }
+    };
+    view! {
+        <li data-testid="subscription" class="subscription" data-filter=filter.clone()
+            data-state=state data-count=move || count().to_string()>
+            <span class=move || format!("swatch c{}", color()) aria-hidden="true"></span>
+            <span class="sub-filter" title=filter.clone()>{filter.clone()}</span>
+            <span class="sub-meta">"QoS " {qos}</span>
+            <span class=move || format!("badge {}", state())>{state}</span>
+            <span class="sub-count" title="messages received">{count}</span>
+            <button data-testid="unsubscribe-button" type="button" class="small"
+                aria-label=format!("Unsubscribe {filter}") on:click=unsubscribe>"✕"</button>
+            <span class="sub-reason">{reason}</span>
+        </li>
+    }
+}

@@ -1,0 +1,131 @@
+//! Meshtastic JSON uplink/downlink.
+//!
+//! - [`uplink`]: parse `msh/<region>/2/json/<channel>/!<gateway>` messages.
+//! - [`downlink`]: build the `sendtext` JSON for `msh/<REGION>/2/json/mqtt/`.
+//! - [`node_id`]: `!aabbccdd` ⇄ node number.
+//! - [`PacketDedup`]: count a packet once when several gateways forward it.
+//!
+//! The node registry itself lives in `crate::state::devices`.
+
+pub mod downlink;
+pub mod node_id;
+pub mod uplink;
+
+use std::collections::{HashSet, VecDeque};
+
+pub use downlink::{
+    build_sendtext, check_text, downlink_topic, Downlink, DownlinkError, MAX_CHANNEL_INDEX,
+    MAX_TEXT_BYTES,
+};
+pub use node_id::{format_node_id, parse_bang_hex, parse_gateway, parse_node_target, BROADCAST};
+pub use uplink::{
+    hardware_model_name, parse_uplink, parse_uplink_topic, Uplink, UplinkError, UplinkPayload,
+    UplinkTopic,
+};
+
+/// Remembers the most recent packets, keyed by `(from, id)`, so that the same packet
+/// forwarded by several gateways is counted once. Bounded: the oldest key is forgotten
+/// when `capacity` is exceeded.
+#[derive(Debug, Clone)]
+pub struct PacketDedup {
+    capacity: usize,
+    seen: HashSet<(u32, u32)>,
+    order: VecDeque<(u32, u32)>,
+}
+
+impl PacketDedup {
+    /// Default number of packets remembered.
+    pub const DEFAULT_CAPACITY: usize = 4096;
+
+    /// A de-duplicator remembering the last `capacity` packets (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        PacketDedup {
+            capacity,
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Records the packet and returns `true` the first time `(from, id)` is seen, `false`
+    /// for a repeat. Packet id 0 means "no id" and is never treated as a repeat.
+    pub fn first_time(&mut self, from: u32, id: u32) -> bool {
+        if id == 0 {
+            return true;
+        }
+        let key = (from, id);
+        if !self.seen.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Whether `(from, id)` is remembered, without recording it.
+    pub fn contains(&self, from: u32, id: u32) -> bool {
+        self.seen.contains(&(from, id))
+    }
+
+    /// Number of packets remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.seen.clear();
+        self.order.clear();
+    }
+}
+
+impl Default for PacketDedup {
+    fn default() -> Self {
+        PacketDedup::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packet_forwarded_twice_is_new_only_the_first_time() {
+        let mut d = PacketDedup::default();
+        assert!(d.first_time(0xa1b2c3d4, 77));
+        assert!(!d.first_time(0xa1b2c3d4, 77));
+        assert!(
+            d.first_time(0x01020304, 77),
+            "same id from another node is new"
+        );
+        assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn packets_without_an_id_are_never_dropped_as_repeats() {
+        let mut d = PacketDedup::default();
+        assert!(d.first_time(1, 0));
+        assert!(d.first_time(1, 0));
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn the_dedup_memory_is_bounded_and_forgets_the_oldest() {
+        let mut d = PacketDedup::new(3);
+        for id in 1..=4 {
+            assert!(d.first_time(9, id));
+        }
+        assert_eq!(d.len(), 3);
+        assert!(!d.contains(9, 1));
+        assert!(d.contains(9, 4));
+        assert!(d.first_time(9, 1), "forgotten, so new again");
+        assert!(!d.first_time(9, 4));
+    }
+}

@@ -1,0 +1,613 @@
+//! Meshtastic JSON uplinks: `msh/<region>/2/json/<channel>/!<gateway>`.
+//!
+//! Parsing is lenient: unknown fields are skipped and optional fields of the wrong type are
+//! treated as absent. Only a missing or unusable `from` (the node the packet came from) or a
+//! body that is not a JSON object is an error. Nothing here panics on any input.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use super::node_id::parse_bang_hex;
+
+/// Where an uplink was published: `msh/<region>/2/json/<channel>/!<gateway>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UplinkTopic {
+    /// Everything between `msh/` and `/2/json/`, e.g. `US`, `EU_868` or `US/bayarea`.
+    pub region: String,
+    /// The channel name, e.g. `LongFast`.
+    pub channel_name: String,
+    /// The gateway that published it (the last topic level, `!hex`).
+    pub gateway: u32,
+}
+
+/// Why a message is not a usable Meshtastic JSON uplink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UplinkError {
+    /// The topic is not `msh/<region>/2/json/<channel>/!<gateway>`.
+    NotUplinkTopic,
+    /// The body is not UTF-8 JSON.
+    NotJson(String),
+    /// The body is JSON but not an object.
+    NotObject,
+    /// A required field is absent.
+    MissingField(&'static str),
+    /// A required field has the wrong type or is out of range.
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for UplinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UplinkError::NotUplinkTopic => f.write_str(
+                "not a Meshtastic JSON uplink topic (msh/<region>/2/json/<channel>/!<gateway>)",
+            ),
+            UplinkError::NotJson(e) => write!(f, "uplink body is not JSON: {e}"),
+            UplinkError::NotObject => f.write_str("uplink body is not a JSON object"),
+            UplinkError::MissingField(name) => write!(f, "uplink has no `{name}` field"),
+            UplinkError::WrongType { field, expected } => {
+                write!(f, "uplink field `{field}` should be {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for UplinkError {}
+
+/// What a packet carried, by its `type`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UplinkPayload {
+    /// `nodeinfo`: who the node is.
+    NodeInfo {
+        /// The node's own `!hex` id as it reports it.
+        id: Option<String>,
+        long_name: Option<String>,
+        short_name: Option<String>,
+        /// The hardware model: its name when the number is known (`HELTEC_V3`), else the
+        /// number or string as sent.
+        hardware: Option<String>,
+    },
+    /// `telemetry`: every numeric field of the payload (`battery_level`, `voltage`, …).
+    Telemetry(BTreeMap<String, f64>),
+    /// `position`, in degrees (from `latitude_i` / 1e7) and metres. `None` when absent,
+    /// out of range, or (0, 0) which Meshtastic sends for "no fix".
+    Position {
+        latitude: Option<f64>,
+        longitude: Option<f64>,
+        altitude: Option<f64>,
+    },
+    /// `text`: the message text.
+    Text(String),
+    /// Any other `type` (including `""`, sent for packets the gateway could not decode).
+    Other { kind: String },
+}
+
+/// One parsed Meshtastic JSON uplink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uplink {
+    pub topic: UplinkTopic,
+    /// Node number the packet came from.
+    pub from: u32,
+    pub to: Option<u32>,
+    /// Packet id; the same packet forwarded by several gateways has the same `(from, id)`.
+    pub id: Option<u32>,
+    /// Channel index on the gateway.
+    pub channel: Option<u32>,
+    /// The gateway that forwarded it (`sender`, `!hex`).
+    pub sender: Option<u32>,
+    /// Receive time at the gateway, seconds since the Unix epoch (0 when the gateway had no clock).
+    pub timestamp: Option<u64>,
+    pub rssi: Option<f64>,
+    pub snr: Option<f64>,
+    pub hops_away: Option<u32>,
+    pub payload: UplinkPayload,
+}
+
+impl Uplink {
+    /// The gateway that forwarded this packet: `sender`, else the topic's last level.
+    pub fn gateway(&self) -> u32 {
+        self.sender.unwrap_or(self.topic.gateway)
+    }
+}
+
+/// Parses the topic alone. Region may span several levels (`msh/US/bayarea/2/json/…`).
+pub fn parse_uplink_topic(topic: &str) -> Option<UplinkTopic> {
+    let levels: Vec<&str> = topic.split('/').collect();
+    // msh / region… / 2 / json / channel / !gateway
+    if levels.len() < 6 || levels[0] != "msh" {
+        return None;
+    }
+    let n = levels.len();
+    if levels[n - 4] != "2" || levels[n - 3] != "json" {
+        return None;
+    }
+    let region_levels = &levels[1..n - 4];
+    if region_levels.iter().any(|l| l.is_empty()) {
+        return None;
+    }
+    let channel_name = levels[n - 2];
+    if channel_name.is_empty() {
+        return None;
+    }
+    let gateway = parse_bang_hex(levels[n - 1])?;
+    Some(UplinkTopic {
+        region: region_levels.join("/"),
+        channel_name: channel_name.to_string(),
+        gateway,
+    })
+}
+
+/// Parses a Meshtastic JSON uplink (topic and body).
+pub fn parse_uplink(topic: &str, payload: &[u8]) -> Result<Uplink, UplinkError> {
+    let topic = parse_uplink_topic(topic).ok_or(UplinkError::NotUplinkTopic)?;
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| UplinkError::NotJson(e.to_string()))?;
+    let obj = value.as_object().ok_or(UplinkError::NotObject)?;
+
+    let from = match obj.get("from") {
+        None | Some(Value::Null) => return Err(UplinkError::MissingField("from")),
+        Some(v) => as_u32(v).ok_or(UplinkError::WrongType {
+            field: "from",
+            expected: "a node number (0–4294967295)",
+        })?,
+    };
+
+    let kind = obj.get("type").and_then(Value::as_str).unwrap_or("");
+    let body = obj.get("payload");
+    let payload = match kind {
+        "nodeinfo" => parse_nodeinfo(body.and_then(Value::as_object)),
+        "telemetry" => UplinkPayload::Telemetry(numeric_fields(body.and_then(Value::as_object))),
+        "position" => parse_position(body.and_then(Value::as_object)),
+        "text" => match body.and_then(text_of) {
+            Some(t) => UplinkPayload::Text(t),
+            None => UplinkPayload::Other {
+                kind: kind.to_string(),
+            },
+        },
+        other => UplinkPayload::Other {
+            kind: other.to_string(),
+        },
+    };
+
+    Ok(Uplink {
+        topic,
+        from,
+        to: obj.get("to").and_then(as_u32),
+        id: obj.get("id").and_then(as_u32),
+        channel: obj.get("channel").and_then(as_u32),
+        sender: obj
+            .get("sender")
+            .and_then(Value::as_str)
+            .and_then(parse_bang_hex),
+        timestamp: obj.get("timestamp").and_then(Value::as_u64),
+        rssi: obj.get("rssi").and_then(finite_f64),
+        snr: obj.get("snr").and_then(finite_f64),
+        hops_away: obj.get("hops_away").and_then(as_u32),
+        payload,
+    })
+}
+
+fn as_u32(v: &Value) -> Option<u32> {
+    v.as_u64().and_then(|n| u32::try_from(n).ok())
+}
+
+fn finite_f64(v: &Value) -> Option<f64> {
+    v.as_f64().filter(|x| x.is_finite())
+}
+
+fn string_field(obj: &Map<String, Value>, key: &str) -> Option<String> {
+    obj.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn parse_nodeinfo(obj: Option<&Map<String, Value>>) -> UplinkPayload {
+    let Some(obj) = obj else {
+        return UplinkPayload::NodeInfo {
+            id: None,
+            long_name: None,
+            short_name: None,
+            hardware: None,
+        };
+    };
+    let hardware = match obj.get("hardware") {
+        Some(Value::Number(n)) => n.as_u64().map(|h| match u32::try_from(h) {
+            Ok(h) => hardware_model_name(h)
+                .map(str::to_string)
+                .unwrap_or_else(|| h.to_string()),
+            Err(_) => h.to_string(),
+        }),
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    };
+    UplinkPayload::NodeInfo {
+        id: string_field(obj, "id"),
+        long_name: string_field(obj, "longname"),
+        short_name: string_field(obj, "shortname"),
+        hardware,
+    }
+}
+
+fn numeric_fields(obj: Option<&Map<String, Value>>) -> BTreeMap<String, f64> {
+    obj.into_iter()
+        .flatten()
+        .filter_map(|(k, v)| finite_f64(v).map(|x| (k.clone(), x)))
+        .collect()
+}
+
+fn parse_position(obj: Option<&Map<String, Value>>) -> UplinkPayload {
+    let Some(obj) = obj else {
+        return UplinkPayload::Position {
+            latitude: None,
+            longitude: None,
+            altitude: None,
+        };
+    };
+    let degrees = |int_key: &str, float_key: &str, limit: f64| {
+        obj.get(int_key)
+            .and_then(Value::as_i64)
+            .map(|i| i as f64 / 1e7)
+            .or_else(|| obj.get(float_key).and_then(finite_f64))
+            .filter(|d| d.abs() <= limit)
+    };
+    let mut latitude = degrees("latitude_i", "latitude", 90.0);
+    let mut longitude = degrees("longitude_i", "longitude", 180.0);
+    if latitude == Some(0.0) && longitude == Some(0.0) {
+        latitude = None;
+        longitude = None;
+    }
+    UplinkPayload::Position {
+        latitude,
+        longitude,
+        altitude: obj.get("altitude").and_then(finite_f64),
+    }
+}
+
+/// The firmware sends `{"text": "..."}`, or, when the text itself parses as JSON, that JSON.
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(m) => match m.get("text") {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => Some(v.to_string()),
+        },
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Names of Meshtastic `HardwareModel` values (meshtastic/protobufs `mesh.proto`).
+pub fn hardware_model_name(model: u32) -> Option<&'static str> {
+    const NAMES: [&str; 102] = [
+        "UNSET",
+        "TLORA_V2",
+        "TLORA_V1",
+        "TLORA_V2_1_1P6",
+        "TBEAM",
+        "HELTEC_V2_0",
+        "TBEAM_V0P7",
+        "T_ECHO",
+        "TLORA_V1_1P3",
+        "RAK4631",
+        "HELTEC_V2_1",
+        "HELTEC_V1",
+        "LILYGO_TBEAM_S3_CORE",
+        "RAK11200",
+        "NANO_G1",
+        "TLORA_V2_1_1P8",
+        "TLORA_T3_S3",
+        "NANO_G1_EXPLORER",
+        "NANO_G2_ULTRA",
+        "LORA_TYPE",
+        "WIPHONE",
+        "WIO_WM1110",
+        "RAK2560",
+        "HELTEC_HRU_3601",
+        "HELTEC_WIRELESS_BRIDGE",
+        "STATION_G1",
+        "RAK11310",
+        "MAKERFABS_TRACKER",
+        "MAKERFABS_RESERVED",
+        "CANARYONE",
+        "RP2040_LORA",
+        "STATION_G2",
+        "LORA_RELAY_V1",
+        "T_ECHO_PLUS",
+        "PPR",
+        "GENIEBLOCKS",
+        "NRF52_UNKNOWN",
+        "PORTDUINO",
+        "ANDROID_SIM",
+        "DIY_V1",
+        "NRF52840_PCA10059",
+        "DR_DEV",
+        "M5STACK",
+        "HELTEC_V3",
+        "HELTEC_WSL_V3",
+        "BETAFPV_2400_TX",
+        "BETAFPV_900_NANO_TX",
+        "RPI_PICO",
+        "HELTEC_WIRELESS_TRACKER",
+        "HELTEC_WIRELESS_PAPER",
+        "T_DECK",
+        "T_WATCH_S3",
+        "PICOMPUTER_S3",
+        "HELTEC_HT62",
+        "EBYTE_ESP32_S3",
+        "ESP32_S3_PICO",
+        "CHATTER_2",
+        "HELTEC_WIRELESS_PAPER_V1_0",
+        "HELTEC_WIRELESS_TRACKER_V1_0",
+        "UNPHONE",
+        "TD_LORAC",
+        "CDEBYTE_EORA_S3",
+        "TWC_MESH_V4",
+        "NRF52_PROMICRO_DIY",
+        "RADIOMASTER_900_BANDIT_NANO",
+        "HELTEC_CAPSULE_SENSOR_V3",
+        "HELTEC_VISION_MASTER_T190",
+        "HELTEC_VISION_MASTER_E213",
+        "HELTEC_VISION_MASTER_E290",
+        "HELTEC_MESH_NODE_T114",
+        "SENSECAP_INDICATOR",
+        "TRACKER_T1000_E",
+        "RAK3172",
+        "WIO_E5",
+        "RADIOMASTER_900_BANDIT",
+        "ME25LS01_4Y10TD",
+        "RP2040_FEATHER_RFM95",
+        "M5STACK_COREBASIC",
+        "M5STACK_CORE2",
+        "RPI_PICO2",
+        "M5STACK_CORES3",
+        "SEEED_XIAO_S3",
+        "MS24SF1",
+        "TLORA_C6",
+        "WISMESH_TAP",
+        "ROUTASTIC",
+        "MESH_TAB",
+        "MESHLINK",
+        "XIAO_NRF52_KIT",
+        "THINKNODE_M1",
+        "THINKNODE_M2",
+        "T_ETH_ELITE",
+        "HELTEC_SENSOR_HUB",
+        "MUZI_BASE",
+        "HELTEC_MESH_POCKET",
+        "SEEED_SOLAR_NODE",
+        "NOMADSTAR_METEOR_PRO",
+        "CROWPANEL",
+        "LINK_32",
+        "SEEED_WIO_TRACKER_L1",
+        "SEEED_WIO_TRACKER_L1_EINK",
+        "MUZI_R1_NEO",
+    ];
+    match model {
+        255 => Some("PRIVATE_HW"),
+        m => NAMES.get(m as usize).copied(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPIC: &str = "msh/US/2/json/LongFast/!a1b2c3d4";
+
+    #[test]
+    fn the_topic_gives_region_channel_and_gateway() {
+        let t = parse_uplink_topic(TOPIC).unwrap();
+        assert_eq!(t.region, "US");
+        assert_eq!(t.channel_name, "LongFast");
+        assert_eq!(t.gateway, 0xa1b2c3d4);
+        let t = parse_uplink_topic("msh/US/bayarea/2/json/MediumSlow/!0000abcd").unwrap();
+        assert_eq!(t.region, "US/bayarea");
+        assert_eq!(t.gateway, 0xabcd);
+    }
+
+    #[test]
+    fn other_topics_are_not_uplinks() {
+        for t in [
+            "msh/US/2/e/LongFast/!a1b2c3d4",
+            "msh/US/2/json/mqtt/",
+            "msh/2/json/LongFast/!a1b2c3d4",
+            "msh/US/2/json/LongFast/a1b2c3d4",
+            "msh/US/2/json//!a1b2c3d4",
+            "devices/x/status",
+            "",
+            "msh",
+        ] {
+            assert_eq!(parse_uplink_topic(t), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn a_telemetry_uplink_keeps_every_numeric_field() {
+        let body = br#"{"channel":0,"from":2712847316,"hops_away":1,"hop_start":3,"id":1234567,
+            "payload":{"air_util_tx":0.5,"battery_level":87,"channel_utilization":12.25,
+            "uptime_seconds":3600,"voltage":4.05,"note":"x"},
+            "rssi":-97,"sender":"!deadbeef","snr":-4.5,"timestamp":1700000000,
+            "to":4294967295,"type":"telemetry"}"#;
+        let u = parse_uplink(TOPIC, body).unwrap();
+        assert_eq!(u.from, 0xa1b2c3d4);
+        assert_eq!(u.to, Some(u32::MAX));
+        assert_eq!(u.id, Some(1234567));
+        assert_eq!(u.channel, Some(0));
+        assert_eq!(u.sender, Some(0xdeadbeef));
+        assert_eq!(u.gateway(), 0xdeadbeef);
+        assert_eq!(u.timestamp, Some(1700000000));
+        assert_eq!(u.rssi, Some(-97.0));
+        assert_eq!(u.snr, Some(-4.5));
+        assert_eq!(u.hops_away, Some(1));
+        let UplinkPayload::Telemetry(m) = u.payload else {
+            panic!("not telemetry")
+        };
+        assert_eq!(m.get("battery_level"), Some(&87.0));
+        assert_eq!(m.get("voltage"), Some(&4.05));
+        assert_eq!(m.get("channel_utilization"), Some(&12.25));
+        assert_eq!(m.get("air_util_tx"), Some(&0.5));
+        assert_eq!(m.get("uptime_seconds"), Some(&3600.0));
+        assert!(!m.contains_key("note"));
+    }
+
+    #[test]
+    fn a_nodeinfo_uplink_gives_names_and_hardware_by_name_or_as_sent() {
+        let body = br#"{"from":2712847316,"type":"nodeinfo","payload":{"id":"!a1b2c3d4",
+            "longname":"Hilltop Relay","shortname":"HTR","hardware":43,"role":2}}"#;
+        let u = parse_uplink(TOPIC, body).unwrap();
+        assert_eq!(
+            u.payload,
+            UplinkPayload::NodeInfo {
+                id: Some("!a1b2c3d4".into()),
+                long_name: Some("Hilltop Relay".into()),
+                short_name: Some("HTR".into()),
+                hardware: Some("HELTEC_V3".into()),
+            }
+        );
+        assert_eq!(u.gateway(), 0xa1b2c3d4, "no sender: the topic's gateway");
+        let body = br#"{"from":1,"type":"nodeinfo","payload":{"hardware":"T_DECK_PRO"}}"#;
+        let UplinkPayload::NodeInfo { hardware, .. } = parse_uplink(TOPIC, body).unwrap().payload
+        else {
+            panic!()
+        };
+        assert_eq!(hardware.as_deref(), Some("T_DECK_PRO"));
+        let body = br#"{"from":1,"type":"nodeinfo","payload":{"hardware":4000}}"#;
+        let UplinkPayload::NodeInfo { hardware, .. } = parse_uplink(TOPIC, body).unwrap().payload
+        else {
+            panic!()
+        };
+        assert_eq!(hardware.as_deref(), Some("4000"));
+    }
+
+    #[test]
+    fn a_position_uplink_is_converted_to_degrees() {
+        let body = br#"{"from":1,"type":"position","payload":{"latitude_i":377749000,
+            "longitude_i":-1224194000,"altitude":52,"sats_in_view":7}}"#;
+        let u = parse_uplink(TOPIC, body).unwrap();
+        let UplinkPayload::Position {
+            latitude,
+            longitude,
+            altitude,
+        } = u.payload
+        else {
+            panic!()
+        };
+        assert!((latitude.unwrap() - 37.7749).abs() < 1e-9);
+        assert!((longitude.unwrap() + 122.4194).abs() < 1e-9);
+        assert_eq!(altitude, Some(52.0));
+    }
+
+    #[test]
+    fn a_position_at_zero_zero_or_out_of_range_means_no_fix() {
+        let body = br#"{"from":1,"type":"position","payload":{"latitude_i":0,"longitude_i":0}}"#;
+        let u = parse_uplink(TOPIC, body).unwrap();
+        assert_eq!(
+            u.payload,
+            UplinkPayload::Position {
+                latitude: None,
+                longitude: None,
+                altitude: None
+            }
+        );
+        let body =
+            br#"{"from":1,"type":"position","payload":{"latitude_i":2000000000,"longitude_i":10}}"#;
+        let UplinkPayload::Position { latitude, .. } = parse_uplink(TOPIC, body).unwrap().payload
+        else {
+            panic!()
+        };
+        assert_eq!(latitude, None);
+    }
+
+    #[test]
+    fn a_text_uplink_gives_the_text_even_when_the_text_was_json() {
+        let body = br#"{"from":1,"type":"text","payload":{"text":"hello <b>mesh</b>"}}"#;
+        assert_eq!(
+            parse_uplink(TOPIC, body).unwrap().payload,
+            UplinkPayload::Text("hello <b>mesh</b>".into())
+        );
+        let body = br#"{"from":1,"type":"text","payload":{"a":1}}"#;
+        assert_eq!(
+            parse_uplink(TOPIC, body).unwrap().payload,
+            UplinkPayload::Text(r#"{"a":1}"#.into())
+        );
+        let body = br#"{"from":1,"type":"text","payload":42}"#;
+        assert_eq!(
+            parse_uplink(TOPIC, body).unwrap().payload,
+            UplinkPayload::Text("42".into())
+        );
+    }
+
+    #[test]
+    fn unknown_types_are_kept_as_other() {
+        let body = br#"{"from":1,"type":"neighborinfo","payload":{"node_id":1}}"#;
+        assert_eq!(
+            parse_uplink(TOPIC, body).unwrap().payload,
+            UplinkPayload::Other {
+                kind: "neighborinfo".into()
+            }
+        );
+        let body = br#"{"from":1}"#;
+        assert_eq!(
+            parse_uplink(TOPIC, body).unwrap().payload,
+            UplinkPayload::Other { kind: "".into() }
+        );
+    }
+
+    #[test]
+    fn wrong_typed_optional_fields_are_treated_as_absent() {
+        let body = br#"{"from":5,"to":"everyone","id":-3,"channel":1.5,"sender":42,
+            "timestamp":"now","rssi":"loud","hops_away":-1,"type":"telemetry","payload":[1,2]}"#;
+        let u = parse_uplink(TOPIC, body).unwrap();
+        assert_eq!(u.from, 5);
+        assert_eq!((u.to, u.id, u.channel, u.sender), (None, None, None, None));
+        assert_eq!((u.timestamp, u.rssi, u.hops_away), (None, None, None));
+        assert_eq!(u.payload, UplinkPayload::Telemetry(BTreeMap::new()));
+    }
+
+    #[test]
+    fn a_missing_or_wrong_typed_from_is_a_typed_error() {
+        assert_eq!(
+            parse_uplink(TOPIC, br#"{"type":"text"}"#),
+            Err(UplinkError::MissingField("from"))
+        );
+        for body in [
+            &br#"{"from":"!a1b2c3d4"}"#[..],
+            br#"{"from":-1}"#,
+            br#"{"from":4294967296}"#,
+            br#"{"from":1.5}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_uplink(TOPIC, body),
+                    Err(UplinkError::WrongType { field: "from", .. })
+                ),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_bodies_are_errors_not_panics() {
+        assert!(matches!(
+            parse_uplink(TOPIC, b"{not json"),
+            Err(UplinkError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_uplink(TOPIC, &[0xff, 0xfe, 0x00, 0x80]),
+            Err(UplinkError::NotJson(_))
+        ));
+        assert_eq!(parse_uplink(TOPIC, b"[1,2]"), Err(UplinkError::NotObject));
+        assert_eq!(
+            parse_uplink("a/b", br#"{"from":1}"#),
+            Err(UplinkError::NotUplinkTopic)
+        );
+        assert!(!UplinkError::MissingField("from").to_string().is_empty());
+    }
+}

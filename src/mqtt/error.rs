@@ -1,0 +1,194 @@
+//! Typed errors. Protocol errors end the connection; transport errors come from the link.
+
+use std::fmt;
+
+/// The broker refused CONNECT (CONNACK return codes 1–5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectRefused {
+    UnacceptableProtocolVersion,
+    IdentifierRejected,
+    ServerUnavailable,
+    BadUserNameOrPassword,
+    NotAuthorized,
+    /// A code MQTT 3.1.1 does not define.
+    Other(u8),
+}
+
+impl fmt::Display for ConnectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectRefused::UnacceptableProtocolVersion => {
+                write!(f, "broker refused the connection: unacceptable protocol version (it may not speak MQTT 3.1.1)")
+            }
+            ConnectRefused::IdentifierRejected => {
+                write!(f, "broker refused the connection: client id rejected")
+            }
+            ConnectRefused::ServerUnavailable => {
+                write!(f, "broker refused the connection: server unavailable")
+            }
+            ConnectRefused::BadUserNameOrPassword => {
+                write!(
+                    f,
+                    "broker refused the connection: bad user name or password"
+                )
+            }
+            ConnectRefused::NotAuthorized => {
+                write!(f, "broker refused the connection: not authorized")
+            }
+            ConnectRefused::Other(code) => {
+                write!(
+                    f,
+                    "broker refused the connection: unknown return code {code}"
+                )
+            }
+        }
+    }
+}
+
+/// The broker sent something MQTT 3.1.1 forbids. Final for that connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// The packet could not be decoded (bad QoS, bad remaining length, bad UTF-8, truncated field…).
+    Malformed(String),
+    /// A packet larger than the configured maximum.
+    PacketTooLarge { size: usize, max: usize },
+    /// A packet type a client must never receive, or one out of order (e.g. before CONNACK).
+    Unexpected(String),
+    /// A text frame where MQTT needs binary frames.
+    TextFrame,
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::Malformed(what) => write!(f, "malformed packet from broker: {what}"),
+            ProtocolError::PacketTooLarge { size, max } => {
+                write!(
+                    f,
+                    "broker sent a {size}-byte packet, over the {max}-byte limit"
+                )
+            }
+            ProtocolError::Unexpected(what) => write!(f, "unexpected packet from broker: {what}"),
+            ProtocolError::TextFrame => {
+                write!(
+                    f,
+                    "broker sent a text WebSocket frame; MQTT uses binary frames"
+                )
+            }
+        }
+    }
+}
+
+/// The link failed or closed; described by the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The connection could not be opened (refused, unreachable, handshake failed).
+    OpenFailed(String),
+    /// An open connection closed (code and reason as the link reported them).
+    Closed { code: u16, reason: String },
+    /// Anything else the link reports.
+    Other(String),
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::OpenFailed(what) => write!(f, "{what}"),
+            TransportError::Closed { code, reason } if reason.is_empty() => {
+                write!(f, "connection closed (code {code})")
+            }
+            TransportError::Closed { code, reason } => {
+                write!(f, "connection closed (code {code}): {reason}")
+            }
+            TransportError::Other(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+/// Why a connection (or an attempt) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The user asked to disconnect.
+    User,
+    Refused(ConnectRefused),
+    ConnackTimeout,
+    /// No PINGRESP within the bound after a PINGREQ.
+    KeepaliveTimeout,
+    Protocol(ProtocolError),
+    Transport(TransportError),
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectReason::User => write!(f, "disconnected by user"),
+            DisconnectReason::Refused(r) => write!(f, "{r}"),
+            DisconnectReason::ConnackTimeout => {
+                write!(
+                    f,
+                    "no CONNACK from the broker in time (is this an MQTT WebSocket listener?)"
+                )
+            }
+            DisconnectReason::KeepaliveTimeout => {
+                write!(
+                    f,
+                    "broker stopped answering keepalive pings; connection lost"
+                )
+            }
+            DisconnectReason::Protocol(p) => write!(f, "{p}"),
+            DisconnectReason::Transport(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+/// A user command refused locally; nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    InvalidTopic(String),
+    InvalidFilter(String),
+    /// Empty client id requires clean session (MQTT-3.1.3-7).
+    EmptyClientIdNeedsCleanSession,
+    PayloadTooLarge {
+        size: usize,
+        max: usize,
+    },
+    /// A CONNECT field (client id, user name, password, will payload) over the 65,535 bytes
+    /// an MQTT string can hold.
+    FieldTooLong {
+        field: &'static str,
+        len: usize,
+    },
+    /// Subscribe/unsubscribe/publish need `connect` first.
+    NotStarted,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::InvalidTopic(why) => write!(f, "invalid topic: {why}"),
+            CommandError::InvalidFilter(why) => write!(f, "invalid topic filter: {why}"),
+            CommandError::EmptyClientIdNeedsCleanSession => {
+                write!(
+                    f,
+                    "an empty client id is only allowed with clean session on"
+                )
+            }
+            CommandError::PayloadTooLarge { size, max } => {
+                write!(
+                    f,
+                    "payload of {size} bytes makes a packet over the {max}-byte limit"
+                )
+            }
+            CommandError::FieldTooLong { field, len } => {
+                write!(f, "{field} is {len} bytes long; MQTT allows at most 65,535")
+            }
+            CommandError::NotStarted => write!(f, "not connected: press Connect first"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectRefused {}
+impl std::error::Error for ProtocolError {}
+impl std::error::Error for TransportError {}
+impl std::error::Error for DisconnectReason {}
+impl std::error::Error for CommandError {}

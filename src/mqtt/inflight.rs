@@ -1,0 +1,173 @@
+//! Unfinished QoS 1/2 exchanges, both directions.
+//!
+//! Outgoing: each PUBLISH we sent and the ack it waits for, kept in send order so a
+//! reconnect can retransmit in the original order. Incoming: ids of QoS 2 messages already
+//! delivered to the user but not yet released by PUBREL, so a redelivery is not shown twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use super::{PublishId, QoS};
+
+/// Which ack an outgoing message waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Awaiting {
+    /// QoS 1, PUBLISH sent.
+    PubAck,
+    /// QoS 2, PUBLISH sent.
+    PubRec,
+    /// QoS 2, PUBREC received and PUBREL sent.
+    PubComp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub id: PublishId,
+    pub pkid: u16,
+    pub topic: String,
+    pub payload: Bytes,
+    pub qos: QoS,
+    pub retain: bool,
+    pub awaiting: Awaiting,
+    seq: u64,
+}
+
+impl Outgoing {
+    /// The first ack a freshly sent PUBLISH of this QoS waits for.
+    pub fn first_ack(qos: QoS) -> Awaiting {
+        if qos == QoS::ExactlyOnce {
+            Awaiting::PubRec
+        } else {
+            Awaiting::PubAck
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Inflight {
+    outgoing: BTreeMap<u16, Outgoing>,
+    seq: u64,
+    incoming_qos2: BTreeSet<u16>,
+}
+
+impl Inflight {
+    /// Remember a QoS 1/2 PUBLISH that was just sent with `pkid`.
+    pub fn insert(
+        &mut self,
+        id: PublishId,
+        pkid: u16,
+        topic: String,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+    ) {
+        self.seq += 1;
+        let entry = Outgoing {
+            id,
+            pkid,
+            topic,
+            payload,
+            qos,
+            retain,
+            awaiting: Outgoing::first_ack(qos),
+            seq: self.seq,
+        };
+        self.outgoing.insert(pkid, entry);
+    }
+
+    pub fn get(&self, pkid: u16) -> Option<&Outgoing> {
+        self.outgoing.get(&pkid)
+    }
+
+    pub fn get_mut(&mut self, pkid: u16) -> Option<&mut Outgoing> {
+        self.outgoing.get_mut(&pkid)
+    }
+
+    pub fn remove(&mut self, pkid: u16) -> Option<Outgoing> {
+        self.outgoing.remove(&pkid)
+    }
+
+    /// Outgoing packet ids in the order their PUBLISH was first sent.
+    pub fn send_order(&self) -> Vec<u16> {
+        let mut entries: Vec<_> = self.outgoing.values().map(|o| (o.seq, o.pkid)).collect();
+        entries.sort_unstable();
+        entries.into_iter().map(|(_, pkid)| pkid).collect()
+    }
+
+    /// Take every outgoing entry, in send order.
+    pub fn drain_outgoing(&mut self) -> Vec<Outgoing> {
+        let mut all: Vec<_> = std::mem::take(&mut self.outgoing).into_values().collect();
+        all.sort_unstable_by_key(|o| o.seq);
+        all
+    }
+
+    pub fn outgoing_len(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// An incoming QoS 2 PUBLISH arrived: `true` if it is new (deliver it), `false` if the
+    /// id is still unreleased (a redelivery: do not show it again).
+    pub fn receive_qos2(&mut self, pkid: u16) -> bool {
+        self.incoming_qos2.insert(pkid)
+    }
+
+    /// PUBREL arrived: the id may be used for a new message again.
+    pub fn release_qos2(&mut self, pkid: u16) {
+        self.incoming_qos2.remove(&pkid);
+    }
+
+    /// The broker has no session any more: it will not PUBREL the old ids.
+    pub fn forget_incoming(&mut self) {
+        self.incoming_qos2.clear();
+    }
+
+    pub fn incoming_len(&self) -> usize {
+        self.incoming_qos2.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_order_survives_id_wrap() {
+        let mut f = Inflight::default();
+        let p = Bytes::new();
+        f.insert(
+            PublishId(1),
+            65_535,
+            "a".into(),
+            p.clone(),
+            QoS::AtLeastOnce,
+            false,
+        );
+        f.insert(
+            PublishId(2),
+            1,
+            "b".into(),
+            p.clone(),
+            QoS::ExactlyOnce,
+            false,
+        );
+        f.insert(PublishId(3), 2, "c".into(), p, QoS::AtLeastOnce, false);
+        assert_eq!(f.send_order(), [65_535, 1, 2]);
+        assert_eq!(f.get(1).unwrap().awaiting, Awaiting::PubRec);
+        assert_eq!(f.get(2).unwrap().awaiting, Awaiting::PubAck);
+        let drained: Vec<_> = f.drain_outgoing().into_iter().map(|o| o.id.0).collect();
+        assert_eq!(drained, [1, 2, 3]);
+        assert_eq!(f.outgoing_len(), 0);
+    }
+
+    #[test]
+    fn incoming_qos2_ids_are_new_until_released() {
+        let mut f = Inflight::default();
+        assert!(f.receive_qos2(9));
+        assert!(!f.receive_qos2(9));
+        f.release_qos2(9);
+        assert!(f.receive_qos2(9));
+        f.forget_incoming();
+        assert_eq!(f.incoming_len(), 0);
+    }
+}

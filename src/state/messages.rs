@@ -1,0 +1,236 @@
+//! The live message log: a bounded ring, newest last in memory, shown newest first.
+
+use std::collections::VecDeque;
+
+use crate::mqtt::{topic, Message, QoS};
+
+/// Default number of messages kept.
+pub const DEFAULT_CAPACITY: usize = 5_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedMessage {
+    /// Increasing per log; a stable key for the list view.
+    pub seq: u64,
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
+    /// Wall-clock ms when it arrived.
+    pub received_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageLog {
+    capacity: usize,
+    entries: VecDeque<LoggedMessage>,
+    next_seq: u64,
+    /// Messages that fell off the end of the ring (the user sees this count).
+    pub evicted: u64,
+}
+
+impl Default for MessageLog {
+    fn default() -> Self {
+        MessageLog::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl MessageLog {
+    pub fn with_capacity(capacity: usize) -> MessageLog {
+        MessageLog {
+            capacity: capacity.max(1),
+            entries: VecDeque::new(),
+            next_seq: 1,
+            evicted: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Changes the bound; drops the oldest entries if it shrinks.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        self.trim();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Total messages ever logged (kept or evicted).
+    pub fn total(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// The newest `seq` (0 when nothing was logged).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    pub fn push(&mut self, message: &Message, now_ms: u64) {
+        self.entries.push_back(LoggedMessage {
+            seq: self.next_seq,
+            topic: message.topic.clone(),
+            payload: message.payload.clone(),
+            qos: message.qos,
+            retain: message.retain,
+            received_ms: now_ms,
+        });
+        self.next_seq += 1;
+        self.trim();
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&LoggedMessage> {
+        let first = self.entries.front()?.seq;
+        self.entries.get(seq.checked_sub(first)? as usize)
+    }
+
+    /// Newest first, up to `limit`, only `seq <= until_seq` (a paused view) and only topics
+    /// matching `filter` (MQTT wildcard syntax; empty shows all).
+    pub fn newest_first<'a>(
+        &'a self,
+        filter: &'a str,
+        until_seq: u64,
+        limit: usize,
+    ) -> impl Iterator<Item = &'a LoggedMessage> + 'a {
+        let filter = filter.trim();
+        self.entries
+            .iter()
+            .rev()
+            .filter(move |m| m.seq <= until_seq)
+            .filter(move |m| filter.is_empty() || topic_filter_matches(&m.topic, filter))
+            .take(limit)
+    }
+
+    /// All kept messages, oldest first, as a JSON array (payloads as UTF-8 text when they
+    /// are, else base64), for export.
+    pub fn export_json(&self) -> String {
+        let items: Vec<serde_json::Value> = self
+            .entries
+            .iter()
+            .map(|m| {
+                let mut item = serde_json::json!({
+                    "topic": m.topic,
+                    "qos": m.qos.as_u8(),
+                    "retain": m.retain,
+                    "received_ms": m.received_ms,
+                    "size": m.payload.len(),
+                });
+                match std::str::from_utf8(&m.payload) {
+                    Ok(text) => item["payload"] = text.into(),
+                    Err(_) => item["payload_base64"] = super::payload::base64(&m.payload).into(),
+                }
+                item
+            })
+            .collect();
+        serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into())
+    }
+
+    fn trim(&mut self) {
+        while self.entries.len() > self.capacity {
+            self.entries.pop_front();
+            self.evicted += 1;
+        }
+    }
+}
+
+/// The view filter: a valid MQTT filter matches by MQTT rules; anything else is a plain
+/// substring search so typing half a filter still narrows the list.
+pub fn topic_filter_matches(topic_name: &str, filter: &str) -> bool {
+    if topic::validate_filter(filter).is_ok()
+        && (filter.contains(['+', '#']) || filter.contains('/'))
+    {
+        topic::matches(topic_name, filter)
+    } else {
+        topic_name.contains(filter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(topic: &str) -> Message {
+        Message {
+            topic: topic.into(),
+            payload: b"x".to_vec(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+        }
+    }
+
+    #[test]
+    fn the_ring_keeps_the_newest_messages_and_counts_what_fell_off() {
+        let mut log = MessageLog::with_capacity(3);
+        for i in 0..5 {
+            log.push(&msg(&format!("t/{i}")), i);
+        }
+        let topics: Vec<_> = log
+            .newest_first("", u64::MAX, 10)
+            .map(|m| m.topic.clone())
+            .collect();
+        assert_eq!(topics, ["t/4", "t/3", "t/2"]);
+        assert_eq!((log.len(), log.evicted, log.total()), (3, 2, 5));
+        assert_eq!(log.get(4).unwrap().topic, "t/3");
+        assert!(log.get(1).is_none());
+    }
+
+    #[test]
+    fn the_view_filter_uses_mqtt_wildcards_or_a_substring() {
+        let mut log = MessageLog::default();
+        for t in ["a/b/c", "a/x/c", "b/b/c", "a/b"] {
+            log.push(&msg(t), 0);
+        }
+        let shown = |f: &str| {
+            log.newest_first(f, u64::MAX, 10)
+                .map(|m| m.topic.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shown("a/+/c"), ["a/x/c", "a/b/c"]);
+        assert_eq!(shown("a/#"), ["a/b", "a/x/c", "a/b/c"]);
+        assert_eq!(shown("x"), ["a/x/c"]);
+        assert_eq!(shown(""), ["a/b", "b/b/c", "a/x/c", "a/b/c"]);
+    }
+
+    #[test]
+    fn a_paused_view_shows_only_what_arrived_before_the_pause() {
+        let mut log = MessageLog::default();
+        log.push(&msg("old"), 0);
+        let paused_at = log.last_seq();
+        log.push(&msg("new"), 1);
+        let shown: Vec<_> = log
+            .newest_first("", paused_at, 10)
+            .map(|m| m.topic.clone())
+            .collect();
+        assert_eq!(shown, ["old"]);
+        assert_eq!(log.len(), 2, "nothing is lost while paused");
+    }
+
+    #[test]
+    fn shrinking_the_capacity_drops_the_oldest_and_export_is_json() {
+        let mut log = MessageLog::default();
+        log.push(&msg("a"), 1);
+        log.push(
+            &Message {
+                payload: vec![0xff],
+                ..msg("b")
+            },
+            2,
+        );
+        let exported: serde_json::Value = serde_json::from_str(&log.export_json()).unwrap();
+        assert_eq!(exported[0]["payload"], "x");
+        assert_eq!(exported[1]["payload_base64"], "/w==");
+        log.set_capacity(1);
+        assert_eq!(log.newest_first("", u64::MAX, 5).count(), 1);
+    }
+}

@@ -1,0 +1,246 @@
+//! UI state: plain data and reducers, testable natively.
+//!
+//! The session's events are folded in with [`apply`], which reports which slices changed so
+//! the UI can notify only the components that read them (once per animation frame).
+
+pub mod connection;
+pub mod devices;
+pub mod messages;
+pub mod payload;
+pub mod subscriptions;
+pub mod topics;
+
+use crate::mqtt::{Event, PublishId, PublishOutcome};
+
+pub use connection::ConnectionView;
+pub use devices::DeviceRegistry;
+pub use messages::MessageLog;
+pub use subscriptions::Subscriptions;
+pub use topics::TopicTree;
+
+/// Everything the UI shows, as plain data.
+#[derive(Debug, Default)]
+pub struct State {
+    pub connection: ConnectionView,
+    pub subscriptions: Subscriptions,
+    pub messages: MessageLog,
+    pub devices: DeviceRegistry,
+    pub topics: TopicTree,
+    /// The publish form's last outcome.
+    pub publish: PublishView,
+    /// The send-to-node form's last outcome.
+    pub send: PublishView,
+}
+
+/// Which slices an [`apply`] touched.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Changes {
+    pub connection: bool,
+    pub subscriptions: bool,
+    pub messages: bool,
+    pub devices: bool,
+    pub publish: bool,
+}
+
+impl Changes {
+    pub fn merge(&mut self, other: Changes) {
+        self.connection |= other.connection;
+        self.subscriptions |= other.subscriptions;
+        self.messages |= other.messages;
+        self.devices |= other.devices;
+        self.publish |= other.publish;
+    }
+    pub fn any(&self) -> bool {
+        self.connection || self.subscriptions || self.messages || self.devices || self.publish
+    }
+}
+
+/// The outcome of the last publish the user made (`publish-result`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PublishView {
+    /// The publish whose outcome is shown; older ids' outcomes are ignored.
+    pub last_id: Option<PublishId>,
+    /// `sent`, `acked`, `queued` or `failed: <reason>`.
+    pub result: String,
+    /// Publishes dropped from the outbox (expired / full), newest last, for the user to see.
+    pub dropped: Vec<String>,
+}
+
+impl PublishView {
+    /// The user started a publish with this id.
+    pub fn started(&mut self, id: PublishId) {
+        self.last_id = Some(id);
+        self.result = "sending".into();
+    }
+    /// The publish was refused before anything was sent.
+    pub fn refused(&mut self, reason: &str) {
+        self.last_id = None;
+        self.result = format!("failed: {reason}");
+    }
+}
+
+/// Text for `publish-result`.
+pub fn outcome_text(outcome: &PublishOutcome) -> String {
+    match outcome {
+        PublishOutcome::Sent => "sent".into(),
+        PublishOutcome::Acked => "acked".into(),
+        PublishOutcome::Queued => "queued".into(),
+        PublishOutcome::Failed(why) => format!("failed: {why}"),
+    }
+}
+
+/// Folds one session event into the state. `now_ms` is wall-clock time (ms since the epoch).
+pub fn apply(state: &mut State, event: &Event, now_ms: u64) -> Changes {
+    let mut changes = Changes::default();
+    match event {
+        Event::Message(message) => {
+            changes.subscriptions = state.subscriptions.count_message(&message.topic);
+            state.messages.push(message, now_ms);
+            state.topics.record(
+                &message.topic,
+                message.payload.len(),
+                message.retain,
+                now_ms,
+            );
+            changes.messages = true;
+            changes.devices = state.devices.apply_message(
+                &message.topic,
+                &message.payload,
+                message.retain,
+                now_ms,
+            );
+        }
+        Event::Publish { id, outcome } => {
+            if let PublishOutcome::Failed(why) = outcome {
+                state
+                    .publish
+                    .dropped
+                    .push(format!("publish #{} not sent: {why}", id.0));
+                if state.publish.dropped.len() > 50 {
+                    state.publish.dropped.remove(0);
+                }
+                changes.publish = true;
+            }
+            for view in [&mut state.publish, &mut state.send] {
+                if view.last_id == Some(*id) {
+                    view.result = outcome_text(outcome);
+                    changes.publish = true;
+                }
+            }
+        }
+        Event::SubscribeRequested { .. }
+        | Event::Subscribed { .. }
+        | Event::SubscribeFailed { .. }
+        | Event::Unsubscribed { .. } => {
+            changes.subscriptions = state.subscriptions.apply(event);
+        }
+        Event::State(_)
+        | Event::Connected { .. }
+        | Event::ConnectionLost(_)
+        | Event::ReconnectScheduled { .. } => {
+            changes.connection = state.connection.apply(event, now_ms);
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mqtt::{ConnectionState, Message, QoS};
+
+    fn message(topic: &str, payload: &str) -> Event {
+        Event::Message(Message {
+            topic: topic.into(),
+            payload: payload.as_bytes().to_vec(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+        })
+    }
+
+    #[test]
+    fn a_message_is_logged_counted_on_its_subscription_and_feeds_the_device_list() {
+        let mut state = State::default();
+        state.subscriptions.want("devices/#", QoS::AtLeastOnce);
+        state.subscriptions.want("other/#", QoS::AtMostOnce);
+        let changes = apply(
+            &mut state,
+            &message("devices/pump-1/status", "online"),
+            1_000,
+        );
+        assert!(changes.messages && changes.subscriptions && changes.devices);
+        assert_eq!(state.messages.len(), 1);
+        assert_eq!(state.subscriptions.get("devices/#").unwrap().count, 1);
+        assert_eq!(state.subscriptions.get("other/#").unwrap().count, 0);
+        assert!(state.devices.get("pump-1").is_some());
+    }
+
+    #[test]
+    fn publish_result_follows_only_the_latest_publish() {
+        let mut state = State::default();
+        state.publish.started(PublishId(1));
+        state.publish.started(PublishId(2));
+        apply(
+            &mut state,
+            &Event::Publish {
+                id: PublishId(1),
+                outcome: PublishOutcome::Acked,
+            },
+            0,
+        );
+        assert_eq!(state.publish.result, "sending");
+        apply(
+            &mut state,
+            &Event::Publish {
+                id: PublishId(2),
+                outcome: PublishOutcome::Queued,
+            },
+            0,
+        );
+        assert_eq!(state.publish.result, "queued");
+        apply(
+            &mut state,
+            &Event::Publish {
+                id: PublishId(2),
+                outcome: PublishOutcome::Acked,
+            },
+            0,
+        );
+        assert_eq!(state.publish.result, "acked");
+    }
+
+    #[test]
+    fn a_dropped_outbox_publish_is_reported_even_when_it_is_not_the_latest() {
+        let mut state = State::default();
+        state.publish.started(PublishId(9));
+        let failed = PublishOutcome::Failed("expired in the outbox".into());
+        let changes = apply(
+            &mut state,
+            &Event::Publish {
+                id: PublishId(3),
+                outcome: failed,
+            },
+            0,
+        );
+        assert!(changes.publish);
+        assert_eq!(
+            state.publish.dropped,
+            vec!["publish #3 not sent: expired in the outbox"]
+        );
+        assert_eq!(state.publish.result, "sending");
+    }
+
+    #[test]
+    fn connection_events_touch_only_the_connection_slice() {
+        let mut state = State::default();
+        let changes = apply(&mut state, &Event::State(ConnectionState::Connecting), 0);
+        assert_eq!(
+            changes,
+            Changes {
+                connection: true,
+                ..Changes::default()
+            }
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Payload display: text, pretty JSON, hex or base64, picked automatically or by the user.
+//! The result is always plain text for a text node, never HTML.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayloadFormat {
+    Text,
+    Json,
+    Hex,
+    Base64,
+}
+
+impl PayloadFormat {
+    pub const ALL: [PayloadFormat; 4] = [
+        PayloadFormat::Text,
+        PayloadFormat::Json,
+        PayloadFormat::Hex,
+        PayloadFormat::Base64,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            PayloadFormat::Text => "text",
+            PayloadFormat::Json => "json",
+            PayloadFormat::Hex => "hex",
+            PayloadFormat::Base64 => "base64",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<PayloadFormat> {
+        PayloadFormat::ALL.into_iter().find(|f| f.label() == label)
+    }
+}
+
+/// JSON for an object or array, text for valid UTF-8 without control bytes, else hex.
+pub fn auto_format(payload: &[u8]) -> PayloadFormat {
+    let Ok(text) = std::str::from_utf8(payload) else {
+        return PayloadFormat::Hex;
+    };
+    let trimmed = text.trim_start();
+    if (trimmed.starts_with('{') || trimmed.starts_with('['))
+        && serde_json::from_str::<serde_json::Value>(text).is_ok()
+    {
+        return PayloadFormat::Json;
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return PayloadFormat::Hex;
+    }
+    PayloadFormat::Text
+}
+
+/// Renders the payload in `format`. Formats that do not fit (JSON that does not parse) fall
+/// back to text with replacement characters, so nothing is hidden.
+pub fn render(payload: &[u8], format: PayloadFormat) -> String {
+    match format {
+        PayloadFormat::Text => String::from_utf8_lossy(payload).into_owned(),
+        PayloadFormat::Json => serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| String::from_utf8_lossy(payload).into_owned()),
+        PayloadFormat::Hex => hex(payload),
+        PayloadFormat::Base64 => base64(payload),
+    }
+}
+
+/// Cuts a rendered payload for the list; `None` when it fits.
+pub fn preview(rendered: &str, max_chars: usize) -> Option<String> {
+    let mut end = None;
+    for (count, (index, _)) in rendered.char_indices().enumerate() {
+        if count == max_chars {
+            end = Some(index);
+            break;
+        }
+    }
+    end.map(|end| rendered[..end].to_string())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(if i % 16 == 0 { '\n' } else { ' ' });
+        }
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
+        out.push(ALPHABET[(n >> 18) as usize & 63] as char);
+        out.push(ALPHABET[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            ALPHABET[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            ALPHABET[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// "12 B", "3.4 KiB", "1.0 MiB".
+pub fn format_size(bytes: usize) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_objects_are_pretty_printed_and_text_stays_text() {
+        assert_eq!(auto_format(br#"{"a":1}"#), PayloadFormat::Json);
+        assert_eq!(
+            render(br#"{"a":1}"#, PayloadFormat::Json),
+            "{\n  \"a\": 1\n}"
+        );
+        assert_eq!(auto_format(b"21.5"), PayloadFormat::Text);
+        assert_eq!(
+            auto_format(b"<img src=x onerror=alert(1)>"),
+            PayloadFormat::Text
+        );
+        assert_eq!(auto_format(b"{not json"), PayloadFormat::Text);
+    }
+
+    #[test]
+    fn binary_payloads_show_as_hex_and_base64() {
+        let bytes = [0u8, 1, 0xfe, 0xff];
+        assert_eq!(auto_format(&bytes), PayloadFormat::Hex);
+        assert_eq!(render(&bytes, PayloadFormat::Hex), "00 01 fe ff");
+        assert_eq!(render(&bytes, PayloadFormat::Base64), "AAH+/w==");
+        assert_eq!(base64(b"Man"), "TWFu");
+        assert_eq!(base64(b"Ma"), "TWE=");
+        assert_eq!(hex(&[0u8; 17]).lines().count(), 2);
+    }
+
+    #[test]
+    fn long_payloads_are_cut_on_a_character_boundary() {
+        assert_eq!(preview("ééééé", 3).as_deref(), Some("ééé"));
+        assert_eq!(preview("short", 10), None);
+        assert_eq!(render(&[0xff, b'a'], PayloadFormat::Text), "\u{fffd}a");
+        assert_eq!(format_size(2048), "2.0 KiB");
+    }
+}

@@ -1,0 +1,154 @@
+//! Browser tests: wasm-bindgen-test in headless Chromium. The transport and the mounted app
+//! against the real mosquitto whose WebSocket URL `scripts/test.sh` passes at build time.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use gloo_timers::future::TimeoutFuture;
+use mqtt_web::app::{mount_into, UrlParams};
+use mqtt_web::mqtt::{ConnectOptions, Event, PublishOutcome, QoS, SessionConfig};
+use mqtt_web::transport::Driver;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn broker() -> &'static str {
+    option_env!("MQTT_WEB_TEST_BROKER").expect("scripts/test.sh sets MQTT_WEB_TEST_BROKER")
+}
+
+/// Polls `check` every 20 ms until it is true or `ms` pass.
+async fn wait_until(ms: u32, mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..ms / 20 {
+        if check() {
+            return true;
+        }
+        TimeoutFuture::new(20).await;
+    }
+    check()
+}
+
+fn recording_driver() -> (Driver, Rc<RefCell<Vec<Event>>>) {
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let sink = events.clone();
+    let driver = Driver::new(
+        SessionConfig::default(),
+        Box::new(move |batch| sink.borrow_mut().extend(batch)),
+    );
+    (driver, events)
+}
+
+#[wasm_bindgen_test]
+async fn the_driver_connects_subscribes_and_receives_its_own_qos1_publish() {
+    let (driver, events) = recording_driver();
+    let options = ConnectOptions {
+        client_id: "browser-test-1".into(),
+        ..ConnectOptions::default()
+    };
+    driver.connect(broker(), options).unwrap();
+    driver
+        .subscribe("browser-test/#", QoS::AtLeastOnce)
+        .unwrap();
+    let subscribed = wait_until(5000, || {
+        events
+            .borrow()
+            .iter()
+            .any(|e| matches!(e, Event::Subscribed { filter, .. } if filter == "browser-test/#"))
+    })
+    .await;
+    assert!(subscribed, "no SUBACK: {:?}", events.borrow());
+    let id = driver
+        .publish("browser-test/a", b"hello".to_vec(), QoS::AtLeastOnce, false)
+        .unwrap();
+    let got = wait_until(5000, || {
+        let events = events.borrow();
+        let acked = events.iter().any(|e| *e == Event::Publish { id, outcome: PublishOutcome::Acked });
+        let received = events.iter().any(|e| matches!(e, Event::Message(m) if m.topic == "browser-test/a" && m.payload == b"hello"));
+        acked && received
+    })
+    .await;
+    assert!(got, "publish not acked and received: {:?}", events.borrow());
+    driver.disconnect();
+}
+
+#[wasm_bindgen_test]
+async fn an_unreachable_broker_is_reported_in_words() {
+    let (driver, events) = recording_driver();
+    driver
+        .connect(
+            "ws://127.0.0.1:1/",
+            ConnectOptions {
+                client_id: "x".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let reported = wait_until(5000, || {
+        events.borrow().iter().any(|e| matches!(e, Event::ConnectionLost(reason) if reason.to_string().contains("could not connect to ws://127.0.0.1:1/")))
+    })
+    .await;
+    assert!(reported, "{:?}", events.borrow());
+    driver.disconnect();
+}
+
+fn container() -> web_sys::HtmlElement {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let div = document
+        .create_element("div")
+        .unwrap()
+        .dyn_into::<web_sys::HtmlElement>()
+        .unwrap();
+    document.body().unwrap().append_child(&div).unwrap();
+    div
+}
+
+fn text(root: &web_sys::HtmlElement, testid: &str) -> String {
+    root.query_selector(&format!("[data-testid=\"{testid}\"]"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {testid}"))
+        .text_content()
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn the_mounted_app_connects_from_its_settings_and_shows_connected() {
+    let root = container();
+    let params = UrlParams {
+        broker: Some(broker().into()),
+        client_id: Some("browser-test-app".into()),
+        connect: true,
+        ..UrlParams::default()
+    };
+    mount_into(root.clone(), params);
+    assert!(
+        wait_until(5000, || text(&root, "connection-status") == "connected").await,
+        "status: {} / {}",
+        text(&root, "connection-status"),
+        text(&root, "connection-error")
+    );
+    let disconnect = root
+        .query_selector("[data-testid=\"disconnect-button\"]")
+        .unwrap()
+        .unwrap();
+    disconnect
+        .dyn_into::<web_sys::HtmlElement>()
+        .unwrap()
+        .click();
+    assert!(wait_until(3000, || text(&root, "connection-status") == "disconnected").await);
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn the_mounted_app_refuses_a_malformed_broker_url_without_connecting() {
+    let root = container();
+    let params = UrlParams {
+        broker: Some("mqtt://127.0.0.1:1883".into()),
+        connect: true,
+        ..UrlParams::default()
+    };
+    mount_into(root.clone(), params);
+    assert!(wait_until(1000, || text(&root, "connection-error").contains("ws://")).await);
+    assert_eq!(text(&root, "connection-status"), "disconnected");
+    root.remove();
+}

@@ -1,0 +1,62 @@
+// Issue A: the built page connects to a real mosquitto, notices it going away, and explains
+// an unreachable broker in words.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Mosquitto, serveDist, launchBrowser, openApp, byTestId, waitForStatus, panics } from './lib.mjs';
+
+let site, browser;
+before(async () => { site = await serveDist(); browser = await launchBrowser(); });
+after(async () => { await browser?.close(); await site?.close(); });
+
+test('the page connects to mosquitto from ?broker=&connect=1 and leaves connected when it stops', async () => {
+  const broker = await new Mosquitto().start();
+  try {
+    const page = await openApp(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`);
+    await waitForStatus(page, 'connected');
+    assert.equal(await byTestId(page, 'broker-url').inputValue(), broker.wsUrl);
+    await broker.stop();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="connection-status"]').textContent !== 'connected',
+      null, { timeout: 10000 });
+    const status = await byTestId(page, 'connection-status').textContent();
+    assert.ok(['reconnecting', 'connecting'].includes(status), `status after broker stop: ${status}`);
+    assert.notEqual(await byTestId(page, 'connection-error').textContent(), '');
+    assert.deepEqual(panics(page), []);
+  } finally { await broker.stop(); }
+});
+
+test('disconnect sends a clean DISCONNECT and shows disconnected', async () => {
+  const broker = await new Mosquitto().start();
+  try {
+    const page = await openApp(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&client_id=e2e-clean&connect=1`);
+    await waitForStatus(page, 'connected');
+    await byTestId(page, 'disconnect-button').click();
+    await waitForStatus(page, 'disconnected');
+    // mosquitto logs a clean disconnect as "Client e2e-clean disconnected." (no "closed its connection").
+    await new Promise((r) => setTimeout(r, 300));
+    assert.match(broker.stderr, /Client e2e-clean disconnected\./);
+  } finally { await broker.stop(); }
+});
+
+test('an unreachable broker is explained in words and the user can type another URL and connect', async () => {
+  const broker = await new Mosquitto().start();
+  try {
+    const page = await openApp(browser, `${site.url}?broker=${encodeURIComponent('ws://127.0.0.1:1/')}&connect=1`);
+    await page.waitForFunction(
+      () => /could not connect to ws:\/\/127\.0\.0\.1:1\//.test(document.querySelector('[data-testid="connection-error"]').textContent),
+      null, { timeout: 10000 });
+    assert.match(await byTestId(page, 'connection-error').textContent(), /WebSocket listener running/);
+    await byTestId(page, 'broker-url').fill(broker.wsUrl);
+    await byTestId(page, 'connect-button').click();
+    await waitForStatus(page, 'connected');
+    assert.deepEqual(panics(page), []);
+  } finally { await broker.stop(); }
+});
+
+test('a malformed broker URL is refused before anything is opened', async () => {
+  const page = await openApp(browser, site.url);
+  await byTestId(page, 'broker-url').fill('http://127.0.0.1:9001');
+  await byTestId(page, 'connect-button').click();
+  await page.waitForFunction(() => /ws:\/\//.test(document.querySelector('[data-testid="connection-error"]').textContent));
+  assert.equal(await byTestId(page, 'connection-status').textContent(), 'disconnected');
+});

@@ -1,0 +1,131 @@
+// Shared helpers for the end-to-end tests: mosquitto on free loopback ports (stopped by pid),
+// a static server for dist/, and headless Chromium driven by playwright-core.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, extname, resolve, dirname } from 'node:path';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const DIST = join(ROOT, 'dist');
+
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const server = net.createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+async function waitForPort(port, ms = 10000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port}`);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A mosquitto with a TCP and a WebSocket listener on loopback. `extra` adds config lines. */
+export class Mosquitto {
+  constructor({ extra = '', persistence = false } = {}) {
+    this.dir = mkdtempSync(join(tmpdir(), 'mqtt-web-e2e-'));
+    this.extra = extra;
+    this.persistence = persistence;
+  }
+  async start() {
+    this.tcpPort ??= await freePort();
+    this.wsPort ??= await freePort();
+    const lines = [
+      'per_listener_settings false', 'allow_anonymous true',
+      `listener ${this.tcpPort} 127.0.0.1`, 'protocol mqtt',
+      `listener ${this.wsPort} 127.0.0.1`, 'protocol websockets',
+    ];
+    if (this.persistence) lines.push('persistence true', `persistence_location ${this.dir}/`);
+    if (this.extra) lines.push(this.extra);
+    writeFileSync(join(this.dir, 'mosquitto.conf'), lines.join('\n') + '\n');
+    this.proc = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.stderr = '';
+    this.proc.stderr.on('data', (d) => { this.stderr += d; });
+    await waitForPort(this.tcpPort);
+    await waitForPort(this.wsPort);
+    return this;
+  }
+  get wsUrl() { return `ws://127.0.0.1:${this.wsPort}/mqtt`; }
+  /** Stops this mosquitto by its pid and waits for it to exit. */
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    process.kill(this.proc.pid, 'SIGTERM');
+    await exited;
+  }
+}
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm',
+  '.css': 'text/css', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png',
+};
+
+/** Serves dist/ on a free loopback port (an ordinary static server, with Content-Types). */
+export async function serveDist(dir = DIST) {
+  if (!existsSync(join(dir, 'index.html'))) throw new Error(`${dir}/index.html missing: run scripts/build-release.sh`);
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    let file = join(dir, path === '/' ? 'index.html' : path);
+    if (!file.startsWith(dir) || !existsSync(file) || statSync(file).isDirectory()) file = join(dir, 'index.html');
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  const port = await freePort();
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(r)) };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+}
+
+/** Opens the app; collects console errors and page errors (a panic shows up there). */
+export async function openApp(browser, url, { colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ colorScheme, viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+  await page.goto(url);
+  return page;
+}
+
+export const byTestId = (page, id) => page.locator(`[data-testid="${id}"]`);
+
+export async function waitForStatus(page, wanted, timeout = 15000) {
+  await page.waitForFunction(
+    (w) => document.querySelector('[data-testid="connection-status"]')?.textContent === w,
+    wanted, { timeout },
+  ).catch(async (e) => {
+    const now = await byTestId(page, 'connection-status').textContent().catch(() => '?');
+    const err = await byTestId(page, 'connection-error').textContent().catch(() => '?');
+    throw new Error(`status never became "${wanted}" (it is "${now}", error "${err}"): ${e.message}`);
+  });
+}
+
+/** Panics in wasm show up as "panicked at" / "unreachable" console errors. */
+export function panics(page) {
+  return page.errors.filter((e) => /panicked|unreachable|RuntimeError/.test(e));
+}
