@@ -74,6 +74,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             opts.verbose = true;
             continue;
         }
+        if !["--host", "--port", "--interval-ms", "--count"].contains(&flag.as_str()) {
+            return Err(format!("unknown option {flag}"));
+        }
         let value = match inline.or_else(|| args.next()) {
             Some(v) => v,
             None => return Err(format!("{flag} needs a value")),
@@ -87,8 +90,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 _ => return Err(bad("a positive number of milliseconds")),
             },
             "--count" => opts.count = Some(value.parse().map_err(|_| bad("a number"))?),
-            "--host" => return Err(bad("a host name or address")),
-            _ => return Err(format!("unknown option {flag}")),
+            _ => return Err(bad("a host name or address")),
         }
     }
     Ok(Some(opts))
@@ -642,7 +644,7 @@ fn main() {
             Ok(()) => {
                 client.disconnect();
                 eprintln!(
-                    "demo-publisher: published {} rounds, disconnected",
+                    "demo-publisher: published {} round(s), disconnected",
                     sim.round
                 );
                 return;

@@ -2,9 +2,14 @@
 
 use leptos::prelude::*;
 
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+
 use crate::app::{default_broker_url, Commands, UrlParams};
-use crate::components::use_store;
+use crate::components::{download_text, use_store};
 use crate::mqtt::{ConnectOptions, ConnectionState, LastWill, QoS};
+use crate::state::profile::{Profile, SavedSubscription, STORAGE_KEY};
+use crate::state::subscriptions::SubscriptionState;
 
 /// `connection-status` and `connection-error`, always visible.
 #[component]
@@ -50,18 +55,97 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     let store = use_store();
     let commands = expect_context::<Commands>();
 
-    let broker_url = RwSignal::new(params.broker.clone().unwrap_or_else(default_broker_url));
-    let client_id = RwSignal::new(params.client_id.clone().unwrap_or_else(random_client_id));
-    let username = RwSignal::new(params.username.clone().unwrap_or_default());
-    let password = RwSignal::new(String::new());
-    let keepalive = RwSignal::new("60".to_string());
-    let clean_session = RwSignal::new(true);
-    let will_topic = RwSignal::new(String::new());
-    let will_payload = RwSignal::new(String::new());
-    let will_qos = RwSignal::new("0".to_string());
-    let will_retain = RwSignal::new(false);
+    // The saved profile prefills the form; URL parameters win over it.
+    let saved = load_profile().unwrap_or_default();
+    let non_empty = |s: &String| (!s.is_empty()).then(|| s.clone());
+    let broker_url = RwSignal::new(
+        params
+            .broker
+            .clone()
+            .or(non_empty(&saved.broker_url))
+            .unwrap_or_else(default_broker_url),
+    );
+    let client_id = RwSignal::new(
+        params
+            .client_id
+            .clone()
+            .or(non_empty(&saved.client_id))
+            .unwrap_or_else(random_client_id),
+    );
+    let username = RwSignal::new(params.username.clone().unwrap_or(saved.username.clone()));
+    let password = RwSignal::new(saved.password.clone().unwrap_or_default());
+    let remember = RwSignal::new(saved.remember_password);
+    let keepalive = RwSignal::new(saved.keepalive_secs.to_string());
+    let clean_session = RwSignal::new(saved.clean_session);
+    let will_topic = RwSignal::new(saved.will_topic.clone());
+    let will_payload = RwSignal::new(saved.will_payload.clone());
+    let will_qos = RwSignal::new(saved.will_qos.to_string());
+    let will_retain = RwSignal::new(saved.will_retain);
     let form_error = RwSignal::new(String::new());
-    let url_subs = StoredValue::new(params.subs.clone());
+    // Filters to ask for on the first connect: the URL's `sub`s, else the profile's.
+    let initial_subs: Vec<(String, QoS)> = if params.subs.is_empty() {
+        saved
+            .subscriptions
+            .iter()
+            .map(|s| (s.filter.clone(), QoS::from_u8(s.qos).unwrap_or_default()))
+            .collect()
+    } else {
+        params
+            .subs
+            .iter()
+            .map(|f| (f.clone(), QoS::AtMostOnce))
+            .collect()
+    };
+    let url_subs = StoredValue::new(initial_subs);
+    let current_profile = move || Profile {
+        broker_url: broker_url.get_untracked(),
+        client_id: client_id.get_untracked(),
+        username: username.get_untracked(),
+        password: Some(password.get_untracked()).filter(|p| !p.is_empty()),
+        remember_password: remember.get_untracked(),
+        keepalive_secs: keepalive.get_untracked().trim().parse().unwrap_or(60),
+        clean_session: clean_session.get_untracked(),
+        will_topic: will_topic.get_untracked(),
+        will_payload: will_payload.get_untracked(),
+        will_qos: will_qos.get_untracked().parse().unwrap_or(0),
+        will_retain: will_retain.get_untracked(),
+        subscriptions: store.read(|s| {
+            s.subscriptions
+                .iter()
+                .filter(|sub| !matches!(sub.state, SubscriptionState::Failed(_)))
+                .map(|sub| SavedSubscription {
+                    filter: sub.filter.clone(),
+                    qos: sub.qos.as_u8(),
+                })
+                .collect()
+        }),
+    };
+    let apply_profile = move |p: Profile| {
+        broker_url.set(p.broker_url);
+        client_id.set(p.client_id);
+        username.set(p.username);
+        password.set(p.password.unwrap_or_default());
+        remember.set(p.remember_password);
+        keepalive.set(p.keepalive_secs.to_string());
+        clean_session.set(p.clean_session);
+        will_topic.set(p.will_topic);
+        will_payload.set(p.will_payload);
+        will_qos.set(p.will_qos.to_string());
+        will_retain.set(p.will_retain);
+        url_subs.set_value(
+            p.subscriptions
+                .iter()
+                .map(|s| (s.filter.clone(), QoS::from_u8(s.qos).unwrap_or_default()))
+                .collect(),
+        );
+    };
+    // Keep the stored profile in step with the subscriptions list.
+    Effect::new(move |first: Option<()>| {
+        store.subscriptions.track();
+        if first.is_some() {
+            save_profile(&current_profile());
+        }
+    });
 
     let connect = move || {
         form_error.set(String::new());
@@ -88,6 +172,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             clean_session: clean_session.get_untracked(),
             last_will,
         };
+        save_profile(&current_profile());
         store.update(|s| {
             s.connection.user_connect();
             crate::state::Changes {
@@ -109,15 +194,15 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             });
             return;
         }
-        // `sub` URL parameters: asked for on the first successful connect (the session sends
-        // them on CONNACK and again after every reconnect).
-        for filter in url_subs
+        // `sub` URL parameters (or the profile's filters): asked for on the first successful
+        // connect; the session sends them on CONNACK and again after every reconnect.
+        for (filter, qos) in url_subs
             .try_update_value(std::mem::take)
             .unwrap_or_default()
         {
-            match commands.driver().subscribe(&filter, QoS::AtMostOnce) {
+            match commands.driver().subscribe(&filter, qos) {
                 Ok(()) => store.update(|s| {
-                    s.subscriptions.want(&filter, QoS::AtMostOnce);
+                    s.subscriptions.want(&filter, qos);
                     crate::state::Changes {
                         subscriptions: true,
                         ..Default::default()
@@ -177,6 +262,12 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     on:change=move |ev| clean_session.set(event_target_checked(&ev)) />
                 <span>"Clean session"</span>
             </label>
+            <label class="check">
+                <input data-testid="remember-password" type="checkbox"
+                    prop:checked=move || remember.get()
+                    on:change=move |ev| remember.set(event_target_checked(&ev)) />
+                <span>"Remember password"</span>
+            </label>
             <details class="will wide">
                 <summary>"Last will"</summary>
                 <div class="will-grid">
@@ -217,7 +308,63 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     disabled=move || !busy()
                     on:click=move |_| disconnect()>"Disconnect"</button>
             </div>
+            <div class="actions wide profile-actions">
+                <button type="button" class="small" on:click=move |_| {
+                    download_text("mqtt-web-profile.json", "application/json", &current_profile().to_json())
+                }>"Export profile"</button>
+                <label class="button small">
+                    "Import profile"
+                    <input type="file" accept="application/json,.json" class="visually-hidden"
+                        on:change=move |ev| import_profile(ev, move |result| match result {
+                            Ok(p) => { form_error.set(String::new()); apply_profile(p); }
+                            Err(why) => form_error.set(why),
+                        }) />
+                </label>
+            </div>
             <p class="form-error" role="alert">{move || form_error.get()}</p>
         </form>
     }
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    window().local_storage().ok().flatten()
+}
+
+fn load_profile() -> Option<Profile> {
+    let text = storage()?.get_item(STORAGE_KEY).ok().flatten()?;
+    Profile::from_json(&text).ok()
+}
+
+/// Stores the profile (the password only when "remember" is ticked: `Profile::to_json`).
+fn save_profile(profile: &Profile) {
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(STORAGE_KEY, &profile.to_json());
+    }
+}
+
+/// Reads the picked file and hands the parsed profile (or why not) to `done`.
+fn import_profile(ev: web_sys::Event, done: impl Fn(Result<Profile, String>) + 'static) {
+    let Some(file) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        .and_then(|input| input.files())
+        .and_then(|files| files.get(0))
+    else {
+        return;
+    };
+    let Ok(reader) = web_sys::FileReader::new() else {
+        return;
+    };
+    let reader_in_callback = reader.clone();
+    let on_load = Closure::<dyn FnMut()>::new(move || {
+        let text = reader_in_callback
+            .result()
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default();
+        done(Profile::from_json(&text));
+    });
+    reader.set_onload(Some(on_load.as_ref().unchecked_ref()));
+    on_load.forget();
+    let _ = reader.read_as_text(&file);
 }

@@ -37,12 +37,8 @@ pub fn PublishPanel() -> impl IntoView {
             .publish(&topic_value, body, qos, retain_flag)
         {
             Ok(id) => {
-                // The outcome may already have arrived (QoS 0 sent at once): keep it.
                 store.update(|s| {
-                    let outcome = s.publish.last_id;
-                    if outcome != Some(id) {
-                        s.publish.started(id);
-                    }
+                    s.publish.started(id);
                     Changes {
                         publish: true,
                         ..Changes::default()

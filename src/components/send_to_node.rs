@@ -85,9 +85,7 @@ pub fn SendToNodePanel() -> impl IntoView {
             Ok(id) => {
                 error.set(String::new());
                 store.update(|s| {
-                    if s.send.last_id != Some(id) {
-                        s.send.started(id);
-                    }
+                    s.send.started(id);
                     Changes {
                         publish: true,
                         ..Changes::default()

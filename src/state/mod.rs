@@ -7,6 +7,7 @@ pub mod connection;
 pub mod devices;
 pub mod messages;
 pub mod payload;
+pub mod profile;
 pub mod subscriptions;
 pub mod topics;
 
@@ -64,18 +65,36 @@ pub struct PublishView {
     pub result: String,
     /// Publishes dropped from the outbox (expired / full), newest last, for the user to see.
     pub dropped: Vec<String>,
+    /// Latest outcomes by id, kept briefly: a QoS 0 publish is `sent` before the caller
+    /// learns its id.
+    recent: Vec<(PublishId, String)>,
 }
 
 impl PublishView {
     /// The user started a publish with this id.
     pub fn started(&mut self, id: PublishId) {
         self.last_id = Some(id);
-        self.result = "sending".into();
+        self.result = match self.recent.iter().rev().find(|(seen, _)| *seen == id) {
+            Some((_, outcome)) => outcome.clone(),
+            None => "sending".into(),
+        };
     }
     /// The publish was refused before anything was sent.
     pub fn refused(&mut self, reason: &str) {
         self.last_id = None;
         self.result = format!("failed: {reason}");
+    }
+    /// Records an outcome; true when it is the one shown.
+    fn outcome(&mut self, id: PublishId, text: &str) -> bool {
+        self.recent.push((id, text.to_string()));
+        if self.recent.len() > 16 {
+            self.recent.remove(0);
+        }
+        if self.last_id == Some(id) {
+            self.result = text.to_string();
+            return true;
+        }
+        false
     }
 }
 
@@ -121,11 +140,9 @@ pub fn apply(state: &mut State, event: &Event, now_ms: u64) -> Changes {
                 }
                 changes.publish = true;
             }
+            let text = outcome_text(outcome);
             for view in [&mut state.publish, &mut state.send] {
-                if view.last_id == Some(*id) {
-                    view.result = outcome_text(outcome);
-                    changes.publish = true;
-                }
+                changes.publish |= view.outcome(*id, &text);
             }
         }
         Event::SubscribeRequested { .. }

@@ -18,6 +18,8 @@ pub struct TopicStat {
     window_count: u64,
     /// Messages per second over the last complete window.
     previous_rate: f64,
+    /// Whether a window has completed (before that, the current one is the estimate).
+    has_previous: bool,
 }
 
 impl TopicStat {
@@ -27,7 +29,7 @@ impl TopicStat {
         if elapsed >= 2 * RATE_WINDOW_MS {
             return 0.0;
         }
-        if elapsed >= RATE_WINDOW_MS {
+        if elapsed >= RATE_WINDOW_MS || (!self.has_previous && elapsed >= 1_000) {
             return self.window_count as f64 * 1000.0 / elapsed as f64;
         }
         self.previous_rate
@@ -62,6 +64,7 @@ impl TopicTree {
             window_start_ms: now_ms,
             window_count: 0,
             previous_rate: 0.0,
+            has_previous: false,
         });
         let elapsed = now_ms.saturating_sub(stat.window_start_ms);
         if elapsed >= RATE_WINDOW_MS {
@@ -72,6 +75,7 @@ impl TopicTree {
             };
             stat.window_start_ms = now_ms;
             stat.window_count = 0;
+            stat.has_previous = true;
         }
         stat.window_count += 1;
         stat.count += 1;
@@ -161,6 +165,14 @@ mod tests {
         tree.record("t", 1, false, 10_000);
         assert!((tree.get("t").unwrap().rate(10_000) - 2.0).abs() < 0.01);
         assert_eq!(tree.get("t").unwrap().rate(40_000), 0.0);
+        let mut fresh = TopicTree::default();
+        for i in 0..6 {
+            fresh.record("u", 1, false, i * 500);
+        }
+        assert!(
+            (fresh.get("u").unwrap().rate(3_000) - 2.0).abs() < 0.01,
+            "estimated before the first window ends"
+        );
     }
 
     #[test]

@@ -1,0 +1,187 @@
+// Issue C: subscriptions, messages, publish, devices, send-to-node and bad input, through the
+// built page against a real mosquitto, checked by MQTT clients outside the browser.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import mqtt from 'mqtt';
+import { Mosquitto, serveDist, launchBrowser, openApp, byTestId, waitForStatus, panics, sleep } from './lib.mjs';
+
+let site, browser, broker;
+before(async () => {
+  broker = await new Mosquitto().start();
+  site = await serveDist();
+  browser = await launchBrowser();
+});
+after(async () => { await browser?.close(); await site?.close(); await broker?.stop(); });
+
+/** An MQTT client outside the browser (TCP), recording what it receives. */
+async function outsideClient(options = {}) {
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.tcpPort}`, { reconnectPeriod: 0, ...options });
+  client.received = [];
+  client.on('message', (topic, payload, packet) => client.received.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain }));
+  return client;
+}
+
+function pageUrl(params = '') {
+  return `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1${params}`;
+}
+
+async function waitFor(check, ms = 8000, what = 'condition') {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+const attr = (locator, name) => locator.getAttribute(name);
+
+test('subscribe in the form, receive a message, and the subscription counts it', async () => {
+  const page = await openApp(browser, pageUrl());
+  await waitForStatus(page, 'connected');
+  await byTestId(page, 'subscribe-topic').fill('e2e/sub/#');
+  await byTestId(page, 'subscribe-qos').selectOption('1');
+  await byTestId(page, 'subscribe-button').click();
+  const sub = page.locator('[data-testid="subscription"][data-filter="e2e/sub/#"]');
+  await waitFor(async () => (await attr(sub, 'data-state')) === 'active', 5000, 'SUBACK');
+  const outside = await outsideClient();
+  await outside.publishAsync('e2e/sub/a', 'hello from outside', { qos: 1 });
+  const message = page.locator('[data-testid="message"][data-topic="e2e/sub/a"]');
+  await message.waitFor({ timeout: 5000 });
+  assert.equal(await attr(message, 'data-qos'), '1');
+  assert.match(await message.textContent(), /hello from outside/);
+  await waitFor(async () => (await attr(sub, 'data-count')) === '1', 3000, 'data-count 1');
+  await sub.locator('[data-testid="unsubscribe-button"]').click();
+  await sub.waitFor({ state: 'detached', timeout: 5000 });
+  await outside.endAsync();
+  assert.deepEqual(panics(page), []);
+});
+
+test('publish at QoS 0, 1 and 2 shows sent, acked, acked and reaches the broker at that QoS', async () => {
+  const outside = await outsideClient();
+  await outside.subscribeAsync('e2e/pub/#', { qos: 2 });
+  const page = await openApp(browser, pageUrl());
+  await waitForStatus(page, 'connected');
+  for (const [qos, expected] of [['0', 'sent'], ['1', 'acked'], ['2', 'acked']]) {
+    await byTestId(page, 'publish-topic').fill(`e2e/pub/q${qos}`);
+    await byTestId(page, 'publish-payload').fill(`payload at qos ${qos}`);
+    await byTestId(page, 'publish-qos').selectOption(qos);
+    await byTestId(page, 'publish-button').click();
+    await waitFor(async () => (await byTestId(page, 'publish-result').textContent()) === expected, 5000, `publish-result ${expected} for QoS ${qos}`);
+  }
+  await waitFor(() => outside.received.length === 3, 5000, 'three messages at the broker');
+  assert.deepEqual(outside.received.map((m) => [m.topic, m.payload, m.qos]), [
+    ['e2e/pub/q0', 'payload at qos 0', 0], ['e2e/pub/q1', 'payload at qos 1', 1], ['e2e/pub/q2', 'payload at qos 2', 2],
+  ]);
+  await outside.endAsync();
+});
+
+test('a bad filter and a bad topic are refused with a message and nothing reaches the broker', async () => {
+  const outside = await outsideClient();
+  await outside.subscribeAsync('#');
+  const page = await openApp(browser, pageUrl());
+  await waitForStatus(page, 'connected');
+  await byTestId(page, 'subscribe-topic').fill('a/#/b');
+  await byTestId(page, 'subscribe-button').click();
+  await page.getByText("'#' must be the last level", { exact: false }).first().waitFor({ timeout: 3000 }).catch(async () => {
+    assert.match(await page.locator('.field-error').first().textContent(), /invalid topic filter/);
+  });
+  assert.equal(await byTestId(page, 'subscription').count(), 0);
+  for (const bad of ['a/+/b', 'a/#', '']) {
+    await byTestId(page, 'publish-topic').fill(bad);
+    await byTestId(page, 'publish-payload').fill('must not be sent');
+    await byTestId(page, 'publish-button').click();
+    await waitFor(async () => (await byTestId(page, 'publish-result').textContent()).startsWith('failed: invalid topic'), 3000, `refusal of "${bad}"`);
+  }
+  await sleep(500);
+  assert.deepEqual(outside.received.filter((m) => m.payload === 'must not be sent'), []);
+  await outside.endAsync();
+});
+
+test('devices appear from a retained status and Meshtastic JSON, and go offline on a last will', async () => {
+  const outside = await outsideClient();
+  await outside.publishAsync('devices/e2e-pump/status', JSON.stringify({ status: 'online', battery_level: 88 }), { qos: 1, retain: true });
+  const mortal = await outsideClient({ clientId: 'e2e-mortal', will: { topic: 'devices/e2e-mortal/status', payload: 'offline', qos: 1, retain: true } });
+  await mortal.publishAsync('devices/e2e-mortal/status', 'online', { qos: 1, retain: true });
+  const page = await openApp(browser, pageUrl('&sub=devices/%23&sub=msh/%23'));
+  await waitForStatus(page, 'connected');
+  const pump = page.locator('[data-testid="device"][data-device-id="e2e-pump"]');
+  await pump.waitFor({ timeout: 5000 });
+  assert.equal(await attr(pump, 'data-online'), 'true');
+  assert.match(await pump.textContent(), /88/);
+  const uplink = (type, payload, id) => JSON.stringify({ channel: 0, from: 0xa1b2c3d4, id, payload, sender: '!da5ad56c', timestamp: Math.floor(Date.now() / 1000), to: 4294967295, type });
+  await outside.publishAsync('msh/US/2/json/LongFast/!da5ad56c', uplink('nodeinfo', { id: '!a1b2c3d4', longname: 'Hilltop Relay', shortname: 'HILL', hardware: 'RAK4631' }, 11));
+  await outside.publishAsync('msh/US/2/json/LongFast/!da5ad56c', uplink('telemetry', { battery_level: 77, voltage: 4.01 }, 12));
+  await outside.publishAsync('msh/US/2/json/LongFast/!c0ffee01', uplink('telemetry', { battery_level: 77, voltage: 4.01 }, 12));
+  const node = page.locator('[data-testid="device"][data-device-id="!a1b2c3d4"]');
+  await node.waitFor({ timeout: 5000 });
+  await waitFor(async () => /Hilltop Relay/.test(await node.textContent()) && /77/.test(await node.textContent()), 5000, 'node info and telemetry');
+  const mortalDevice = page.locator('[data-testid="device"][data-device-id="e2e-mortal"]');
+  await mortalDevice.waitFor({ timeout: 5000 });
+  assert.equal(await attr(mortalDevice, 'data-online'), 'true');
+  mortal.stream.destroy(); // vanish without DISCONNECT: the broker publishes the will
+  await waitFor(async () => (await attr(mortalDevice, 'data-online')) === 'false', 8000, 'last will offline');
+  await outside.publishAsync('devices/e2e-pump/status', '', { qos: 1, retain: true });
+  await outside.publishAsync('devices/e2e-mortal/status', '', { qos: 1, retain: true });
+  await outside.endAsync();
+  assert.deepEqual(panics(page), []);
+});
+
+test('send to node publishes exactly the Meshtastic downlink JSON, and refuses 238 bytes', async () => {
+  const outside = await outsideClient();
+  await outside.subscribeAsync('msh/US/2/json/mqtt/#', { qos: 1 });
+  const page = await openApp(browser, pageUrl('&sub=msh/%23'));
+  await waitForStatus(page, 'connected');
+  await page.locator('[data-testid="subscription"][data-state="active"]').waitFor({ timeout: 5000 });
+  // The gateway is learned from an uplink's `sender`.
+  await outside.publishAsync('msh/US/2/json/LongFast/!da5ad56c', JSON.stringify({ channel: 0, from: 0x0badcafe, id: 99, payload: { text: 'hi' }, sender: '!da5ad56c', to: 4294967295, type: 'text' }));
+  await page.locator('[data-testid="device"][data-device-id="!0badcafe"]').waitFor({ timeout: 5000 });
+  await byTestId(page, 'node-target').fill('!a1b2c3d4');
+  await byTestId(page, 'node-message').fill('x'.repeat(238));
+  await byTestId(page, 'send-to-node-button').click();
+  await waitFor(async () => /238 bytes/.test(await byTestId(page, 'send-result').textContent()), 3000, 'refusal of 238 bytes');
+  await byTestId(page, 'node-message').fill('Meet at the "hut" <b>now</b> é');
+  await byTestId(page, 'send-to-node-button').click();
+  await waitFor(async () => (await byTestId(page, 'send-result').textContent()) === 'acked', 5000, 'send-result acked');
+  await waitFor(() => outside.received.length === 1, 3000, 'downlink at the broker');
+  assert.equal(outside.received[0].topic, 'msh/US/2/json/mqtt/');
+  assert.equal(outside.received[0].qos, 1);
+  assert.equal(outside.received[0].payload,
+    '{"from":3663385964,"to":2712847316,"channel":0,"type":"sendtext","payload":"Meet at the \\"hut\\" <b>now</b> é"}');
+  await outside.endAsync();
+});
+
+test('a payload of HTML is shown as text and runs no script', async () => {
+  const page = await openApp(browser, pageUrl('&sub=e2e/xss'));
+  let dialogs = 0;
+  page.on('dialog', (d) => { dialogs += 1; d.dismiss(); });
+  await waitForStatus(page, 'connected');
+  await page.locator('[data-testid="subscription"][data-state="active"]').waitFor({ timeout: 5000 });
+  const outside = await outsideClient();
+  const evil = '<img src=x onerror=alert(1)><script>alert(2)</script>';
+  await outside.publishAsync('e2e/xss', evil);
+  const message = page.locator('[data-testid="message"][data-topic="e2e/xss"]');
+  await message.waitFor({ timeout: 5000 });
+  assert.ok((await message.textContent()).includes(evil));
+  assert.equal(await page.locator('.messages img, .messages script').count(), 0);
+  await sleep(300);
+  assert.equal(dialogs, 0);
+  await outside.endAsync();
+});
+
+test('the password is kept out of localStorage unless "remember" is ticked', async () => {
+  const page = await openApp(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}`);
+  await byTestId(page, 'password').fill('pw-not-for-storage');
+  await byTestId(page, 'username').fill('alice');
+  await byTestId(page, 'connect-button').click();
+  await waitForStatus(page, 'connected');
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }));
+  assert.match(stored, /alice/, 'the profile is saved');
+  assert.doesNotMatch(stored, /pw-not-for-storage/);
+  await byTestId(page, 'remember-password').check();
+  await byTestId(page, 'connect-button').click();
+  await waitForStatus(page, 'connected');
+  assert.match(await page.evaluate(() => JSON.stringify({ ...localStorage })), /pw-not-for-storage/);
+  await page.reload();
+  assert.equal(await byTestId(page, 'password').inputValue(), 'pw-not-for-storage', 'a remembered password is restored');
+});
