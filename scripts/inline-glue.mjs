@@ -1,0 +1,45 @@
+// Trunk post-build hook: inlines the wasm-bindgen glue and the stylesheet into index.html.
+// Why: mosquitto's `http_dir` serves files with an EMPTY Content-Type, and browsers refuse a
+// module script (and a strict-MIME stylesheet) without one. An inline module script runs, and
+// the glue falls back from instantiateStreaming to instantiate for the untyped .wasm.
+// (shared/toolchain.md, "Web Worker with Trunk, and serving from mosquitto's http_dir".)
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = process.env.TRUNK_STAGING_DIR ?? process.argv[2];
+if (!dir) throw new Error('usage: TRUNK_STAGING_DIR=dist node scripts/inline-glue.mjs');
+const indexPath = join(dir, 'index.html');
+let html = readFileSync(indexPath, 'utf8');
+
+const loader = html.match(/<script type="module">\s*import init, \* as bindings from '([^']+)';\s*const wasm = await init\(\{ module_or_path: '([^']+)' \}\);[\s\S]*?<\/script>/);
+if (!loader) {
+  console.log('inline-glue: no Trunk module loader found (already inlined?)');
+  process.exit(0);
+}
+const [, gluePath, wasmPath] = loader;
+const glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8')
+  .replace(/^export \{[^}]*\};?\s*$/m, '')
+  .replace(/^export (class|function|const|let|async function) /gm, '$1 ')
+  .replace(/<\/script/gi, '<\\/script');
+if (/^export /m.test(glue)) throw new Error('inline-glue: an export the script does not know how to inline is left');
+const inline = `<script type="module">
+${glue}
+// Relative to the page, so the app also works under a sub-path.
+const trunkAppWasm = await __wbg_init({ module_or_path: new URL('.${wasmPath}', document.baseURI) });
+dispatchEvent(new CustomEvent("TrunkApplicationStarted", {detail: {wasm: trunkAppWasm}}));
+</script>`;
+html = html.replace(loader[0], () => inline);
+
+// The stylesheet, inline for the same reason.
+const inlined = [gluePath];
+html = html.replace(/<link rel="stylesheet" href="([^"]+)"[^>]*\/?>/, (_, href) => {
+  inlined.push(href);
+  const css = readFileSync(join(dir, href.replace(/^\//, '')), 'utf8');
+  return `<style>\n${css.replace(/<\/style/gi, '<\\/style')}\n</style>`;
+});
+// Preload hints point at files the page no longer loads by URL (the glue) or would type-check.
+html = html.replace(/<link rel="modulepreload"[^>]*>/g, '').replace(/<link rel="preload"[^>]*>/g, '');
+writeFileSync(indexPath, html);
+// Nothing loads them any more: keep dist/ to what the page uses.
+for (const file of inlined) rmSync(join(dir, file.replace(/^\//, '')));
+console.log(`inline-glue: inlined ${gluePath} and the stylesheet into index.html`);
