@@ -3,7 +3,7 @@
 // module script (and a strict-MIME stylesheet) without one. An inline module script runs, and
 // the glue falls back from instantiateStreaming to instantiate for the untyped .wasm.
 // (shared/toolchain.md, "Web Worker with Trunk, and serving from mosquitto's http_dir".)
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.env.TRUNK_STAGING_DIR ?? process.argv[2];
@@ -22,7 +22,28 @@ const glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8')
   .replace(/^export (class|function|const|let|async function) /gm, '$1 ')
   .replace(/<\/script/gi, '<\\/script');
 if (/^export /m.test(glue)) throw new Error('inline-glue: an export the script does not know how to inline is left');
+// The session worker (Trunk's `data-type="worker"` bin: no-modules glue + wasm). Started
+// from Blob URLs: from http_dir, importScripts of the untyped worker.js fails, while a Blob
+// of its text works (shared/toolchain.md). The worker fetches its own glue, so the page
+// does not wait for it; the app queues commands until the worker says it is ready.
+const files = readdirSync(dir);
+const workerGlue = files.find((f) => /^worker(-[0-9a-f]+)?\.js$/.test(f));
+const workerWasm = files.find((f) => /^worker(-[0-9a-f]+)?_bg\.wasm$/.test(f));
+const workerStart = workerGlue && workerWasm ? `
+try {
+  const glueUrl = new URL('./${workerGlue}', document.baseURI).href;
+  const wasmUrl = new URL('./${workerWasm}', document.baseURI).href;
+  const boot = \`fetch(\${JSON.stringify(glueUrl)}).then((r) => r.text()).then((text) => {
+    importScripts(URL.createObjectURL(new Blob([text], { type: 'text/javascript' })));
+    return wasm_bindgen({ module_or_path: \${JSON.stringify(wasmUrl)} });
+  }).catch((e) => postMessage('the session worker could not start: ' + e));\`;
+  globalThis.mqttWebWorker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
+} catch (e) {
+  console.warn('no session worker; the session runs in the page', e);
+}
+` : '';
 const inline = `<script type="module">
+${workerStart}
 ${glue}
 // Relative to the page, so the app also works under a sub-path.
 const trunkAppWasm = await __wbg_init({ module_or_path: new URL('.${wasmPath}', document.baseURI) });

@@ -32,6 +32,6 @@ if [ "$demo" = 1 ]; then
   demo_pid=$!
   echo "demo publisher: pid $demo_pid (start with --no-demo to skip)"
 fi
-echo "app: http://127.0.0.1:$app_port/  (default broker ws://127.0.0.1:$ws_port/mqtt)"
+echo "app: http://127.0.0.1:$app_port/?connect=1&sub=%23  (default broker ws://127.0.0.1:$ws_port/mqtt)"
 MQTT_WEB_DEFAULT_BROKER="ws://127.0.0.1:$ws_port/mqtt" RUSTC="$WASM_RUSTC" \
   trunk serve --address 127.0.0.1 --port "$app_port"

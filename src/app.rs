@@ -2,10 +2,17 @@
 
 use leptos::prelude::*;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::JsCast;
+
+use crate::bridge::Update;
 use crate::components::App;
-use crate::mqtt::{Event, SessionConfig};
-use crate::state::{apply, Changes, State};
-use crate::transport::{clock, Driver};
+use crate::mqtt::SessionConfig;
+use crate::state::{apply_update, Changes, State};
+use crate::transport::client::{SessionClient, UpdateSink};
+use crate::transport::clock;
 
 /// The UI state plus one trigger per slice, so a component re-renders only when the slice
 /// it reads changed. Copy: pass it anywhere.
@@ -46,16 +53,16 @@ impl Store {
         self.notify(changes);
     }
 
-    /// Folds session events in now (plain data, bounded) and notifies the views on the next
+    /// Folds session updates in now (plain data, bounded) and notifies the views on the next
     /// animation frame, so a flood costs one render per frame.
-    fn absorb(&self, events: Vec<Event>) {
+    fn absorb(&self, events: Vec<Update>) {
         let now = clock::wall_ms();
         let changes = self
             .state
             .try_update_value(|state| {
                 let mut changes = Changes::default();
                 for event in &events {
-                    changes.merge(apply(state, event, now));
+                    changes.merge(apply_update(state, event, now));
                 }
                 changes
             })
@@ -96,15 +103,15 @@ impl Store {
     }
 }
 
-/// Commands for the session; Copy handle to the driver.
+/// Commands for the session; Copy handle to the client.
 #[derive(Clone, Copy)]
 pub struct Commands {
-    driver: StoredValue<Driver, LocalStorage>,
+    client: StoredValue<SessionClient, LocalStorage>,
 }
 
 impl Commands {
-    pub fn driver(&self) -> Driver {
-        self.driver.get_value()
+    pub fn client(&self) -> SessionClient {
+        self.client.get_value()
     }
 }
 
@@ -116,6 +123,8 @@ pub struct UrlParams {
     pub username: Option<String>,
     pub subs: Vec<String>,
     pub connect: bool,
+    /// `worker=0`: run the session in the page even when a worker was started.
+    pub no_worker: bool,
 }
 
 impl UrlParams {
@@ -137,6 +146,7 @@ impl UrlParams {
             connect: params
                 .get("connect")
                 .is_some_and(|v| v == "1" || v == "true"),
+            no_worker: params.get("worker").is_some_and(|v| v == "0"),
         }
     }
 }
@@ -170,20 +180,30 @@ pub fn start() {
 pub fn mount_into(parent: web_sys::HtmlElement, params: UrlParams) {
     leptos::mount::mount_to(parent, move || {
         let store = Store::new();
-        let sink_store = store;
-        let driver = Driver::new(
-            SessionConfig {
-                seed: (js_sys::Math::random() * 1e15) as u64,
-                ..SessionConfig::default()
-            },
-            Box::new(move |events| sink_store.absorb(events)),
-        );
+        let sink: UpdateSink = Rc::new(RefCell::new(move |updates| store.absorb(updates)));
+        let client = match started_worker().filter(|_| !params.no_worker) {
+            Some(worker) => SessionClient::in_worker(worker, sink),
+            None => SessionClient::in_page(
+                SessionConfig {
+                    seed: (js_sys::Math::random() * 1e15) as u64,
+                    ..SessionConfig::default()
+                },
+                sink,
+            ),
+        };
         let commands = Commands {
-            driver: StoredValue::new_local(driver),
+            client: StoredValue::new_local(client),
         };
         provide_context(store);
         provide_context(commands);
         view! { <App params=params.clone() /> }
     })
     .forget();
+}
+
+/// The session worker the page's loader started (`globalThis.mqttWebWorker`), if any.
+fn started_worker() -> Option<web_sys::Worker> {
+    js_sys::Reflect::get(&js_sys::global(), &"mqttWebWorker".into())
+        .ok()
+        .and_then(|w| w.dyn_into::<web_sys::Worker>().ok())
 }

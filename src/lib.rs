@@ -3,6 +3,7 @@
 //! The pure parts (`mqtt`, `state`, `mesh`) build and test natively; the browser parts
 //! (`transport`, `components`, `app`) exist only on wasm32.
 
+pub mod bridge;
 pub mod mesh;
 pub mod mqtt;
 pub mod state;

@@ -181,7 +181,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             }
         });
         if let Err(why) = commands
-            .driver()
+            .client()
             .connect(&broker_url.get_untracked(), options)
         {
             form_error.set(why.clone());
@@ -200,7 +200,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             .try_update_value(std::mem::take)
             .unwrap_or_default()
         {
-            match commands.driver().subscribe(&filter, qos) {
+            match commands.client().subscribe(&filter, qos) {
                 Ok(()) => store.update(|s| {
                     s.subscriptions.want(&filter, qos);
                     crate::state::Changes {
@@ -212,7 +212,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             }
         }
     };
-    let disconnect = move || commands.driver().disconnect();
+    let disconnect = move || commands.client().disconnect();
 
     if params.connect {
         connect();

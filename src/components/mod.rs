@@ -39,10 +39,21 @@ pub fn App(params: UrlParams) -> impl IntoView {
                 on:click=move |_| tab.set(id)>{label}</button>
         }
     };
+    let thread = if expect_context::<crate::app::Commands>()
+        .client()
+        .in_worker_thread()
+    {
+        "worker"
+    } else {
+        "page"
+    };
     view! {
-        <header class="topbar">
+        <header class="topbar" data-session-thread=thread>
             <h1 class="brand">"MQTT Web"</h1>
             <StatusBadge />
+            <span class="thread-note" title="Where the MQTT session and its WebSocket run">
+                {format!("session: {thread} thread")}
+            </span>
         </header>
         <main class="layout">
             <div class="column area-conn">

@@ -32,31 +32,16 @@ pub fn PublishPanel() -> impl IntoView {
         }
         error.set(String::new());
         let qos = QoS::from_u8(qos.get_untracked().parse().unwrap_or(0)).unwrap_or_default();
-        match commands
-            .driver()
-            .publish(&topic_value, body, qos, retain_flag)
-        {
-            Ok(id) => {
-                store.update(|s| {
-                    s.publish.started(id);
-                    Changes {
-                        publish: true,
-                        ..Changes::default()
-                    }
-                });
+        let client = commands.client();
+        let ticket = client.new_ticket();
+        store.update(|s| {
+            s.publish.requested(ticket);
+            Changes {
+                publish: true,
+                ..Changes::default()
             }
-            Err(why) => {
-                let why = why.to_string();
-                error.set(why.clone());
-                store.update(move |s| {
-                    s.publish.refused(&why);
-                    Changes {
-                        publish: true,
-                        ..Changes::default()
-                    }
-                });
-            }
-        }
+        });
+        client.publish(ticket, &topic_value, body, qos, retain_flag);
     };
     let result = move || {
         store.publish.track();

@@ -74,34 +74,29 @@ pub fn SendToNodePanel() -> impl IntoView {
     };
     let bytes_used = move || text.get().len();
 
-    let finish = move |result: Result<(String, Vec<u8>), String>| {
-        let sent = result.and_then(|(topic_name, payload)| {
-            commands
-                .driver()
-                .publish(&topic_name, payload, QoS::AtLeastOnce, false)
-                .map_err(|e| e.to_string())
-        });
-        match sent {
-            Ok(id) => {
-                error.set(String::new());
-                store.update(|s| {
-                    s.send.started(id);
-                    Changes {
-                        publish: true,
-                        ..Changes::default()
-                    }
-                });
-            }
-            Err(why) => {
-                error.set(why.clone());
-                store.update(move |s| {
-                    s.send.refused(&why);
-                    Changes {
-                        publish: true,
-                        ..Changes::default()
-                    }
-                });
-            }
+    let finish = move |result: Result<(String, Vec<u8>), String>| match result {
+        Ok((topic_name, payload)) => {
+            error.set(String::new());
+            let client = commands.client();
+            let ticket = client.new_ticket();
+            store.update(|s| {
+                s.send.requested(ticket);
+                Changes {
+                    publish: true,
+                    ..Changes::default()
+                }
+            });
+            client.publish(ticket, &topic_name, payload, QoS::AtLeastOnce, false);
+        }
+        Err(why) => {
+            error.set(why.clone());
+            store.update(move |s| {
+                s.send.refused(&why);
+                Changes {
+                    publish: true,
+                    ..Changes::default()
+                }
+            });
         }
     };
 

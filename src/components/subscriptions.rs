@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::app::Commands;
 use crate::components::{qos_select_options, use_store};
-use crate::mqtt::{topic, QoS};
+use crate::mqtt::QoS;
 use crate::state::subscriptions::SubscriptionState;
 use crate::state::Changes;
 
@@ -18,12 +18,8 @@ pub fn SubscriptionsPanel() -> impl IntoView {
 
     let subscribe = move || {
         let wanted = filter.get_untracked().trim().to_string();
-        if let Err(why) = topic::validate_filter(&wanted) {
-            error.set(format!("invalid topic filter: {why}"));
-            return;
-        }
         let qos = QoS::from_u8(qos.get_untracked().parse().unwrap_or(0)).unwrap_or_default();
-        match commands.driver().subscribe(&wanted, qos) {
+        match commands.client().subscribe(&wanted, qos) {
             Ok(()) => {
                 error.set(String::new());
                 filter.set(String::new());
@@ -35,7 +31,7 @@ pub fn SubscriptionsPanel() -> impl IntoView {
                     }
                 });
             }
-            Err(why) => error.set(why.to_string()),
+            Err(why) => error.set(why),
         }
     };
 
@@ -101,7 +97,7 @@ fn SubscriptionRow(filter: String) -> impl IntoView {
     let unsubscribe = move |_| {
         let failed = matches!(sub().map(|s| s.state), Some(SubscriptionState::Failed(_)));
         // A refused filter is not held by the session any more: just drop it from the list.
-        if failed || commands.driver().unsubscribe(&unsubscribe_filter).is_err() {
+        if failed || commands.client().unsubscribe(&unsubscribe_filter).is_err() {
             let filter = unsubscribe_filter.clone();
             store.update(move |s| Changes {
                 subscriptions: s.subscriptions.remove(&filter),

@@ -11,6 +11,7 @@ pub mod profile;
 pub mod subscriptions;
 pub mod topics;
 
+use crate::bridge::{CommandKind, Update};
 use crate::mqtt::{Event, PublishId, PublishOutcome};
 
 pub use connection::ConnectionView;
@@ -68,6 +69,8 @@ pub struct PublishView {
     /// Latest outcomes by id, kept briefly: a QoS 0 publish is `sent` before the caller
     /// learns its id.
     recent: Vec<(PublishId, String)>,
+    /// The ticket of the publish shown, until the session names its id.
+    pub ticket: Option<u64>,
 }
 
 impl PublishView {
@@ -79,8 +82,15 @@ impl PublishView {
             None => "sending".into(),
         };
     }
+    /// The user asked for a publish; the session answers the ticket with an id or a refusal.
+    pub fn requested(&mut self, ticket: u64) {
+        self.ticket = Some(ticket);
+        self.last_id = None;
+        self.result = "sending".into();
+    }
     /// The publish was refused before anything was sent.
     pub fn refused(&mut self, reason: &str) {
+        self.ticket = None;
         self.last_id = None;
         self.result = format!("failed: {reason}");
     }
@@ -106,6 +116,51 @@ pub fn outcome_text(outcome: &PublishOutcome) -> String {
         PublishOutcome::Queued => "queued".into(),
         PublishOutcome::Failed(why) => format!("failed: {why}"),
     }
+}
+
+/// Folds one update from the session (in the page or in the worker) into the state.
+pub fn apply_update(state: &mut State, update: &Update, now_ms: u64) -> Changes {
+    let mut changes = Changes::default();
+    match update {
+        Update::Session(event) => return apply(state, event, now_ms),
+        Update::Ready => {}
+        Update::Accepted { ticket, id } => {
+            for view in [&mut state.publish, &mut state.send] {
+                if view.ticket == Some(*ticket) {
+                    view.ticket = None;
+                    view.started(*id);
+                    changes.publish = true;
+                }
+            }
+        }
+        Update::Refused {
+            kind,
+            ticket,
+            subject,
+            reason,
+        } => match kind {
+            CommandKind::Publish => {
+                for view in [&mut state.publish, &mut state.send] {
+                    if view.ticket == Some(*ticket) {
+                        view.refused(reason);
+                        changes.publish = true;
+                    }
+                }
+            }
+            CommandKind::Connect => {
+                state.connection.refused_locally(reason.clone());
+                changes.connection = true;
+            }
+            CommandKind::Subscribe | CommandKind::Unsubscribe => {
+                let failed = Event::SubscribeFailed {
+                    filter: subject.clone(),
+                    reason: reason.clone(),
+                };
+                changes.subscriptions = state.subscriptions.apply(&failed);
+            }
+        },
+    }
+    changes
 }
 
 /// Folds one session event into the state. `now_ms` is wall-clock time (ms since the epoch).
@@ -259,5 +314,64 @@ mod tests {
                 ..Changes::default()
             }
         );
+    }
+
+    #[test]
+    fn a_publish_ticket_is_answered_with_an_id_then_outcomes_or_with_a_refusal() {
+        let mut state = State::default();
+        state.publish.requested(1);
+        state.send.requested(2);
+        apply_update(
+            &mut state,
+            &Update::Accepted {
+                ticket: 1,
+                id: PublishId(40),
+            },
+            0,
+        );
+        let acked = Event::Publish {
+            id: PublishId(40),
+            outcome: PublishOutcome::Acked,
+        };
+        apply_update(&mut state, &Update::Session(acked), 0);
+        assert_eq!(state.publish.result, "acked");
+        let refusal = Update::Refused {
+            kind: CommandKind::Publish,
+            ticket: 2,
+            subject: "t".into(),
+            reason: "not connected".into(),
+        };
+        apply_update(&mut state, &refusal, 0);
+        assert_eq!(state.send.result, "failed: not connected");
+        assert_eq!(state.publish.result, "acked");
+    }
+
+    #[test]
+    fn a_refused_subscribe_marks_the_subscription_failed_with_the_reason() {
+        let mut state = State::default();
+        state.subscriptions.want("a/b", QoS::AtMostOnce);
+        let refusal = Update::Refused {
+            kind: CommandKind::Subscribe,
+            ticket: 0,
+            subject: "a/b".into(),
+            reason: "press Connect first".into(),
+        };
+        assert!(apply_update(&mut state, &refusal, 0).subscriptions);
+        assert_eq!(
+            state.subscriptions.get("a/b").unwrap().state.as_str(),
+            "failed"
+        );
+    }
+
+    #[test]
+    fn an_outcome_that_arrives_before_the_id_is_known_is_shown() {
+        let mut state = State::default();
+        let sent = Event::Publish {
+            id: PublishId(7),
+            outcome: PublishOutcome::Sent,
+        };
+        apply(&mut state, &sent, 0);
+        state.publish.started(PublishId(7));
+        assert_eq!(state.publish.result, "sent");
     }
 }

@@ -4,7 +4,9 @@
 //! every input it runs the polling order documented in `crate::mqtt`: link actions, then
 //! events (handed to the sink), then the next deadline.
 
+pub mod client;
 pub mod clock;
+pub mod worker;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};

@@ -14,6 +14,7 @@ test('the page connects to mosquitto from ?broker=&connect=1 and leaves connecte
     const page = await openApp(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`);
     await waitForStatus(page, 'connected');
     assert.equal(await byTestId(page, 'broker-url').inputValue(), broker.wsUrl);
+    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'worker');
     await broker.stop();
     await page.waitForFunction(
       () => document.querySelector('[data-testid="connection-status"]').textContent !== 'connected',
@@ -59,4 +60,13 @@ test('a malformed broker URL is refused before anything is opened', async () => 
   await byTestId(page, 'connect-button').click();
   await page.waitForFunction(() => /ws:\/\//.test(document.querySelector('[data-testid="connection-error"]').textContent));
   assert.equal(await byTestId(page, 'connection-status').textContent(), 'disconnected');
+});
+
+test('with ?worker=0 the session runs in the page and still connects', async () => {
+  const broker = await new Mosquitto().start();
+  try {
+    const page = await openApp(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1&worker=0`);
+    await waitForStatus(page, 'connected');
+    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'page');
+  } finally { await broker.stop(); }
 });

@@ -14,6 +14,8 @@ test('the page served by mosquitto http_dir connects to its own origin with no s
     assert.equal(await byTestId(page, 'broker-url').inputValue(), `ws://127.0.0.1:${broker.wsPort}/mqtt`);
     await byTestId(page, 'connect-button').click();
     await waitForStatus(page, 'connected');
+    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'worker',
+      'the session runs in the worker started from Blob URLs');
     assert.deepEqual(panics(page), []);
   } finally {
     await browser.close();
