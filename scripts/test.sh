@@ -31,6 +31,12 @@ MQTT_WEB_TEST_BROKER="ws://127.0.0.1:$(cat "$broker_dir/ws_port")/mqtt" RUSTC="$
   cargo test --target wasm32-unknown-unknown --test browser
 bash scripts/mosquitto.sh stop "$broker_dir"
 
+step "fault proxy (unit tests, build)"
+cargo test -q --example fault-proxy 2>&1 | grep -E "test result|FAILED|panicked"
+cargo build -q --example fault-proxy
+FAULT_PROXY="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/examples/fault-proxy"
+export FAULT_PROXY
+
 step "release build (trunk build --release)"
 bash scripts/build-release.sh
 

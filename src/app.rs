@@ -125,6 +125,8 @@ pub struct UrlParams {
     pub connect: bool,
     /// `worker=0`: run the session in the page even when a worker was started.
     pub no_worker: bool,
+    /// `outbox_expiry` (seconds): how long offline publishes wait before they are dropped.
+    pub outbox_expiry_s: Option<u64>,
 }
 
 impl UrlParams {
@@ -147,6 +149,7 @@ impl UrlParams {
                 .get("connect")
                 .is_some_and(|v| v == "1" || v == "true"),
             no_worker: params.get("worker").is_some_and(|v| v == "0"),
+            outbox_expiry_s: params.get("outbox_expiry").and_then(|v| v.parse().ok()),
         }
     }
 }

@@ -32,6 +32,10 @@ pub enum Command {
         qos: QoS,
         retain: bool,
     },
+    /// How long offline publishes may wait before they are reported not sent.
+    SetOutboxExpiry {
+        ms: u64,
+    },
 }
 
 /// Which command a refusal answers.
@@ -243,6 +247,10 @@ pub fn encode_commands(commands: &[Command]) -> Vec<u8> {
                 w.u8(qos.as_u8());
                 w.bool(*retain);
             }
+            Command::SetOutboxExpiry { ms } => {
+                w.u8(6);
+                w.u64(*ms);
+            }
         }
     }
     w.0
@@ -295,6 +303,7 @@ pub fn decode_commands(bytes: &[u8]) -> Result<Vec<Command>, DecodeError> {
                 qos: r.qos()?,
                 retain: r.bool()?,
             },
+            6 => Command::SetOutboxExpiry { ms: r.u64()? },
             _ => return Err(DecodeError("unknown command")),
         });
     }

@@ -221,6 +221,12 @@ impl Session {
         }
     }
 
+    /// How long later publishes may wait in the outbox while offline (entries already queued
+    /// keep their expiry).
+    pub fn set_outbox_expiry(&mut self, ms: Millis) {
+        self.config.outbox_expiry_ms = ms;
+    }
+
     /// Current connection state (as last reported by `Event::State`).
     pub fn state(&self) -> ConnectionState {
         self.state

@@ -124,6 +124,14 @@ impl SessionClient {
         }
     }
 
+    /// How long publishes made while offline may wait for the connection.
+    pub fn set_outbox_expiry(&self, ms: u64) {
+        match &*self.backend {
+            Backend::InPage { driver, .. } => driver.set_outbox_expiry(ms),
+            Backend::Worker(link) => link.send(Command::SetOutboxExpiry { ms }),
+        }
+    }
+
     pub fn disconnect(&self) {
         match &*self.backend {
             Backend::InPage { driver, .. } => driver.disconnect(),

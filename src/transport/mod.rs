@@ -85,6 +85,10 @@ impl Driver {
         result.map_err(|e| e.to_string())
     }
 
+    pub fn set_outbox_expiry(&self, ms: Millis) {
+        self.inner.borrow_mut().session.set_outbox_expiry(ms);
+    }
+
     pub fn disconnect(&self) {
         self.inner.borrow_mut().session.disconnect(clock::now_ms());
         self.pump();

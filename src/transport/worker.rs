@@ -109,6 +109,7 @@ fn execute(driver: &Driver, command: Command, outbox: &Outbox) {
             }
         }
         Command::Disconnect => driver.disconnect(),
+        Command::SetOutboxExpiry { ms } => driver.set_outbox_expiry(ms),
         Command::Subscribe { filter, qos } => {
             if let Err(why) = driver.subscribe(&filter, qos) {
                 outbox.push(&refused(
