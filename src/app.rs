@@ -26,7 +26,13 @@ pub struct Store {
     pub publish: Trigger,
     pending: StoredValue<Changes, LocalStorage>,
     frame_scheduled: StoredValue<bool, LocalStorage>,
+    /// When the message list was last told to re-render (performance.now() ms).
+    messages_notified_at: StoredValue<f64, LocalStorage>,
 }
+
+/// The message list re-renders at most this often: nobody reads faster, and building rows
+/// is the UI's main cost during a flood. Counts and status still update every frame.
+const MESSAGE_LIST_INTERVAL_MS: f64 = 100.0;
 
 impl Store {
     fn new() -> Store {
@@ -39,6 +45,7 @@ impl Store {
             publish: Trigger::new(),
             pending: StoredValue::new_local(Changes::default()),
             frame_scheduled: StoredValue::new_local(false),
+            messages_notified_at: StoredValue::new_local(f64::NEG_INFINITY),
         }
     }
 
@@ -68,7 +75,13 @@ impl Store {
             })
             .unwrap_or_default();
         self.pending.update_value(|p| p.merge(changes));
-        if !self.frame_scheduled.get_value() && changes.any() {
+        if changes.any() {
+            self.schedule_frame();
+        }
+    }
+
+    fn schedule_frame(&self) {
+        if !self.frame_scheduled.get_value() {
             self.frame_scheduled.set_value(true);
             let store = *self;
             request_animation_frame(move || store.flush());
@@ -77,10 +90,21 @@ impl Store {
 
     fn flush(&self) {
         self.frame_scheduled.set_value(false);
-        let changes = self
+        let mut changes = self
             .pending
             .try_update_value(std::mem::take)
             .unwrap_or_default();
+        if changes.messages {
+            let now = clock::now_ms() as f64;
+            if now - self.messages_notified_at.get_value() < MESSAGE_LIST_INTERVAL_MS {
+                // Not yet: keep it for a later frame.
+                changes.messages = false;
+                self.pending.update_value(|p| p.messages = true);
+                self.schedule_frame();
+            } else {
+                self.messages_notified_at.set_value(now);
+            }
+        }
         self.notify(changes);
     }
 
@@ -173,6 +197,9 @@ pub fn default_broker_url() -> String {
 
 pub fn start() {
     console_error_panic_hook::set_once();
+    if bench_session_only() {
+        return;
+    }
     mount_into(
         document().body().expect("page has a body"),
         UrlParams::from_location(),
@@ -209,4 +236,54 @@ fn started_worker() -> Option<web_sys::Worker> {
     js_sys::Reflect::get(&js_sys::global(), &"mqttWebWorker".into())
         .ok()
         .and_then(|w| w.dyn_into::<web_sys::Worker>().ok())
+}
+
+/// `?bench=session&broker=…&sub=…`: the session alone in this page (no UI, no worker),
+/// counting messages into `globalThis.mqttWebBench` ([count, first, last]) for the benchmark.
+fn bench_session_only() -> bool {
+    let search = window().location().search().unwrap_or_default();
+    let Ok(query) = web_sys::UrlSearchParams::new_with_str(&search) else {
+        return false;
+    };
+    if query.get("bench").as_deref() != Some("session") {
+        return false;
+    }
+    let params = UrlParams::from_location();
+    // [count, first arrival ms, last arrival ms]: a typed array is cheap to update per batch.
+    let counter = js_sys::Float64Array::new_with_length(3);
+    let _ = js_sys::Reflect::set(&js_sys::global(), &"mqttWebBench".into(), &counter);
+    let count = std::cell::Cell::new(0u64);
+    let sink: UpdateSink = Rc::new(RefCell::new(move |updates: Vec<Update>| {
+        let before = count.get();
+        for update in &updates {
+            if matches!(update, Update::Session(crate::mqtt::Event::Message(_))) {
+                count.set(count.get() + 1);
+            }
+        }
+        if count.get() != before {
+            let now = clock::now_ms() as f64;
+            if before == 0 {
+                counter.set_index(1, now);
+            }
+            counter.set_index(2, now);
+            counter.set_index(0, count.get() as f64);
+        }
+    }));
+    let client = SessionClient::in_page(SessionConfig::default(), sink);
+    let options = crate::mqtt::ConnectOptions {
+        client_id: params
+            .client_id
+            .clone()
+            .unwrap_or_else(|| "mqtt-web-bench".into()),
+        ..Default::default()
+    };
+    let url = params.broker.clone().unwrap_or_else(default_broker_url);
+    if client.connect(&url, options).is_ok() {
+        for filter in &params.subs {
+            let _ = client.subscribe(filter, crate::mqtt::QoS::AtLeastOnce);
+        }
+    }
+    // Lives as long as the page.
+    std::mem::forget(client);
+    true
 }

@@ -152,10 +152,12 @@ fn MessageRow(seq: u64) -> impl IntoView {
                     {message.retain.then_some(" · retained")}
                     " · " {payload::format_size(size)}
                 </span>
-                <select class="msg-format" aria-label="Payload format" prop:value=move || format.get().label()
-                    on:change=move |ev| if let Some(f) = PayloadFormat::from_label(&event_target_value(&ev)) { format.set(f) }>
-                    {PayloadFormat::ALL.into_iter().map(|f| view! { <option value=f.label()>{f.label()}</option> }).collect_view()}
-                </select>
+                // A button, not a <select>: rows are built often during a flood.
+                <button type="button" class="small msg-format" title="Payload format (click to change)"
+                    aria-label=move || format!("Payload format: {}", format.get().label())
+                    on:click=move |_| format.update(|f| *f = next_format(*f))>
+                    {move || format.get().label()}
+                </button>
             </div>
             <pre class="msg-payload">{move || body().0}</pre>
             {move || body().1.map(|size| view! {
@@ -166,4 +168,10 @@ fn MessageRow(seq: u64) -> impl IntoView {
         </li>
     }
     .into_any()
+}
+
+fn next_format(format: PayloadFormat) -> PayloadFormat {
+    let all = PayloadFormat::ALL;
+    let at = all.iter().position(|f| *f == format).unwrap_or(0);
+    all[(at + 1) % all.len()]
 }

@@ -72,7 +72,9 @@ pub fn App(params: UrlParams) -> impl IntoView {
                     {tab_button("topics", "Topic tree")}
                 </div>
                 <div hidden=move || tab.get() != "messages"><MessagesPanel /></div>
-                <div hidden=move || tab.get() != "topics"><TopicsPanel /></div>
+                <div hidden=move || tab.get() != "topics">
+                    <TopicsPanel visible=Signal::derive(move || tab.get() == "topics") />
+                </div>
             </section>
             <div class="column area-side">
                 <section class="panel" aria-labelledby="publish-heading">

@@ -7,10 +7,16 @@ use crate::state::devices::format_relative;
 use crate::state::payload::format_size;
 
 #[component]
-pub fn TopicsPanel() -> impl IntoView {
+pub fn TopicsPanel(
+    /// Whether the panel is shown: a hidden tree is not rebuilt on every message.
+    visible: Signal<bool>,
+) -> impl IntoView {
     let store = use_store();
     let now = use_now();
     let rows = move || {
+        if !visible.get() {
+            return Vec::new();
+        }
         store.messages.track();
         let now = now.get();
         store.read(|s| {

@@ -23,6 +23,25 @@ pub struct TopicStat {
 }
 
 impl TopicStat {
+    fn count_one(&mut self, size: usize, retained: bool, now_ms: u64) {
+        let elapsed = now_ms.saturating_sub(self.window_start_ms);
+        if elapsed >= RATE_WINDOW_MS {
+            self.previous_rate = if elapsed >= 2 * RATE_WINDOW_MS {
+                0.0
+            } else {
+                self.window_count as f64 * 1000.0 / elapsed as f64
+            };
+            self.window_start_ms = now_ms;
+            self.window_count = 0;
+            self.has_previous = true;
+        }
+        self.window_count += 1;
+        self.count += 1;
+        self.last_seen_ms = now_ms;
+        self.last_size = size;
+        self.retained = retained;
+    }
+
     /// Messages per second: the last complete window, or the current one once it is longer.
     pub fn rate(&self, now_ms: u64) -> f64 {
         let elapsed = now_ms.saturating_sub(self.window_start_ms);
@@ -53,7 +72,12 @@ impl TopicTree {
     }
 
     pub fn record(&mut self, topic: &str, size: usize, retained: bool, now_ms: u64) {
-        if !self.topics.contains_key(topic) && self.topics.len() >= MAX_TOPICS {
+        // The usual case, a topic seen before, allocates nothing.
+        if let Some(stat) = self.topics.get_mut(topic) {
+            stat.count_one(size, retained, now_ms);
+            return;
+        }
+        if self.topics.len() >= MAX_TOPICS {
             self.evict_oldest();
         }
         let stat = self.topics.entry(topic.to_string()).or_insert(TopicStat {
@@ -66,22 +90,7 @@ impl TopicTree {
             previous_rate: 0.0,
             has_previous: false,
         });
-        let elapsed = now_ms.saturating_sub(stat.window_start_ms);
-        if elapsed >= RATE_WINDOW_MS {
-            stat.previous_rate = if elapsed >= 2 * RATE_WINDOW_MS {
-                0.0
-            } else {
-                stat.window_count as f64 * 1000.0 / elapsed as f64
-            };
-            stat.window_start_ms = now_ms;
-            stat.window_count = 0;
-            stat.has_previous = true;
-        }
-        stat.window_count += 1;
-        stat.count += 1;
-        stat.last_seen_ms = now_ms;
-        stat.last_size = size;
-        stat.retained = retained;
+        stat.count_one(size, retained, now_ms);
     }
 
     /// Rows in tree order: (depth, label, full topic if a topic ends here, stat).
