@@ -19,7 +19,7 @@ fn record(
     ConnAck::new(ConnectReturnCode::Success, false)
         .write(&mut stream)
         .unwrap();
-    let mut packets = vec![0..stream.len()];
+    let mut packets = Vec::from([0..stream.len()]);
     let payload = vec![b'x'; payload_size];
     for i in 0..count {
         let start = stream.len();
@@ -53,7 +53,7 @@ fn connected_session() -> Session {
 }
 
 /// Feeds `chunks` of the stream and drains outputs as the transport would; returns messages.
-fn run_session<'a>(stream: &[u8], chunks: impl Iterator<Item = std::ops::Range<usize>>) -> usize {
+fn run_session(stream: &[u8], chunks: impl Iterator<Item = std::ops::Range<usize>>) -> usize {
     let mut session = connected_session();
     let mut messages = 0;
     for range in chunks {

@@ -129,3 +129,89 @@ export async function waitForStatus(page, wanted, timeout = 15000) {
 export function panics(page) {
   return page.errors.filter((e) => /panicked|unreachable|RuntimeError/.test(e));
 }
+
+/** The test-only fault proxy (tests/fault_proxy) between the page and mosquitto's WebSocket port. */
+export class FaultProxy {
+  static bin() {
+    return process.env.FAULT_PROXY ?? join(ROOT, 'target/debug/examples/fault-proxy');
+  }
+  /** Starts it with a stdin pipe (it exits when that closes) and connects to its control port. */
+  static async start(upstreamPort) {
+    const self = new FaultProxy();
+    const bin = FaultProxy.bin();
+    if (!existsSync(bin)) throw new Error(`${bin} missing: cargo build --example fault-proxy`);
+    self.proc = spawn(bin, ['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, '--control', '127.0.0.1:0'],
+      { stdio: ['pipe', 'pipe', 'pipe'] });
+    self.out = '';
+    self.err = '';
+    self.proc.stderr.on('data', (d) => { self.err += d; });
+    self.exited = new Promise((r) => self.proc.once('exit', r));
+    const line = await new Promise((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`fault-proxy did not start: ${self.err}`)), 10000);
+      self.proc.stdout.on('data', (d) => {
+        self.out += d;
+        const i = self.out.indexOf('\n');
+        if (i >= 0) { clearTimeout(timer); ok(self.out.slice(0, i)); }
+      });
+      self.proc.once('exit', (code) => { clearTimeout(timer); fail(new Error(`fault-proxy exited (${code}): ${self.err}`)); });
+    });
+    const m = /^listening ws=(\d+) control=(\d+)$/.exec(line);
+    if (!m) throw new Error(`unexpected fault-proxy start line ${JSON.stringify(line)}`);
+    self.wsPort = Number(m[1]);
+    self.controlPort = Number(m[2]);
+    self.sock = await new Promise((ok, fail) => {
+      const s = net.connect(self.controlPort, '127.0.0.1', () => ok(s));
+      s.once('error', fail);
+    });
+    self.buf = '';
+    self.waiting = [];
+    self.sock.setEncoding('utf8');
+    self.sock.on('error', () => {});
+    self.sock.on('data', (d) => {
+      self.buf += d;
+      let i;
+      while ((i = self.buf.indexOf('\n')) >= 0) {
+        const answer = self.buf.slice(0, i);
+        self.buf = self.buf.slice(i + 1);
+        self.waiting.shift()?.(answer);
+      }
+    });
+    return self;
+  }
+  get wsUrl() { return `ws://127.0.0.1:${this.wsPort}/mqtt`; }
+  /** Sends one control line and returns its answer; throws unless it starts with `ok`. */
+  async cmd(line) {
+    const answer = new Promise((r) => this.waiting.push(r));
+    this.sock.write(line + '\n');
+    let timer;
+    const result = await Promise.race([answer,
+      new Promise((_, fail) => { timer = setTimeout(() => fail(new Error(`no control answer to ${line}`)), 5000); })])
+      .finally(() => clearTimeout(timer));
+    if (!result.startsWith('ok')) throw new Error(`fault-proxy: ${line} -> ${result}`);
+    return result;
+  }
+  /** `stats` as numbers. */
+  async stats() {
+    const answer = await this.cmd('stats');
+    return Object.fromEntries([...answer.matchAll(/(\w+)=(\d+)/g)].map(([, k, v]) => [k, Number(v)]));
+  }
+  /** Stops it by its pid (closing stdin first) and waits for it to exit. */
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    this.sock?.destroy();
+    this.proc.stdin.end();
+    const timer = setTimeout(() => { try { process.kill(this.proc.pid, 'SIGTERM'); } catch { /* gone */ } }, 2000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `check` (sync or async) until it is truthy, or fails after `ms` with `what`. */
+export async function waitUntil(check, ms = 8000, what = 'condition') {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
