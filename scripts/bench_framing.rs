@@ -19,7 +19,8 @@ fn record(
     ConnAck::new(ConnectReturnCode::Success, false)
         .write(&mut stream)
         .unwrap();
-    let mut packets = Vec::from([0..stream.len()]);
+    let mut packets = Vec::with_capacity(count + 1);
+    packets.push(0..stream.len());
     let payload = vec![b'x'; payload_size];
     for i in 0..count {
         let start = stream.len();
