@@ -139,9 +139,20 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                 .collect(),
         );
     };
-    // Keep the stored profile in step with the subscriptions list.
-    Effect::new(move |first: Option<()>| {
+    // Keep the stored profile in step with the list of filters (not with their counts,
+    // which change every frame during a flood).
+    let saved_filters = Memo::new(move |_| {
         store.subscriptions.track();
+        store.read(|s| {
+            s.subscriptions
+                .iter()
+                .filter(|sub| !matches!(sub.state, SubscriptionState::Failed(_)))
+                .map(|sub| (sub.filter.clone(), sub.qos.as_u8()))
+                .collect::<Vec<_>>()
+        })
+    });
+    Effect::new(move |first: Option<()>| {
+        saved_filters.track();
         if first.is_some() {
             save_profile(&current_profile());
         }
