@@ -221,6 +221,9 @@ pub fn mount_into(parent: web_sys::HtmlElement, params: UrlParams) {
                 sink,
             ),
         };
+        if let Some(seconds) = params.outbox_expiry_s {
+            client.set_outbox_expiry(seconds.saturating_mul(1000));
+        }
         let commands = Commands {
             client: StoredValue::new_local(client),
         };

@@ -2,7 +2,7 @@
 // a static server for dist/, and headless Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, statSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, extname, resolve, dirname } from 'node:path';
 import net from 'node:net';
@@ -53,7 +53,12 @@ export class Mosquitto {
       `listener ${this.tcpPort} 127.0.0.1`, 'protocol mqtt',
       `listener ${this.wsPort} 127.0.0.1`, 'protocol websockets',
     ];
-    if (this.persistence) lines.push('persistence true', `persistence_location ${this.dir}/`);
+    if (this.persistence) {
+      lines.push('persistence true', `persistence_location ${this.dir}/`);
+      // Started as root, mosquitto drops to the `mosquitto` user, which must be able to write
+      // its database here ("Error saving in-memory database" otherwise).
+      chmodSync(this.dir, 0o777);
+    }
     if (this.extra) lines.push(this.extra);
     writeFileSync(join(this.dir, 'mosquitto.conf'), lines.join('\n') + '\n');
     this.proc = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
