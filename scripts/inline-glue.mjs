@@ -37,7 +37,12 @@ try {
     importScripts(URL.createObjectURL(new Blob([text], { type: 'text/javascript' })));
     return wasm_bindgen({ module_or_path: \${JSON.stringify(wasmUrl)} });
   }).catch((e) => postMessage('the session worker could not start: ' + e));\`;
-  globalThis.mqttWebWorker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
+  const worker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
+  // Keep what the worker says until the app takes over (it may say "ready" before the app's
+  // wasm has loaded, and a message with no listener is lost).
+  globalThis.mqttWebWorkerEarly = [];
+  worker.onmessage = (event) => globalThis.mqttWebWorkerEarly.push(event.data);
+  globalThis.mqttWebWorker = worker;
 } catch (e) {
   console.warn('no session worker; the session runs in the page', e);
 }

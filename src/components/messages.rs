@@ -2,12 +2,19 @@
 
 use leptos::prelude::*;
 
-use crate::components::{download_text, format_clock, use_store};
+use crate::components::{download_text, format_clock, use_now, use_store};
 use crate::state::payload::{self, PayloadFormat};
 use crate::state::Changes;
 
 /// Rows kept in the DOM; the ring keeps more (the user narrows with the filter).
 const MAX_ROWS: usize = 200;
+/// During a flood (more than FLOOD_RATE messages in the last second) the live list shows only
+/// the newest FLOOD_ROWS: building hundreds of rows four times a second is what would stall
+/// the page, and nobody reads them. Pause shows the full list again.
+const FLOOD_ROWS: usize = 25;
+const FLOOD_RATE: usize = 500;
+/// More new messages than this since the last render also counts as a flood.
+const FLOOD_BURST: u64 = 150;
 /// Characters of a payload shown before "show all".
 const PREVIEW_CHARS: usize = 600;
 
@@ -19,13 +26,31 @@ pub fn MessagesPanel() -> impl IntoView {
     let paused_at = RwSignal::new(None::<u64>);
     let capacity = RwSignal::new(store.read(|s| s.messages.capacity()).to_string());
 
+    let now = use_now();
+    // The newest seq the list has rendered, to see a burst coming before the rate shows it.
+    let rendered_up_to = StoredValue::new(0u64);
+    let flooding = Memo::new(move |_| {
+        store.messages.track();
+        now.track();
+        paused_at.get().is_none()
+            && store.read(|s| {
+                s.messages
+                    .last_seq()
+                    .saturating_sub(rendered_up_to.get_value())
+                    > FLOOD_BURST
+                    || s.messages
+                        .flooding(crate::transport::clock::wall_ms(), FLOOD_RATE)
+            })
+    });
     let shown = move || {
         store.messages.track();
         let filter = filter.get();
         let until = paused_at.get().unwrap_or(u64::MAX);
+        let limit = if flooding.get() { FLOOD_ROWS } else { MAX_ROWS };
         store.read(|s| {
+            rendered_up_to.set_value(s.messages.last_seq());
             s.messages
-                .newest_first(&filter, until, MAX_ROWS)
+                .newest_first(&filter, until, limit)
                 .map(|m| m.seq)
                 .collect::<Vec<_>>()
         })
@@ -106,6 +131,9 @@ pub fn MessagesPanel() -> impl IntoView {
         </div>
         <p class="hint">{counts}
             {move || paused_at.get().map(|_| " — paused: new messages are kept, not shown").unwrap_or_default()}
+            {move || flooding.get().then(|| format!(
+                " — flood (over {FLOOD_RATE}/s): showing the newest {FLOOD_ROWS}; pause to browse {MAX_ROWS}"
+            ))}
         </p>
         <ol class="messages" aria-label="Messages, newest first">
             <For each=shown key=|seq| *seq let:seq>

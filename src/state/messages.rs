@@ -72,6 +72,19 @@ impl MessageLog {
         self.next_seq - 1
     }
 
+    /// Whether more than `threshold` messages arrived in the second before `now_ms`
+    /// (looks at no more than `threshold + 1` entries).
+    pub fn flooding(&self, now_ms: u64, threshold: usize) -> bool {
+        let since = now_ms.saturating_sub(1_000);
+        self.entries
+            .iter()
+            .rev()
+            .take(threshold + 1)
+            .filter(|m| m.received_ms >= since)
+            .count()
+            > threshold
+    }
+
     pub fn push(&mut self, message: &Message, now_ms: u64) {
         self.entries.push_back(LoggedMessage {
             seq: self.next_seq,
@@ -200,6 +213,17 @@ mod tests {
         assert_eq!(shown("a/#"), ["a/b", "a/x/c", "a/b/c"]);
         assert_eq!(shown("x"), ["a/x/c"]);
         assert_eq!(shown(""), ["a/b", "b/b/c", "a/x/c", "a/b/c"]);
+    }
+
+    #[test]
+    fn a_flood_is_more_than_the_threshold_within_the_last_second() {
+        let mut log = MessageLog::default();
+        for i in 0..10 {
+            log.push(&msg("t"), 10_000 + i);
+        }
+        assert!(log.flooding(10_500, 9));
+        assert!(!log.flooding(10_500, 10));
+        assert!(!log.flooding(12_000, 5), "a burst that is over is no flood");
     }
 
     #[test]

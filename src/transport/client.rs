@@ -59,8 +59,7 @@ impl SessionClient {
         let ready_queue = waiting.clone();
         let worker_for_flush = worker.clone();
         let message_sink = sink.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let data = event.data();
+        let handle = Rc::new(move |data: wasm_bindgen::JsValue| {
             // The loader posts a text line if the worker's wasm could not start.
             if let Some(text) = data.as_string() {
                 (message_sink.borrow_mut())(vec![refused_connect(text)]);
@@ -84,6 +83,10 @@ impl SessionClient {
             }
             (message_sink.borrow_mut())(updates);
         });
+        let on_message_handle = handle.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            on_message_handle(event.data());
+        });
         let error_sink = sink.clone();
         let on_error =
             Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
@@ -94,6 +97,20 @@ impl SessionClient {
             });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        // What the worker said before this handler existed (its "ready" among it), kept by the
+        // page's loader: a message event with no listener would be lost.
+        let early_key = wasm_bindgen::JsValue::from_str("mqttWebWorkerEarly");
+        if let Ok(early) = js_sys::Reflect::get(&js_sys::global(), &early_key) {
+            if let Ok(early) = early.dyn_into::<js_sys::Array>() {
+                for data in early.iter() {
+                    handle(data);
+                }
+            }
+            let _ = js_sys::Reflect::delete_property(
+                js_sys::global().unchecked_ref::<js_sys::Object>(),
+                &early_key,
+            );
+        }
         SessionClient {
             backend: Rc::new(Backend::Worker(WorkerLink {
                 worker,

@@ -12,6 +12,8 @@ import { join, extname } from 'node:path';
 import { Mosquitto, DIST, ROOT, freePort, launchBrowser, sleep } from '../e2e/lib.mjs';
 
 const QUICK = process.argv.includes('--quick');
+// --only=a,b: just these clients (for profiling one of them); the report then omits ratios.
+const ONLY = (process.argv.find((a) => a.startsWith('--only=')) ?? '--only=d,c,b,a').slice(7).split(',');
 const scale = QUICK ? 10 : 1;
 const FLOODS = [
   { name: '64 B QoS 0', count: 200_000 / scale, size: 64, qos: 0 },
@@ -154,7 +156,7 @@ async function main() {
   try {
     for (const f of FLOODS) {
       results[f.name] = {};
-      for (const kind of ['d', 'c', 'b', 'a']) {
+      for (const kind of ['d', 'c', 'b', 'a'].filter((k) => ONLY.includes(k))) {
         const client = await openClient(browser, kind, site, broker);
         // Rate over this flood only: timestamps of the first and last arrival in the page.
         const r = await measure(client, broker, f);
@@ -193,7 +195,7 @@ async function main() {
     const out = (s = '') => lines.push(s);
     out(`Benchmark ${new Date().toISOString()}${QUICK ? ' (quick: floods /10)' : ''}; Chromium headless, mosquitto 2.0, loopback, 2 cores`);
     out('clients: (a) app with full UI (session in a worker)  (b) session alone in the page  (c) MQTT.js 5 in the page  (d) bare WebSocket (the limit)');
-    for (const f of FLOODS) {
+    for (const f of ONLY.length === 4 ? FLOODS : []) {
       const r = results[f.name];
       out();
       out(`## ${f.count.toLocaleString('en-US')} × ${f.name}`);

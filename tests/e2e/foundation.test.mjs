@@ -70,3 +70,20 @@ test('with ?worker=0 the session runs in the page and still connects', async () 
     assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'page');
   } finally { await broker.stop(); }
 });
+
+test('the app still connects when its wasm arrives after the session worker is ready', async () => {
+  // Seen as a flake: the worker's "ready" was posted before the app listened and was lost.
+  const broker = await new Mosquitto().start();
+  try {
+    const context = await browser.newContext();
+    await context.route(/mqtt-web-[0-9a-f]+_bg\.wasm$/, async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    const page = await context.newPage();
+    await page.goto(`${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`);
+    await waitForStatus(page, 'connected');
+    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'worker');
+    await context.close();
+  } finally { await broker.stop(); }
+});
