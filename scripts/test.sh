@@ -36,6 +36,7 @@ cargo test -q --example fault-proxy 2>&1 | grep -E "test result|FAILED|panicked"
 cargo build -q --example fault-proxy
 FAULT_PROXY="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/examples/fault-proxy"
 export FAULT_PROXY
+node tests/fault_proxy/selfcheck.mjs "$FAULT_PROXY"
 
 step "release build (trunk build --release)"
 bash scripts/build-release.sh

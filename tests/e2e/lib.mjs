@@ -23,7 +23,7 @@ export function freePort() {
   });
 }
 
-async function waitForPort(port, ms = 10000) {
+export async function waitForPort(port, ms = 10000) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     const ok = await new Promise((r) => {

@@ -12,6 +12,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
+import { freePort, sleep, waitForPort } from '../e2e/lib.mjs';
 
 const require = createRequire(new URL('../e2e/package.json', import.meta.url));
 const mqtt = require('mqtt');
@@ -23,7 +24,6 @@ if (!BIN) {
   process.exit(2);
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const children = new Set(); // every process started here, stopped by pid at the end
 // Whatever way this script ends, nothing it started outlives it.
 process.on('exit', () => {
@@ -31,30 +31,6 @@ process.on('exit', () => {
   if (broker?.dir) rmSync(broker.dir, { recursive: true, force: true });
 });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(1));
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const server = net.createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => ok(port));
-    });
-  });
-}
-
-async function waitForPort(port, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const up = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
-      s.once('error', () => r(false));
-    });
-    if (up) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
 
 function start(cmd, args, stdio = ['ignore', 'pipe', 'pipe']) {
   const proc = spawn(cmd, args, { stdio });
