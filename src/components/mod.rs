@@ -94,6 +94,56 @@ pub fn App(params: UrlParams) -> impl IntoView {
     }
 }
 
+/// Which form's outcome line a publish feeds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeLine {
+    /// `publish-result`
+    Publish,
+    /// `send-result`
+    Send,
+}
+
+impl OutcomeLine {
+    fn view(self, state: &mut crate::state::State) -> &mut crate::state::PublishView {
+        match self {
+            OutcomeLine::Publish => &mut state.publish,
+            OutcomeLine::Send => &mut state.send,
+        }
+    }
+}
+
+/// Publishes (or shows why not) and makes `line` follow the outcome. `request` is the
+/// checked topic and payload, or the reason the form refused them (nothing is sent).
+pub fn publish_from_form(
+    store: Store,
+    commands: crate::app::Commands,
+    line: OutcomeLine,
+    request: Result<(String, Vec<u8>), String>,
+    qos: crate::mqtt::QoS,
+    retain: bool,
+) {
+    let changed = crate::state::Changes {
+        publish: true,
+        ..Default::default()
+    };
+    match request {
+        Ok((topic, payload)) => {
+            let client = commands.client();
+            // Registered before publishing: an in-page session answers at once.
+            let ticket = client.new_ticket();
+            store.update(|s| {
+                line.view(s).requested(ticket);
+                changed
+            });
+            client.publish(ticket, &topic, payload, qos, retain);
+        }
+        Err(why) => store.update(move |s| {
+            line.view(s).refused(&why);
+            changed
+        }),
+    }
+}
+
 /// The store from context (provided once at start-up).
 pub fn use_store() -> Store {
     expect_context::<Store>()

@@ -3,9 +3,8 @@
 use leptos::prelude::*;
 
 use crate::app::Commands;
-use crate::components::{qos_select_options, use_store};
+use crate::components::{publish_from_form, qos_select_options, use_store, OutcomeLine};
 use crate::mqtt::{topic, QoS};
-use crate::state::Changes;
 
 #[component]
 pub fn PublishPanel() -> impl IntoView {
@@ -18,30 +17,20 @@ pub fn PublishPanel() -> impl IntoView {
     let error = RwSignal::new(String::new());
 
     let publish = move |topic_value: String, body: Vec<u8>, retain_flag: bool| {
-        if let Err(why) = topic::validate_topic(&topic_value) {
-            let why = format!("invalid topic: {why}");
-            error.set(why.clone());
-            store.update(move |s| {
-                s.publish.refused(&why);
-                Changes {
-                    publish: true,
-                    ..Changes::default()
-                }
-            });
-            return;
-        }
-        error.set(String::new());
+        let request = match topic::validate_topic(&topic_value) {
+            Ok(()) => Ok((topic_value, body)),
+            Err(why) => Err(format!("invalid topic: {why}")),
+        };
+        error.set(request.as_ref().err().cloned().unwrap_or_default());
         let qos = QoS::from_u8(qos.get_untracked().parse().unwrap_or(0)).unwrap_or_default();
-        let client = commands.client();
-        let ticket = client.new_ticket();
-        store.update(|s| {
-            s.publish.requested(ticket);
-            Changes {
-                publish: true,
-                ..Changes::default()
-            }
-        });
-        client.publish(ticket, &topic_value, body, qos, retain_flag);
+        publish_from_form(
+            store,
+            commands,
+            OutcomeLine::Publish,
+            request,
+            qos,
+            retain_flag,
+        );
     };
     let result = move || {
         store.publish.track();

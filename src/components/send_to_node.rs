@@ -4,13 +4,12 @@ use leptos::prelude::*;
 
 use crate::app::Commands;
 use crate::components::devices::PickedTarget;
-use crate::components::use_store;
+use crate::components::{publish_from_form, use_store, OutcomeLine};
 use crate::mesh::{
     build_sendtext, format_node_id, parse_gateway, parse_node_target, MAX_TEXT_BYTES,
 };
 use crate::mqtt::{topic, QoS};
 use crate::state::devices::DeviceKind;
-use crate::state::Changes;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -74,30 +73,16 @@ pub fn SendToNodePanel() -> impl IntoView {
     };
     let bytes_used = move || text.get().len();
 
-    let finish = move |result: Result<(String, Vec<u8>), String>| match result {
-        Ok((topic_name, payload)) => {
-            error.set(String::new());
-            let client = commands.client();
-            let ticket = client.new_ticket();
-            store.update(|s| {
-                s.send.requested(ticket);
-                Changes {
-                    publish: true,
-                    ..Changes::default()
-                }
-            });
-            client.publish(ticket, &topic_name, payload, QoS::AtLeastOnce, false);
-        }
-        Err(why) => {
-            error.set(why.clone());
-            store.update(move |s| {
-                s.send.refused(&why);
-                Changes {
-                    publish: true,
-                    ..Changes::default()
-                }
-            });
-        }
+    let finish = move |request: Result<(String, Vec<u8>), String>| {
+        error.set(request.as_ref().err().cloned().unwrap_or_default());
+        publish_from_form(
+            store,
+            commands,
+            OutcomeLine::Send,
+            request,
+            QoS::AtLeastOnce,
+            false,
+        );
     };
 
     let send = move || {
