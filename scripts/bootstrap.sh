@@ -28,7 +28,7 @@ if ((${#missing[@]})); then
 fi
 
 # 2. A wasm32 std. rustup's target if it can be had; else build one for Debian's rustc-web
-#    (shared/toolchain.md: `rustup target add` hangs where only package registries are reachable).
+#    (docs/building-wasm.md: `rustup target add` can hang where only package registries are reachable).
 WASM_STD_DIR=/usr/lib/rustlib/wasm32-unknown-unknown/lib
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   log "wasm32 std: rustup target installed"
@@ -62,7 +62,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 WBG_VERSION="$(grep -A1 '^name = "wasm-bindgen"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"$/\1/p')"
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WBG_VERSION" ]; then
   log "cargo install wasm-bindgen-cli $WBG_VERSION"
-  # Not --locked: its lock file pins a yanked webpki-roots (shared/toolchain.md).
+  # Not --locked: its lock file pins a yanked webpki-roots (docs/building-wasm.md).
   timeout 1800 cargo install -q wasm-bindgen-cli --version "$WBG_VERSION" --force
 fi
 if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "0.21.14" ]; then

@@ -2,7 +2,6 @@
 // Why: mosquitto's `http_dir` serves files with an EMPTY Content-Type, and browsers refuse a
 // module script (and a strict-MIME stylesheet) without one. An inline module script runs, and
 // the glue falls back from instantiateStreaming to instantiate for the untyped .wasm.
-// (shared/toolchain.md, "Web Worker with Trunk, and serving from mosquitto's http_dir".)
 import { readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -24,7 +23,7 @@ const glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8')
 if (/^export /m.test(glue)) throw new Error('inline-glue: an export the script does not know how to inline is left');
 // The session worker (Trunk's `data-type="worker"` bin: no-modules glue + wasm). Started
 // from Blob URLs: from http_dir, importScripts of the untyped worker.js fails, while a Blob
-// of its text works (shared/toolchain.md). The worker fetches its own glue, so the page
+// of its text works (both seen in Chromium). The worker fetches its own glue, so the page
 // does not wait for it; the app queues commands until the worker says it is ready.
 const files = readdirSync(dir);
 const workerGlue = files.find((f) => /^worker(-[0-9a-f]+)?\.js$/.test(f));

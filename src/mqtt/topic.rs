@@ -1,7 +1,7 @@
 //! Topic names and filters (MQTT 3.1.1 §4.7): validation and matching.
 //!
 //! Our own code because `mqttbytes::matches` panics on multibyte text and its validators
-//! accept `a+`, `a/b+/c`, `""` and NUL (see design.md). Everything here works on `str`
+//! accept `a+`, `a/b+/c`, `""` and NUL (all seen with mqttbytes 0.6). Everything here works on `str`
 //! levels split at `/`, so multibyte characters are never sliced.
 
 /// Longest topic or filter MQTT can encode (a UTF-8 string with a 16-bit length).

@@ -1,4 +1,4 @@
-// Issue C: subscriptions, messages, publish, devices, send-to-node and bad input, through the
+// Subscriptions, messages, publish, devices, send-to-node and bad input, through the
 // built page against a real mosquitto, checked by MQTT clients outside the browser.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue A: the built page connects to a real mosquitto, notices it going away, and explains
+// The built page connects to a real mosquitto, notices it going away, and explains
 // an unreachable broker in words.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

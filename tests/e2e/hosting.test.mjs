@@ -1,4 +1,4 @@
-// Issue C.8: dist/ served by mosquitto's own http_dir (same port as the WebSocket, no
+// dist/ served by mosquitto's own http_dir (same port as the WebSocket, no
 // Content-Type headers) loads and connects with no broker parameter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
