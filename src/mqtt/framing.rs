@@ -18,6 +18,7 @@ use bytes::{BufMut, BytesMut};
 use mqttbytes::v4::{self, Packet};
 
 use super::topic::validate_topic;
+use super::varint;
 use super::{ConnectOptions, ProtocolError, QoS};
 
 /// One decoded packet from the broker.
@@ -103,23 +104,12 @@ pub fn parse_header(buf: &[u8], max_packet: usize) -> Result<Option<FixedHeader>
     }
 
     // Remaining length: 1 to 4 bytes, 7 bits each, high bit = "more follows".
-    let mut remaining = 0usize;
-    let mut header_len = 1;
-    loop {
-        let Some(&byte) = buf.get(header_len) else {
-            return Ok(None);
-        };
-        remaining |= ((byte & 0x7F) as usize) << (7 * (header_len - 1));
-        header_len += 1;
-        if byte & 0x80 == 0 {
-            break;
-        }
-        if header_len == 5 {
-            return Err(ProtocolError::Malformed(
-                "remaining length longer than 4 bytes".into(),
-            ));
-        }
-    }
+    let (remaining, len_bytes) = match varint::decode(&buf[1..]) {
+        Ok(Some(decoded)) => decoded,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(ProtocolError::Malformed(e.to_string())),
+    };
+    let header_len = 1 + len_bytes;
     let header = FixedHeader {
         kind,
         flags,
@@ -259,19 +249,6 @@ pub fn from_mqttbytes_qos(qos: mqttbytes::QoS) -> QoS {
     }
 }
 
-/// Bytes the remaining-length field takes for `len`.
-pub fn remaining_len_len(len: usize) -> usize {
-    match len {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        _ => 4,
-    }
-}
-
-/// The largest remaining length MQTT can express.
-pub const MAX_REMAINING_LEN: usize = 268_435_455;
-
 /// Size of a PUBLISH packet on the wire, header included.
 pub fn publish_len(topic: &str, qos: QoS, payload_len: usize) -> usize {
     let pkid = if qos == QoS::AtMostOnce { 0 } else { 2 };
@@ -279,7 +256,7 @@ pub fn publish_len(topic: &str, qos: QoS, payload_len: usize) -> usize {
         .saturating_add(topic.len())
         .saturating_add(pkid)
         .saturating_add(payload_len);
-    remaining.saturating_add(1 + remaining_len_len(remaining))
+    remaining.saturating_add(1 + varint::encoded_len(remaining))
 }
 
 /// Encode any packet with `mqttbytes`. Callers only pass packets that encode (non-zero ids
@@ -359,18 +336,7 @@ pub fn encode_connect(options: &ConnectOptions) -> Vec<u8> {
     let remaining = variable.len() + payload.len();
     let mut out = BytesMut::with_capacity(remaining + 5);
     out.put_u8(0x10);
-    let mut x = remaining;
-    loop {
-        let mut byte = (x % 128) as u8;
-        x /= 128;
-        if x > 0 {
-            byte |= 0x80;
-        }
-        out.put_u8(byte);
-        if x == 0 {
-            break;
-        }
-    }
+    varint::encode(remaining, &mut out).expect("CONNECT fields are checked to fit");
     out.extend_from_slice(&variable);
     out.extend_from_slice(&payload);
     out.to_vec()
@@ -456,18 +422,7 @@ mod tests {
         // PUBLISH announcing 200 MB: refused with only 5 bytes buffered.
         let len = 200_000_000usize;
         let mut header = vec![0x30];
-        let mut x = len;
-        loop {
-            let mut b = (x % 128) as u8;
-            x /= 128;
-            if x > 0 {
-                b |= 0x80;
-            }
-            header.push(b);
-            if x == 0 {
-                break;
-            }
-        }
+        varint::encode(len, &mut header).unwrap();
         f.push(&header);
         assert_eq!(
             f.next_frame(),

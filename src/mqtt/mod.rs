@@ -80,6 +80,7 @@ pub mod inflight;
 pub mod pkid;
 pub mod session;
 pub mod topic;
+pub mod varint;
 
 #[cfg(test)]
 mod tests;

@@ -16,11 +16,12 @@ use mqttbytes::v4::{
 use super::backoff::Backoff;
 use super::framing::{
     encode, encode_connect, from_mqttbytes_qos, packet_name, publish_len, to_mqttbytes_qos, Frame,
-    Framer, MAX_REMAINING_LEN,
+    Framer,
 };
 use super::inflight::{Awaiting, Inflight, Outgoing};
 use super::pkid::PacketIds;
 use super::topic::{validate_filter, validate_topic};
+use super::varint;
 use super::{
     CommandError, ConnectOptions, ConnectRefused, ConnectionState, DisconnectReason, Event,
     Message, Millis, ProtocolError, PublishId, PublishOutcome, QoS, SessionConfig, Transmit,
@@ -594,7 +595,7 @@ impl Session {
 
     fn max_outgoing_packet(&self) -> usize {
         // Header (1 + 4 length bytes) plus the largest remaining length MQTT can express.
-        self.config.max_outgoing_packet.min(MAX_REMAINING_LEN + 5)
+        self.config.max_outgoing_packet.min(varint::MAX + 5)
     }
 
     fn link_is_open(&self) -> bool {
