@@ -85,14 +85,21 @@ pub mod varint;
 #[cfg(test)]
 mod tests;
 
-pub use error::{CommandError, ConnectRefused, DisconnectReason, ProtocolError, TransportError};
+pub use error::{
+    CommandError, ConnectField, ConnectRefused, DisconnectReason, EncodeError, ProtocolError,
+    PublishFailure, TransportError,
+};
 pub use session::Session;
+
+use serde::{Deserialize, Serialize};
 
 /// Milliseconds on the caller's monotonic clock.
 pub type Millis = u64;
 
 /// Quality of service, as in MQTT 3.1.1 §4.3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub enum QoS {
     #[default]
     AtMostOnce = 0,
@@ -115,7 +122,7 @@ impl QoS {
 }
 
 /// The last will the broker publishes if this client vanishes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastWill {
     pub topic: String,
     pub payload: Vec<u8>,
@@ -124,7 +131,7 @@ pub struct LastWill {
 }
 
 /// Everything that goes into CONNECT.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectOptions {
     pub client_id: String,
     pub username: Option<String>,
@@ -149,7 +156,7 @@ impl Default for ConnectOptions {
 }
 
 /// Tunables that are not part of CONNECT.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionConfig {
     /// Give up on a CONNACK after this long and treat the attempt as failed.
     pub connack_timeout_ms: Millis,
@@ -202,7 +209,7 @@ pub enum Transmit {
 }
 
 /// Connection state as the UI shows it (`connection-status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ConnectionState {
     Disconnected,
     Connecting,
@@ -222,11 +229,11 @@ impl ConnectionState {
 }
 
 /// Identifies one user publish through its whole life (queued, sent, acked, failed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PublishId(pub u64);
 
 /// A message received from the broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub topic: String,
     pub payload: Vec<u8>,
@@ -236,7 +243,7 @@ pub struct Message {
 }
 
 /// Outcome of a user publish (`publish-result`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PublishOutcome {
     /// QoS 0 handed to the link.
     Sent,
@@ -244,12 +251,12 @@ pub enum PublishOutcome {
     Acked,
     /// Offline: kept in the outbox, goes out on reconnect.
     Queued,
-    /// Not sent and never will be (expired, outbox full, refused).
-    Failed(String),
+    /// Not delivered and never will be (expired, outbox full, disconnected…).
+    Failed(PublishFailure),
 }
 
 /// What the UI state learns from the session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// `connection-status` changed.
     State(ConnectionState),
