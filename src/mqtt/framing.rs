@@ -180,6 +180,7 @@ impl Framer {
         self.buf = BytesMut::new();
     }
 
+    #[cfg(test)]
     pub fn buffered(&self) -> usize {
         self.buf.len()
     }

@@ -1,9 +1,11 @@
 //! Sans-IO MQTT 3.1.1 client session.
 //!
-//! Why sans-IO: the same session runs on the page's main thread today and in a Web Worker
-//! later, and its tests are scripted conversations on a simulated clock. So there are no
-//! sockets, no timers, no clock reads: every input carries `now` (milliseconds on any
-//! monotonic clock the caller chooses), and every output is pulled with a `poll_*` call.
+//! Why sans-IO: the same session runs in a dedicated Web Worker (the app's default) or on
+//! the page's main thread (`?worker=0`), natively in the benchmark, and its tests are
+//! scripted conversations on a simulated clock. So there are no sockets, no timers, no clock
+//! reads: every input carries `now` (milliseconds on any monotonic clock the caller
+//! chooses), and every output is pulled with a `poll_*` call. Everything that crosses to the
+//! UI (`Event`, `PublishOutcome`, the errors and reasons, the options) is serde-serializable.
 //!
 //! Polling order after any `handle_*` or command call:
 //! 1. `poll_transmit()` until `None` (link actions, in order: open, bytes, close),
@@ -38,8 +40,9 @@
 //!   stayed up `backoff_reset_after_ms` is lost (or on a user `connect`), so a broker that
 //!   accepts and drops at once keeps backing off. Refusals (bad password…) are retried too.
 //! - **Disconnect.** `disconnect` sends DISCONNECT if connected, then `Close`, and emits
-//!   `ConnectionLost(User)` then `State(Disconnected)`; nothing is retried after it. Queued
-//!   (never sent) publishes are reported `Failed`. Unacknowledged QoS 1/2 publishes are kept
+//!   `ConnectionLost(User)` then `State(Disconnected)`; nothing is retried after it.
+//!   Subscribe and publish are then refused (`CommandError::NotStarted`) until `connect`.
+//!   Queued (never sent) publishes are reported `Failed`. Unacknowledged QoS 1/2 publishes are kept
 //!   for the next `connect` with a persistent session (`clean_session = false`, they belong
 //!   to the broker's session) and reported `Failed` with a clean session. Wanted
 //!   subscriptions are kept and asked for again on the next `connect`.
@@ -65,21 +68,29 @@
 //!   message already PUBREC'd (MQTT-4.4.0-1). With `clean_session = true` the broker's new
 //!   session knows none of them, so each is sent again as a new PUBLISH (DUP=0, same id,
 //!   PUBREC'd ones included): at least once rather than lost.
+//! - **Publish ids.** The caller picks each publish's `PublishId`; the session never reads
+//!   it, only echoes it in `Event::Publish`.
 //! - **Outbox.** Offline publishes queue up to `outbox_capacity`; a publish over that is
-//!   refused with `Failed("outbox full …")` (the queue keeps its order). Entries older than
-//!   `outbox_expiry_ms` are reported `Failed("expired …")`, checked on every input.
+//!   reported `Failed(PublishFailure::OutboxFull)` (the queue keeps its order). Entries older
+//!   than `outbox_expiry_ms` are reported `Failed(PublishFailure::Expired)`, checked on every
+//!   input. `disconnect` reports `DisconnectedBeforeSent` / `DisconnectedUnacknowledged`.
+//! - **Encoding.** Nothing is dropped silently. A publish that passes validation but cannot
+//!   be encoded is refused with `CommandError::Encode` (nothing sent or queued; queued ones
+//!   are checked when queued). A packet of the protocol's own (CONNECT, acks, PINGREQ,
+//!   SUBSCRIBE…) that cannot be encoded ends the connection with
+//!   `DisconnectReason::LocalEncode`, then reconnects as after any loss.
 //! - **Incoming.** QoS 2 ids stay "delivered" until PUBREL, across reconnects whose CONNACK
 //!   says the session is present. PUBREL for an unknown id is still answered with PUBCOMP.
 //!   Acks for unknown ids are ignored. Incoming PUBLISH topics are checked like ours
 //!   (a wildcard, NUL or empty topic from the broker is malformed).
 
-pub mod backoff;
-pub mod error;
-pub mod framing;
-pub mod inflight;
-pub mod pkid;
-pub mod session;
-pub mod topic;
+pub(crate) mod backoff;
+mod error;
+pub(crate) mod framing;
+pub(crate) mod inflight;
+pub(crate) mod pkid;
+mod session;
+pub(crate) mod topic;
 pub mod varint;
 
 #[cfg(test)]
@@ -251,7 +262,8 @@ pub enum PublishOutcome {
     Acked,
     /// Offline: kept in the outbox, goes out on reconnect.
     Queued,
-    /// Not delivered and never will be (expired, outbox full, disconnected…).
+    /// Not delivered and never will be (expired, outbox full, disconnected…); `Display` gives
+    /// the sentence for the UI.
     Failed(PublishFailure),
 }
 
