@@ -370,7 +370,7 @@ pub fn encode_update(buffer: &mut Vec<u8>, update: &Update) {
                     PublishOutcome::Queued => w.u8(2),
                     PublishOutcome::Failed(why) => {
                         w.u8(3);
-                        w.str(why);
+                        w.str(&serde_json::to_string(why).unwrap_or_default());
                     }
                 }
             }
@@ -451,7 +451,10 @@ pub fn decode_updates(bytes: &[u8]) -> Result<Vec<Update>, DecodeError> {
                     0 => PublishOutcome::Sent,
                     1 => PublishOutcome::Acked,
                     2 => PublishOutcome::Queued,
-                    3 => PublishOutcome::Failed(r.str()?),
+                    3 => PublishOutcome::Failed(
+                        serde_json::from_str(&r.str()?)
+                            .map_err(|_| DecodeError("bad publish failure"))?,
+                    ),
                     _ => return Err(DecodeError("bad outcome")),
                 };
                 Event::Publish { id, outcome }
@@ -486,7 +489,7 @@ pub fn decode_updates(bytes: &[u8]) -> Result<Vec<Update>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mqtt::{ConnectRefused, LastWill};
+    use crate::mqtt::{ConnectRefused, LastWill, PublishFailure};
 
     #[test]
     fn every_command_survives_the_trip_to_the_worker() {
@@ -564,7 +567,7 @@ mod tests {
             })),
             Update::Session(Event::Publish {
                 id: PublishId(9),
-                outcome: PublishOutcome::Failed("expired".into()),
+                outcome: PublishOutcome::Failed(PublishFailure::Expired { after_ms: 60_000 }),
             }),
             Update::Session(Event::Publish {
                 id: PublishId(9),

@@ -66,6 +66,7 @@ impl Backoff {
     }
 
     /// Consecutive failed attempts so far.
+    #[cfg(test)]
     pub fn attempt(&self) -> u32 {
         self.attempt
     }

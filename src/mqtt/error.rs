@@ -1,9 +1,15 @@
-//! Typed errors. Protocol errors end the connection; transport errors come from the link.
+//! Typed errors and reasons. Protocol errors end the connection; transport errors come from
+//! the link; command errors refuse a user command before anything is sent. Every type
+//! displays as a human-readable sentence and crosses to the UI with serde.
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
+use super::Millis;
+
 /// The broker refused CONNECT (CONNACK return codes 1–5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConnectRefused {
     UnacceptableProtocolVersion,
     IdentifierRejected,
@@ -46,7 +52,7 @@ impl fmt::Display for ConnectRefused {
 }
 
 /// The broker sent something MQTT 3.1.1 forbids. Final for that connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProtocolError {
     /// The packet could not be decoded (bad QoS, bad remaining length, bad UTF-8, truncated field…).
     Malformed(String),
@@ -80,7 +86,7 @@ impl fmt::Display for ProtocolError {
 }
 
 /// The link failed or closed; described by the transport.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TransportError {
     /// The connection could not be opened (refused, unreachable, handshake failed).
     OpenFailed(String),
@@ -106,7 +112,7 @@ impl fmt::Display for TransportError {
 }
 
 /// Why a connection (or an attempt) ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DisconnectReason {
     /// The user asked to disconnect.
     User,
@@ -116,6 +122,8 @@ pub enum DisconnectReason {
     KeepaliveTimeout,
     Protocol(ProtocolError),
     Transport(TransportError),
+    /// A packet of ours could not be encoded; the connection was closed rather than skip it.
+    LocalEncode(EncodeError),
 }
 
 impl fmt::Display for DisconnectReason {
@@ -137,12 +145,48 @@ impl fmt::Display for DisconnectReason {
             }
             DisconnectReason::Protocol(p) => write!(f, "{p}"),
             DisconnectReason::Transport(t) => write!(f, "{t}"),
+            DisconnectReason::LocalEncode(e) => write!(f, "{e}; connection closed"),
         }
     }
 }
 
+/// A packet we built that could not be turned into bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncodeError {
+    /// The packet type, e.g. "PUBLISH".
+    pub packet: String,
+    /// What the encoder refused.
+    pub detail: String,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not encode {}: {}", self.packet, self.detail)
+    }
+}
+
+/// A CONNECT field with a length limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConnectField {
+    ClientId,
+    UserName,
+    Password,
+    WillPayload,
+}
+
+impl fmt::Display for ConnectField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectField::ClientId => "client id",
+            ConnectField::UserName => "user name",
+            ConnectField::Password => "password",
+            ConnectField::WillPayload => "will payload",
+        })
+    }
+}
+
 /// A user command refused locally; nothing was sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandError {
     InvalidTopic(String),
     InvalidFilter(String),
@@ -152,14 +196,15 @@ pub enum CommandError {
         size: usize,
         max: usize,
     },
-    /// A CONNECT field (client id, user name, password, will payload) over the 65,535 bytes
-    /// an MQTT string can hold.
+    /// A CONNECT field over the 65,535 bytes an MQTT string can hold.
     FieldTooLong {
-        field: &'static str,
+        field: ConnectField,
         len: usize,
     },
-    /// Subscribe/unsubscribe/publish need `connect` first.
+    /// Subscribe/publish need `connect` first.
     NotStarted,
+    /// The publish passed our checks but could not be encoded; nothing was sent or queued.
+    Encode(EncodeError),
 }
 
 impl fmt::Display for CommandError {
@@ -182,8 +227,55 @@ impl fmt::Display for CommandError {
             CommandError::FieldTooLong { field, len } => {
                 write!(f, "{field} is {len} bytes long; MQTT allows at most 65,535")
             }
-            CommandError::NotStarted => write!(f, "not connected: press Connect first"),
+            CommandError::NotStarted => write!(f, "not connected (the session was not started)"),
+            CommandError::Encode(e) => write!(f, "{e}"),
         }
+    }
+}
+
+/// Why a user publish was not delivered (`PublishOutcome::Failed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PublishFailure {
+    /// Waited in the outbox longer than the outbox expiry.
+    Expired { after_ms: Millis },
+    /// Offline and the outbox already held this many publishes.
+    OutboxFull { waiting: usize },
+    /// `disconnect` while it was still in the outbox.
+    DisconnectedBeforeSent,
+    /// `disconnect` with a clean session while its ack was pending.
+    DisconnectedUnacknowledged,
+    /// It could not be encoded when its turn came to be sent.
+    Unencodable(EncodeError),
+}
+
+impl fmt::Display for PublishFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishFailure::Expired { after_ms } => {
+                write!(f, "expired: not sent within {}", human_duration(*after_ms))
+            }
+            PublishFailure::OutboxFull { waiting } => write!(
+                f,
+                "outbox full: {waiting} publishes are already waiting for the connection"
+            ),
+            PublishFailure::DisconnectedBeforeSent => write!(f, "disconnected before it was sent"),
+            PublishFailure::DisconnectedUnacknowledged => write!(
+                f,
+                "disconnected before the broker acknowledged it (it may or may not have arrived)"
+            ),
+            PublishFailure::Unencodable(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// "10 s", "5 min", "250 ms".
+pub(crate) fn human_duration(ms: Millis) -> String {
+    if ms >= 60_000 && ms.is_multiple_of(60_000) {
+        format!("{} min", ms / 60_000)
+    } else if ms >= 1000 && ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
     }
 }
 
@@ -192,3 +284,5 @@ impl std::error::Error for ProtocolError {}
 impl std::error::Error for TransportError {}
 impl std::error::Error for DisconnectReason {}
 impl std::error::Error for CommandError {}
+impl std::error::Error for EncodeError {}
+impl std::error::Error for PublishFailure {}

@@ -18,7 +18,8 @@ use bytes::{BufMut, BytesMut};
 use mqttbytes::v4::{self, Packet};
 
 use super::topic::validate_topic;
-use super::{ConnectOptions, ProtocolError, QoS};
+use super::varint;
+use super::{ConnectOptions, EncodeError, ProtocolError, QoS};
 
 /// One decoded packet from the broker.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,23 +104,12 @@ pub fn parse_header(buf: &[u8], max_packet: usize) -> Result<Option<FixedHeader>
     }
 
     // Remaining length: 1 to 4 bytes, 7 bits each, high bit = "more follows".
-    let mut remaining = 0usize;
-    let mut header_len = 1;
-    loop {
-        let Some(&byte) = buf.get(header_len) else {
-            return Ok(None);
-        };
-        remaining |= ((byte & 0x7F) as usize) << (7 * (header_len - 1));
-        header_len += 1;
-        if byte & 0x80 == 0 {
-            break;
-        }
-        if header_len == 5 {
-            return Err(ProtocolError::Malformed(
-                "remaining length longer than 4 bytes".into(),
-            ));
-        }
-    }
+    let (remaining, len_bytes) = match varint::decode(&buf[1..]) {
+        Ok(Some(decoded)) => decoded,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(ProtocolError::Malformed(e.to_string())),
+    };
+    let header_len = 1 + len_bytes;
     let header = FixedHeader {
         kind,
         flags,
@@ -190,6 +180,7 @@ impl Framer {
         self.buf = BytesMut::new();
     }
 
+    #[cfg(test)]
     pub fn buffered(&self) -> usize {
         self.buf.len()
     }
@@ -259,19 +250,6 @@ pub fn from_mqttbytes_qos(qos: mqttbytes::QoS) -> QoS {
     }
 }
 
-/// Bytes the remaining-length field takes for `len`.
-pub fn remaining_len_len(len: usize) -> usize {
-    match len {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        _ => 4,
-    }
-}
-
-/// The largest remaining length MQTT can express.
-pub const MAX_REMAINING_LEN: usize = 268_435_455;
-
 /// Size of a PUBLISH packet on the wire, header included.
 pub fn publish_len(topic: &str, qos: QoS, payload_len: usize) -> usize {
     let pkid = if qos == QoS::AtMostOnce { 0 } else { 2 };
@@ -279,13 +257,16 @@ pub fn publish_len(topic: &str, qos: QoS, payload_len: usize) -> usize {
         .saturating_add(topic.len())
         .saturating_add(pkid)
         .saturating_add(payload_len);
-    remaining.saturating_add(1 + remaining_len_len(remaining))
+    remaining.saturating_add(1 + varint::encoded_len(remaining))
 }
 
-/// Encode any packet with `mqttbytes`. Callers only pass packets that encode (non-zero ids
-/// for QoS > 0, sizes checked); an encoder error would yield an empty vector, never a
-/// half-written packet.
-pub fn encode(packet: &Packet) -> Vec<u8> {
+/// A DISCONNECT packet (fixed bytes: nothing to fail).
+pub(crate) const DISCONNECT: [u8; 2] = [0xE0, 0x00];
+
+/// Encode any packet with `mqttbytes`: the whole packet, or the encoder's refusal (e.g. a
+/// QoS 1/2 PUBLISH with packet id 0, or a remaining length over [`varint::MAX`]). Never a
+/// half-written or empty packet.
+pub(crate) fn encode(packet: &Packet) -> Result<Vec<u8>, EncodeError> {
     let mut buf = BytesMut::new();
     let result = match packet {
         Packet::Connect(p) => p.write(&mut buf),
@@ -304,9 +285,42 @@ pub fn encode(packet: &Packet) -> Vec<u8> {
         Packet::Disconnect => v4::Disconnect.write(&mut buf),
     };
     match result {
-        Ok(_) => buf.to_vec(),
-        Err(_) => Vec::new(),
+        Ok(_) => Ok(buf.to_vec()),
+        Err(e) => Err(EncodeError {
+            packet: name_of(packet).to_owned(),
+            detail: describe_encode(e),
+        }),
     }
+}
+
+fn describe_encode(error: mqttbytes::Error) -> String {
+    use mqttbytes::Error as E;
+    match error {
+        E::PacketIdZero => "packet id 0 with QoS 1 or 2".into(),
+        E::PayloadTooLong => format!("remaining length over {}", varint::MAX),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The MQTT name of a packet's type.
+pub(crate) fn name_of(packet: &Packet) -> &'static str {
+    let kind = match packet {
+        Packet::Connect(_) => 1,
+        Packet::ConnAck(_) => 2,
+        Packet::Publish(_) => 3,
+        Packet::PubAck(_) => 4,
+        Packet::PubRec(_) => 5,
+        Packet::PubRel(_) => 6,
+        Packet::PubComp(_) => 7,
+        Packet::Subscribe(_) => 8,
+        Packet::SubAck(_) => 9,
+        Packet::Unsubscribe(_) => 10,
+        Packet::UnsubAck(_) => 11,
+        Packet::PingReq => 12,
+        Packet::PingResp => 13,
+        Packet::Disconnect => 14,
+    };
+    packet_name(kind)
 }
 
 fn put_string(buf: &mut BytesMut, bytes: &[u8]) {
@@ -319,7 +333,7 @@ fn put_string(buf: &mut BytesMut, bytes: &[u8]) {
 /// drops empty strings and can send a password without a user name, which 3.1.1 forbids
 /// (MQTT-3.1.2-22). Rule: an empty user name or password counts as absent, except that a
 /// password always comes with the user-name flag (an empty user name if none was given).
-pub fn encode_connect(options: &ConnectOptions) -> Vec<u8> {
+pub(crate) fn encode_connect(options: &ConnectOptions) -> Result<Vec<u8>, EncodeError> {
     let username = options.username.as_deref().filter(|u| !u.is_empty());
     let password = options.password.as_deref().filter(|p| !p.is_empty());
     let username = match (username, password) {
@@ -359,21 +373,13 @@ pub fn encode_connect(options: &ConnectOptions) -> Vec<u8> {
     let remaining = variable.len() + payload.len();
     let mut out = BytesMut::with_capacity(remaining + 5);
     out.put_u8(0x10);
-    let mut x = remaining;
-    loop {
-        let mut byte = (x % 128) as u8;
-        x /= 128;
-        if x > 0 {
-            byte |= 0x80;
-        }
-        out.put_u8(byte);
-        if x == 0 {
-            break;
-        }
-    }
+    varint::encode(remaining, &mut out).map_err(|e| EncodeError {
+        packet: "CONNECT".into(),
+        detail: e.to_string(),
+    })?;
     out.extend_from_slice(&variable);
     out.extend_from_slice(&payload);
-    out.to_vec()
+    Ok(out.to_vec())
 }
 
 #[cfg(test)]
@@ -386,12 +392,15 @@ mod tests {
         let mut bytes = vec![0x20, 0x02, 0x01, 0x00];
         let mut p = Publish::new("é/x", mqttbytes::QoS::AtLeastOnce, vec![1, 2, 3]);
         p.pkid = 7;
-        bytes.extend(encode(&Packet::Publish(p)));
-        bytes.extend(encode(&Packet::PubAck(PubAck::new(3))));
-        bytes.extend(encode(&Packet::SubAck(SubAck::new(
-            4,
-            vec![SubscribeReasonCode::Success(mqttbytes::QoS::AtLeastOnce)],
-        ))));
+        bytes.extend(encode(&Packet::Publish(p)).unwrap());
+        bytes.extend(encode(&Packet::PubAck(PubAck::new(3))).unwrap());
+        bytes.extend(
+            encode(&Packet::SubAck(SubAck::new(
+                4,
+                vec![SubscribeReasonCode::Success(mqttbytes::QoS::AtLeastOnce)],
+            )))
+            .unwrap(),
+        );
         bytes.extend([0xD0, 0x00]);
         bytes
     }
@@ -456,18 +465,7 @@ mod tests {
         // PUBLISH announcing 200 MB: refused with only 5 bytes buffered.
         let len = 200_000_000usize;
         let mut header = vec![0x30];
-        let mut x = len;
-        loop {
-            let mut b = (x % 128) as u8;
-            x /= 128;
-            if x > 0 {
-                b |= 0x80;
-            }
-            header.push(b);
-            if x == 0 {
-                break;
-            }
-        }
+        varint::encode(len, &mut header).unwrap();
         f.push(&header);
         assert_eq!(
             f.next_frame(),
@@ -553,7 +551,7 @@ mod tests {
                 retain: true,
             }),
         };
-        let mut buf = BytesMut::from(&encode_connect(&options)[..]);
+        let mut buf = BytesMut::from(&encode_connect(&options).unwrap()[..]);
         let Ok(Packet::Connect(c)) = v4::read(&mut buf, 1 << 20) else {
             panic!("not a CONNECT")
         };
@@ -575,10 +573,11 @@ mod tests {
         let bytes = encode_connect(&ConnectOptions {
             password: Some("secret".into()),
             ..ConnectOptions::default()
-        });
+        })
+        .unwrap();
         let flags = bytes[9];
         assert_eq!(flags & 0xC0, 0xC0, "{flags:#010b}");
-        let bytes = encode_connect(&ConnectOptions::default());
+        let bytes = encode_connect(&ConnectOptions::default()).unwrap();
         assert_eq!(bytes[9], 0x02, "clean session only");
     }
 
@@ -593,9 +592,38 @@ mod tests {
             let mut p = Publish::new(topic, to_mqttbytes_qos(qos), vec![0u8; n]);
             p.pkid = 1;
             assert_eq!(
-                encode(&Packet::Publish(p)).len(),
+                encode(&Packet::Publish(p)).unwrap().len(),
                 publish_len(topic, qos, n)
             );
         }
+    }
+
+    #[test]
+    fn encoder_refusals_are_errors_not_empty_packets() {
+        // QoS 1 without a packet id: mqttbytes refuses it.
+        let p = Publish::new("a", mqttbytes::QoS::AtLeastOnce, vec![1]);
+        assert_eq!(
+            encode(&Packet::Publish(p)),
+            Err(EncodeError {
+                packet: "PUBLISH".into(),
+                detail: "packet id 0 with QoS 1 or 2".into()
+            })
+        );
+        // A remaining length MQTT cannot express.
+        let p = Publish::from_bytes(
+            "a",
+            mqttbytes::QoS::AtMostOnce,
+            bytes::Bytes::from(vec![0u8; varint::MAX]),
+        );
+        let e = encode(&Packet::Publish(p)).unwrap_err();
+        assert_eq!(e.packet, "PUBLISH");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "could not encode PUBLISH: remaining length over {}",
+                varint::MAX
+            )
+        );
+        assert_eq!(encode(&Packet::Disconnect).unwrap(), DISCONNECT);
     }
 }

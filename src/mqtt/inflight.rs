@@ -11,6 +11,8 @@ use bytes::Bytes;
 use super::{PublishId, QoS};
 
 /// Which ack an outgoing message waits for.
+// Named after the packets MQTT calls so.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Awaiting {
     /// QoS 1, PUBLISH sent.
@@ -122,6 +124,7 @@ impl Inflight {
         self.incoming_qos2.clear();
     }
 
+    #[cfg(test)]
     pub fn incoming_len(&self) -> usize {
         self.incoming_qos2.len()
     }

@@ -1,9 +1,11 @@
 //! Sans-IO MQTT 3.1.1 client session.
 //!
-//! Why sans-IO: the same session runs on the page's main thread today and in a Web Worker
-//! later, and its tests are scripted conversations on a simulated clock. So there are no
-//! sockets, no timers, no clock reads: every input carries `now` (milliseconds on any
-//! monotonic clock the caller chooses), and every output is pulled with a `poll_*` call.
+//! Why sans-IO: the same session runs in a dedicated Web Worker (the app's default) or on
+//! the page's main thread (`?worker=0`), natively in the benchmark, and its tests are
+//! scripted conversations on a simulated clock. So there are no sockets, no timers, no clock
+//! reads: every input carries `now` (milliseconds on any monotonic clock the caller
+//! chooses), and every output is pulled with a `poll_*` call. Everything that crosses to the
+//! UI (`Event`, `PublishOutcome`, the errors and reasons, the options) is serde-serializable.
 //!
 //! Polling order after any `handle_*` or command call:
 //! 1. `poll_transmit()` until `None` (link actions, in order: open, bytes, close),
@@ -38,8 +40,9 @@
 //!   stayed up `backoff_reset_after_ms` is lost (or on a user `connect`), so a broker that
 //!   accepts and drops at once keeps backing off. Refusals (bad password…) are retried too.
 //! - **Disconnect.** `disconnect` sends DISCONNECT if connected, then `Close`, and emits
-//!   `ConnectionLost(User)` then `State(Disconnected)`; nothing is retried after it. Queued
-//!   (never sent) publishes are reported `Failed`. Unacknowledged QoS 1/2 publishes are kept
+//!   `ConnectionLost(User)` then `State(Disconnected)`; nothing is retried after it.
+//!   Subscribe and publish are then refused (`CommandError::NotStarted`) until `connect`.
+//!   Queued (never sent) publishes are reported `Failed`. Unacknowledged QoS 1/2 publishes are kept
 //!   for the next `connect` with a persistent session (`clean_session = false`, they belong
 //!   to the broker's session) and reported `Failed` with a clean session. Wanted
 //!   subscriptions are kept and asked for again on the next `connect`.
@@ -65,33 +68,49 @@
 //!   message already PUBREC'd (MQTT-4.4.0-1). With `clean_session = true` the broker's new
 //!   session knows none of them, so each is sent again as a new PUBLISH (DUP=0, same id,
 //!   PUBREC'd ones included): at least once rather than lost.
+//! - **Publish ids.** The caller picks each publish's `PublishId`; the session never reads
+//!   it, only echoes it in `Event::Publish`.
 //! - **Outbox.** Offline publishes queue up to `outbox_capacity`; a publish over that is
-//!   refused with `Failed("outbox full …")` (the queue keeps its order). Entries older than
-//!   `outbox_expiry_ms` are reported `Failed("expired …")`, checked on every input.
+//!   reported `Failed(PublishFailure::OutboxFull)` (the queue keeps its order). Entries older
+//!   than `outbox_expiry_ms` are reported `Failed(PublishFailure::Expired)`, checked on every
+//!   input. `disconnect` reports `DisconnectedBeforeSent` / `DisconnectedUnacknowledged`.
+//! - **Encoding.** Nothing is dropped silently. A publish that passes validation but cannot
+//!   be encoded is refused with `CommandError::Encode` (nothing sent or queued; queued ones
+//!   are checked when queued). A packet of the protocol's own (CONNECT, acks, PINGREQ,
+//!   SUBSCRIBE…) that cannot be encoded ends the connection with
+//!   `DisconnectReason::LocalEncode`, then reconnects as after any loss.
 //! - **Incoming.** QoS 2 ids stay "delivered" until PUBREL, across reconnects whose CONNACK
 //!   says the session is present. PUBREL for an unknown id is still answered with PUBCOMP.
 //!   Acks for unknown ids are ignored. Incoming PUBLISH topics are checked like ours
 //!   (a wildcard, NUL or empty topic from the broker is malformed).
 
-pub mod backoff;
-pub mod error;
-pub mod framing;
-pub mod inflight;
-pub mod pkid;
-pub mod session;
-pub mod topic;
+pub(crate) mod backoff;
+mod error;
+pub(crate) mod framing;
+pub(crate) mod inflight;
+pub(crate) mod pkid;
+mod session;
+pub(crate) mod topic;
+pub mod varint;
 
 #[cfg(test)]
 mod tests;
 
-pub use error::{CommandError, ConnectRefused, DisconnectReason, ProtocolError, TransportError};
+pub use error::{
+    CommandError, ConnectField, ConnectRefused, DisconnectReason, EncodeError, ProtocolError,
+    PublishFailure, TransportError,
+};
 pub use session::Session;
+
+use serde::{Deserialize, Serialize};
 
 /// Milliseconds on the caller's monotonic clock.
 pub type Millis = u64;
 
 /// Quality of service, as in MQTT 3.1.1 §4.3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub enum QoS {
     #[default]
     AtMostOnce = 0,
@@ -114,7 +133,7 @@ impl QoS {
 }
 
 /// The last will the broker publishes if this client vanishes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastWill {
     pub topic: String,
     pub payload: Vec<u8>,
@@ -123,7 +142,7 @@ pub struct LastWill {
 }
 
 /// Everything that goes into CONNECT.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectOptions {
     pub client_id: String,
     pub username: Option<String>,
@@ -148,7 +167,7 @@ impl Default for ConnectOptions {
 }
 
 /// Tunables that are not part of CONNECT.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionConfig {
     /// Give up on a CONNACK after this long and treat the attempt as failed.
     pub connack_timeout_ms: Millis,
@@ -201,7 +220,7 @@ pub enum Transmit {
 }
 
 /// Connection state as the UI shows it (`connection-status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ConnectionState {
     Disconnected,
     Connecting,
@@ -221,11 +240,11 @@ impl ConnectionState {
 }
 
 /// Identifies one user publish through its whole life (queued, sent, acked, failed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PublishId(pub u64);
 
 /// A message received from the broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub topic: String,
     pub payload: Vec<u8>,
@@ -235,7 +254,7 @@ pub struct Message {
 }
 
 /// Outcome of a user publish (`publish-result`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PublishOutcome {
     /// QoS 0 handed to the link.
     Sent,
@@ -243,12 +262,13 @@ pub enum PublishOutcome {
     Acked,
     /// Offline: kept in the outbox, goes out on reconnect.
     Queued,
-    /// Not sent and never will be (expired, outbox full, refused).
-    Failed(String),
+    /// Not delivered and never will be (expired, outbox full, disconnected…); `Display` gives
+    /// the sentence for the UI.
+    Failed(PublishFailure),
 }
 
 /// What the UI state learns from the session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// `connection-status` changed.
     State(ConnectionState),

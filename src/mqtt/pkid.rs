@@ -57,6 +57,7 @@ impl PacketIds {
         self.in_use[word] & (1 << bit) != 0
     }
 
+    #[cfg(test)]
     pub fn in_use_count(&self) -> usize {
         self.count
     }

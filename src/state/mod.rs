@@ -219,7 +219,7 @@ pub fn apply(state: &mut State, event: &Event, now_ms: u64) -> Changes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mqtt::{ConnectionState, Message, QoS};
+    use crate::mqtt::{ConnectionState, Message, PublishFailure, QoS};
 
     fn message(topic: &str, payload: &str) -> Event {
         Event::Message(Message {
@@ -286,7 +286,7 @@ mod tests {
     fn a_dropped_outbox_publish_is_reported_even_when_it_is_not_the_latest() {
         let mut state = State::default();
         state.publish.started(PublishId(9));
-        let failed = PublishOutcome::Failed("expired in the outbox".into());
+        let failed = PublishOutcome::Failed(PublishFailure::Expired { after_ms: 300_000 });
         let changes = apply(
             &mut state,
             &Event::Publish {
@@ -298,7 +298,7 @@ mod tests {
         assert!(changes.publish);
         assert_eq!(
             state.publish.dropped,
-            vec!["publish #3 not sent: expired in the outbox"]
+            vec!["publish #3 not sent: expired: not sent within 5 min"]
         );
         assert_eq!(state.publish.result, "sending");
     }

@@ -1,9 +1,12 @@
 //! Broker→client byte handling: MQTT packet boundaries, PINGRESP withholding and re-chunking.
 //!
 //! The proxy only needs MQTT's fixed header: one type/flags byte, then the remaining length as
-//! a little-endian base-128 varint of at most four bytes. Everything after that is opaque.
+//! a little-endian base-128 varint of at most four bytes (decoded by the session's own
+//! [`varint`] module). Everything after that is opaque.
 
 use std::time::{Duration, Instant};
+
+use mqtt_web::mqtt::varint;
 
 /// How long `chunk coalesce` holds complete packets before sending them as one frame.
 pub const COALESCE_WINDOW: Duration = Duration::from_millis(20);
@@ -42,8 +45,6 @@ pub struct PacketSplitter {
     state: State,
     header: [u8; 5],
     header_len: usize,
-    length: usize,
-    shift: u32,
     body_left: usize,
 }
 
@@ -59,8 +60,6 @@ impl PacketSplitter {
             state: State::Header,
             header: [0; 5],
             header_len: 0,
-            length: 0,
-            shift: 0,
             body_left: 0,
         }
     }
@@ -77,8 +76,6 @@ impl PacketSplitter {
                 State::Header => {
                     self.header[0] = data[i];
                     self.header_len = 1;
-                    self.length = 0;
-                    self.shift = 0;
                     self.state = State::Length;
                     i += 1;
                 }
@@ -87,28 +84,29 @@ impl PacketSplitter {
                     i += 1;
                     self.header[self.header_len] = b;
                     self.header_len += 1;
-                    self.length |= usize::from(b & 0x7f) << self.shift;
                     let header = &self.header[..self.header_len];
-                    if b & 0x80 == 0 {
-                        if withhold && header == PINGRESP {
-                            fed.withheld += 1;
-                            self.state = State::Header;
-                        } else {
-                            fed.bytes.extend_from_slice(header);
-                            if self.length == 0 {
-                                fed.ends.push(fed.bytes.len());
+                    match varint::decode(&header[1..]) {
+                        Ok(None) => {}
+                        Ok(Some((length, _))) => {
+                            if withhold && header == PINGRESP {
+                                fed.withheld += 1;
                                 self.state = State::Header;
                             } else {
-                                self.body_left = self.length;
-                                self.state = State::Body;
+                                fed.bytes.extend_from_slice(header);
+                                if length == 0 {
+                                    fed.ends.push(fed.bytes.len());
+                                    self.state = State::Header;
+                                } else {
+                                    self.body_left = length;
+                                    self.state = State::Body;
+                                }
                             }
                         }
-                    } else if self.header_len == self.header.len() {
-                        // A fifth length byte would follow: malformed, stop parsing.
-                        fed.bytes.extend_from_slice(header);
-                        self.state = State::Lost;
-                    } else {
-                        self.shift += 7;
+                        Err(_) => {
+                            // Four bytes that all say "more follows": malformed, stop parsing.
+                            fed.bytes.extend_from_slice(header);
+                            self.state = State::Lost;
+                        }
                     }
                 }
                 State::Body => {
@@ -274,18 +272,7 @@ mod tests {
     fn publish(topic: &str, payload_len: usize) -> Vec<u8> {
         let remaining = 2 + topic.len() + payload_len;
         let mut p = vec![0x30];
-        let mut x = remaining;
-        loop {
-            let mut b = (x % 128) as u8;
-            x /= 128;
-            if x > 0 {
-                b |= 0x80;
-            }
-            p.push(b);
-            if x == 0 {
-                break;
-            }
-        }
+        varint::encode(remaining, &mut p).unwrap();
         p.extend_from_slice(&(topic.len() as u16).to_be_bytes());
         p.extend_from_slice(topic.as_bytes());
         p.extend(std::iter::repeat_n(b'x', payload_len));

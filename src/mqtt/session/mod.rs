@@ -1,0 +1,558 @@
+//! The MQTT 3.1.1 client session: every protocol decision, no I/O.
+//!
+//! One `Session` lives as long as the page (or its worker). It owns what must survive a
+//! reconnect (wanted subscriptions, the outbox, unfinished QoS 1/2 exchanges, packet ids,
+//! the backoff, UNSUBSCRIBEs owed to a persistent session). Everything that belongs to one
+//! link lives in the [`Link`] state itself (the framer, SUBSCRIBE/UNSUBSCRIBE requests
+//! awaiting their ack, the keepalive state), so it is dropped with that state; the packet ids
+//! those requests hold go back to the pool in [`Session::end_link`]. See the module docs of
+//! [`super`] for the polling order, the link contract and the behaviour choices.
+//!
+//! Split by concern: this file holds the commands, the inputs and the link lifecycle;
+//! `subscriptions.rs`, `publish.rs` and `timers.rs` hold the rest.
+
+mod publish;
+mod subscriptions;
+mod timers;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use mqttbytes::v4::{Packet, PubAck, PubComp, PubRec, PubRel};
+
+use super::backoff::Backoff;
+use super::framing::{encode, encode_connect, name_of, Frame, Framer, DISCONNECT};
+use super::inflight::Inflight;
+use super::pkid::PacketIds;
+use super::topic::validate_topic;
+use super::{
+    CommandError, ConnectField, ConnectOptions, ConnectRefused, ConnectionState, DisconnectReason,
+    Event, Millis, ProtocolError, PublishFailure, PublishId, PublishOutcome, SessionConfig,
+    Transmit, TransportError,
+};
+use publish::Queued;
+use subscriptions::{PendingUnsub, Wanted};
+use timers::PendingPing;
+
+/// A huge frame is fed to the framer in pieces this big, so an oversized packet is refused
+/// from its header without copying the rest of the frame.
+const FEED_CHUNK: usize = 64 * 1024;
+
+/// Longest string field MQTT can encode.
+const MAX_FIELD: usize = 65_535;
+
+/// The current link to the broker, with the data that lives exactly as long as it.
+#[derive(Debug)]
+enum Link {
+    /// No link: not started, user-disconnected, or waiting for the reconnect deadline.
+    Idle,
+    /// `Transmit::Open` emitted; waiting for `handle_open` (bounded by the CONNACK timeout).
+    Opening {
+        since: Millis,
+    },
+    /// CONNECT sent at `opened_at`; only CONNACK may come.
+    AwaitingConnack {
+        opened_at: Millis,
+        framer: Framer,
+    },
+    Connected(Conn),
+}
+
+impl Link {
+    /// The framer of an open link (`None`: no link is open, ignore its bytes).
+    fn framer(&mut self) -> Option<&mut Framer> {
+        match self {
+            Link::AwaitingConnack { framer, .. } | Link::Connected(Conn { framer, .. }) => {
+                Some(framer)
+            }
+            Link::Idle | Link::Opening { .. } => None,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        matches!(self, Link::AwaitingConnack { .. } | Link::Connected(_))
+    }
+}
+
+/// A connection whose CONNACK accepted us.
+#[derive(Debug)]
+struct Conn {
+    framer: Framer,
+    /// When CONNACK arrived (for the backoff reset).
+    since: Millis,
+    /// When we last sent a packet (keepalive counts from here).
+    last_sent: Millis,
+    /// A PINGREQ waiting for any sign of life.
+    ping: Option<PendingPing>,
+    /// SUBSCRIBE packet id → filter, for every SUBSCRIBE awaiting its SUBACK.
+    sub_requests: BTreeMap<u16, String>,
+    /// UNSUBSCRIBEs awaiting UNSUBACK, in send order.
+    unsub_requests: Vec<(u16, PendingUnsub)>,
+}
+
+/// Who closes the socket when a link is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    /// We end it: emit `Transmit::Close`.
+    Send,
+    /// The transport reported it closed: nothing to send.
+    AlreadyClosed,
+}
+
+/// The link ended while a step was under way (it could not encode a packet, or the broker
+/// broke the protocol): stop that step, the loss is already reported.
+#[derive(Debug)]
+pub(super) struct LinkEnded;
+
+pub struct Session {
+    config: SessionConfig,
+    options: Option<ConnectOptions>,
+    /// `connect` was called and `disconnect` was not: keep (re)connecting.
+    running: bool,
+    state: ConnectionState,
+    link: Link,
+    reconnect_at: Option<Millis>,
+    backoff: Backoff,
+    pkids: PacketIds,
+    wanted: Vec<Wanted>,
+    /// UNSUBSCRIBEs to send when connected (and packet ids are free), in order.
+    unsubs_to_send: VecDeque<PendingUnsub>,
+    inflight: Inflight,
+    outbox: VecDeque<Queued>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+fn refusal(code: u8) -> ConnectRefused {
+    match code {
+        1 => ConnectRefused::UnacceptableProtocolVersion,
+        2 => ConnectRefused::IdentifierRejected,
+        3 => ConnectRefused::ServerUnavailable,
+        4 => ConnectRefused::BadUserNameOrPassword,
+        5 => ConnectRefused::NotAuthorized,
+        other => ConnectRefused::Other(other),
+    }
+}
+
+fn validate_connect_options(options: &ConnectOptions) -> Result<(), CommandError> {
+    if options.client_id.is_empty() && !options.clean_session {
+        return Err(CommandError::EmptyClientIdNeedsCleanSession);
+    }
+    let fields = [
+        (ConnectField::ClientId, Some(options.client_id.len())),
+        (
+            ConnectField::UserName,
+            options.username.as_ref().map(String::len),
+        ),
+        (
+            ConnectField::Password,
+            options.password.as_ref().map(String::len),
+        ),
+        (
+            ConnectField::WillPayload,
+            options.last_will.as_ref().map(|w| w.payload.len()),
+        ),
+    ];
+    for (field, len) in fields {
+        if let Some(len) = len.filter(|&len| len > MAX_FIELD) {
+            return Err(CommandError::FieldTooLong { field, len });
+        }
+    }
+    if let Some(will) = &options.last_will {
+        validate_topic(&will.topic).map_err(CommandError::InvalidTopic)?;
+    }
+    Ok(())
+}
+
+impl Session {
+    pub fn new(config: SessionConfig) -> Session {
+        Session {
+            backoff: Backoff::new(config.backoff_base_ms, config.backoff_cap_ms, config.seed),
+            config,
+            options: None,
+            running: false,
+            state: ConnectionState::Disconnected,
+            link: Link::Idle,
+            reconnect_at: None,
+            pkids: PacketIds::new(),
+            wanted: Vec::new(),
+            unsubs_to_send: VecDeque::new(),
+            inflight: Inflight::default(),
+            outbox: VecDeque::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// How long later publishes may wait in the outbox while offline (entries already queued
+    /// keep their expiry).
+    pub fn set_outbox_expiry(&mut self, ms: Millis) {
+        self.config.outbox_expiry_ms = ms;
+    }
+
+    /// Current connection state (as last reported by `Event::State`).
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// Start connecting with these options (replacing any earlier ones). Emits `Transmit::Open`.
+    /// Reconnects by itself until `disconnect`.
+    pub fn connect(&mut self, options: ConnectOptions, now: Millis) -> Result<(), CommandError> {
+        validate_connect_options(&options)?;
+        self.expire_outbox(now);
+        // Restart: end the old link gracefully (decisions use the old options).
+        self.drop_link(now);
+        self.options = Some(options);
+        // A user connect (maybe another client id) asks for every filter again, whatever the
+        // broker's session holds; retained messages then repopulate the view.
+        self.resubscribe_all();
+        self.running = true;
+        self.reconnect_at = None;
+        self.backoff.reset();
+        self.set_state(ConnectionState::Connecting);
+        self.open(now);
+        Ok(())
+    }
+
+    /// Send DISCONNECT (if connected), close the link and stop reconnecting.
+    pub fn disconnect(&mut self, now: Millis) {
+        if !self.running {
+            return;
+        }
+        self.drop_link(now);
+        self.running = false;
+        self.reconnect_at = None;
+        self.backoff.reset();
+        self.events
+            .push_back(Event::ConnectionLost(DisconnectReason::User));
+        self.set_state(ConnectionState::Disconnected);
+        for q in std::mem::take(&mut self.outbox) {
+            self.publish_failed(q.id, PublishFailure::DisconnectedBeforeSent);
+        }
+        if self.clean_session() {
+            for o in self.inflight.drain_outgoing() {
+                self.pkids.release(o.pkid);
+                self.publish_failed(o.id, PublishFailure::DisconnectedUnacknowledged);
+            }
+        }
+    }
+
+    /// The link asked for by `Transmit::Open` is open: send CONNECT.
+    pub fn handle_open(&mut self, now: Millis) {
+        self.expire_outbox(now);
+        if !matches!(self.link, Link::Opening { .. }) {
+            return; // stale: a link we already gave up on
+        }
+        let Some(options) = &self.options else {
+            return;
+        };
+        let connect = encode_connect(options);
+        self.link = Link::AwaitingConnack {
+            opened_at: now,
+            framer: Framer::new(self.config.max_incoming_packet),
+        };
+        match connect {
+            Ok(bytes) => self.send_bytes(bytes, now),
+            Err(e) => self.lose(DisconnectReason::LocalEncode(e), now, Close::Send),
+        }
+    }
+
+    /// Bytes of one binary frame from the broker (any split, any number of packets).
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Millis) {
+        self.expire_outbox(now);
+        for chunk in bytes.chunks(FEED_CHUNK) {
+            let Some(framer) = self.link.framer() else {
+                return; // no link open (any more): ignore the rest
+            };
+            framer.push(chunk);
+            loop {
+                let Some(framer) = self.link.framer() else {
+                    return;
+                };
+                match framer.next_frame() {
+                    Ok(Some(frame)) => {
+                        if self.on_frame(frame, now).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.lose(DisconnectReason::Protocol(e), now, Close::Send);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The broker sent a text frame: a protocol error.
+    pub fn handle_text_frame(&mut self, now: Millis) {
+        self.expire_outbox(now);
+        if self.link.is_open() {
+            let reason = DisconnectReason::Protocol(ProtocolError::TextFrame);
+            self.lose(reason, now, Close::Send);
+        }
+    }
+
+    /// The link failed to open or closed.
+    pub fn handle_closed(&mut self, error: TransportError, now: Millis) {
+        self.expire_outbox(now);
+        if !self.running || matches!(self.link, Link::Idle) {
+            return; // user-disconnected, or a link we already closed ourselves
+        }
+        self.lose(
+            DisconnectReason::Transport(error),
+            now,
+            Close::AlreadyClosed,
+        );
+    }
+
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Publishes waiting in the outbox (offline, not yet sent).
+    pub fn queued_publishes(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// QoS 1/2 publishes sent and not yet acknowledged.
+    pub fn unacked_publishes(&self) -> usize {
+        self.inflight.outgoing_len()
+    }
+
+    // ----- internals -----
+
+    fn clean_session(&self) -> bool {
+        self.options.as_ref().is_none_or(|o| o.clean_session)
+    }
+
+    fn set_state(&mut self, state: ConnectionState) {
+        if self.state != state {
+            self.state = state;
+            self.events.push_back(Event::State(state));
+        }
+    }
+
+    fn publish_event(&mut self, id: PublishId, outcome: PublishOutcome) {
+        self.events.push_back(Event::Publish { id, outcome });
+    }
+
+    fn publish_failed(&mut self, id: PublishId, failure: PublishFailure) {
+        self.publish_event(id, PublishOutcome::Failed(failure));
+    }
+
+    /// Hand one encoded packet to the link.
+    fn send_bytes(&mut self, bytes: Vec<u8>, now: Millis) {
+        self.transmits.push_back(Transmit::Bytes(bytes));
+        if let Link::Connected(conn) = &mut self.link {
+            conn.last_sent = now;
+        }
+    }
+
+    /// Encode and send a packet of the protocol's own (ack, ping, SUBSCRIBE…). One that
+    /// cannot be encoded ends the connection (`DisconnectReason::LocalEncode`): skipping it
+    /// would leave the broker and us disagreeing about the session.
+    pub(super) fn send_packet(&mut self, packet: &Packet, now: Millis) -> Result<(), LinkEnded> {
+        match encode(packet) {
+            Ok(bytes) => {
+                self.send_bytes(bytes, now);
+                Ok(())
+            }
+            Err(e) => self.fail(DisconnectReason::LocalEncode(e), now),
+        }
+    }
+
+    /// End the link on our side for `reason` (see [`Session::lose`]).
+    fn fail(&mut self, reason: DisconnectReason, now: Millis) -> Result<(), LinkEnded> {
+        self.lose(reason, now, Close::Send);
+        Err(LinkEnded)
+    }
+
+    // ----- link lifecycle -----
+
+    fn open(&mut self, now: Millis) {
+        self.link = Link::Opening { since: now };
+        self.transmits.push_back(Transmit::Open);
+    }
+
+    /// End the current link on our initiative: DISCONNECT if connected, then Close.
+    fn drop_link(&mut self, now: Millis) {
+        match self.link {
+            Link::Idle => return,
+            Link::Connected(_) => self.send_bytes(DISCONNECT.to_vec(), now),
+            Link::Opening { .. } | Link::AwaitingConnack { .. } => {}
+        }
+        self.transmits.push_back(Transmit::Close);
+        self.end_link();
+    }
+
+    /// The one place a link ends: its state is taken by value (dropping its framer, ping
+    /// and request maps) and the packet ids its requests held go back to the pool. Returns
+    /// since when it was connected, if it was.
+    fn end_link(&mut self) -> Option<Millis> {
+        let Link::Connected(conn) = std::mem::replace(&mut self.link, Link::Idle) else {
+            self.link_requests_ended(Vec::new());
+            return None;
+        };
+        for pkid in conn.sub_requests.into_keys() {
+            self.pkids.release(pkid);
+        }
+        let unsubs = conn
+            .unsub_requests
+            .into_iter()
+            .map(|(pkid, unsub)| {
+                self.pkids.release(pkid);
+                unsub
+            })
+            .collect();
+        self.link_requests_ended(unsubs);
+        Some(conn.since)
+    }
+
+    /// The link is over: close it if `close` says so, say why, schedule the next attempt.
+    fn lose(&mut self, reason: DisconnectReason, now: Millis, close: Close) {
+        if close == Close::Send {
+            self.transmits.push_back(Transmit::Close);
+        }
+        let up_since = self.end_link();
+        self.events.push_back(Event::ConnectionLost(reason));
+        if up_since
+            .is_some_and(|since| now.saturating_sub(since) >= self.config.backoff_reset_after_ms)
+        {
+            self.backoff.reset();
+        }
+        let (attempt, delay_ms) = self.backoff.next_delay();
+        self.reconnect_at = Some(now.saturating_add(delay_ms));
+        self.set_state(ConnectionState::Reconnecting);
+        self.events
+            .push_back(Event::ReconnectScheduled { attempt, delay_ms });
+    }
+
+    // ----- incoming packets -----
+
+    fn on_frame(&mut self, frame: Frame, now: Millis) -> Result<(), LinkEnded> {
+        match (&self.link, frame) {
+            (
+                Link::AwaitingConnack { .. },
+                Frame::ConnAck {
+                    session_present,
+                    code,
+                },
+            ) => {
+                if code == 0 {
+                    self.on_connack(session_present, now)
+                } else {
+                    self.fail(DisconnectReason::Refused(refusal(code)), now)
+                }
+            }
+            (Link::AwaitingConnack { .. }, Frame::Packet(packet)) => {
+                let what = format!("{} before CONNACK", name_of(&packet));
+                self.fail(
+                    DisconnectReason::Protocol(ProtocolError::Unexpected(what)),
+                    now,
+                )
+            }
+            (Link::Connected(_), Frame::ConnAck { .. }) => self.fail(
+                DisconnectReason::Protocol(ProtocolError::Unexpected("a second CONNACK".into())),
+                now,
+            ),
+            (Link::Connected(_), Frame::Packet(packet)) => {
+                if let Link::Connected(conn) = &mut self.link {
+                    conn.ping = None; // any packet is a sign of life
+                }
+                self.on_packet(packet, now)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn on_connack(&mut self, session_present: bool, now: Millis) -> Result<(), LinkEnded> {
+        let Link::AwaitingConnack { opened_at, framer } =
+            std::mem::replace(&mut self.link, Link::Idle)
+        else {
+            unreachable!("on_connack is only called while awaiting CONNACK")
+        };
+        self.link = Link::Connected(Conn {
+            framer,
+            since: now,
+            last_sent: opened_at,
+            ping: None,
+            sub_requests: BTreeMap::new(),
+            unsub_requests: Vec::new(),
+        });
+        self.set_state(ConnectionState::Connected);
+        self.events.push_back(Event::Connected { session_present });
+        if !session_present {
+            // The broker has nothing: no PUBREL will come for old ids, no subscription is
+            // left to remove, and every wanted filter must be asked for again.
+            self.inflight.forget_incoming();
+            self.unsubs_to_send.clear();
+            self.resubscribe_all();
+        }
+        self.retransmit(now)?;
+        self.flush(now)
+    }
+
+    fn on_packet(&mut self, packet: Packet, now: Millis) -> Result<(), LinkEnded> {
+        match packet {
+            Packet::Publish(publish) => self.on_publish(publish, now),
+            Packet::PubAck(PubAck { pkid }) => self.on_puback(pkid, now),
+            Packet::PubRec(PubRec { pkid }) => self.on_pubrec(pkid, now),
+            Packet::PubRel(PubRel { pkid }) => {
+                // Answered even for an unknown id (MQTT-4.3.3-11 asks for a PUBCOMP).
+                self.inflight.release_qos2(pkid);
+                self.send_packet(&Packet::PubComp(PubComp::new(pkid)), now)
+            }
+            Packet::PubComp(PubComp { pkid }) => self.on_pubcomp(pkid, now),
+            Packet::SubAck(suback) => self.on_suback(suback, now),
+            Packet::UnsubAck(unsuback) => self.on_unsuback(unsuback.pkid, now),
+            Packet::PingResp => Ok(()),
+            other => {
+                // The framer refuses these already; kept so no packet is ever ignored silently.
+                let what = name_of(&other).to_owned();
+                self.fail(
+                    DisconnectReason::Protocol(ProtocolError::Unexpected(what)),
+                    now,
+                )
+            }
+        }
+    }
+
+    /// Send whatever waits for a connection, in order: UNSUBSCRIBEs, SUBSCRIBEs, the outbox.
+    /// Stops (to resume on the next ack) if all packet ids are in flight.
+    fn flush(&mut self, now: Millis) -> Result<(), LinkEnded> {
+        if !matches!(self.link, Link::Connected(_)) {
+            return Ok(());
+        }
+        let result = (|| {
+            self.flush_unsubscribes(now)?;
+            self.flush_subscribes(now)?;
+            self.flush_outbox(now)
+        })();
+        match result {
+            Ok(()) | Err(Stop::NoIds) => Ok(()),
+            Err(Stop::LinkEnded) => Err(LinkEnded),
+        }
+    }
+}
+
+/// Why a flush stopped early.
+#[derive(Debug)]
+enum Stop {
+    /// All packet ids are in flight: resume on the next ack.
+    NoIds,
+    /// The link ended.
+    LinkEnded,
+}
+
+impl From<LinkEnded> for Stop {
+    fn from(_: LinkEnded) -> Stop {
+        Stop::LinkEnded
+    }
+}
