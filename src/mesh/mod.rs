@@ -3,12 +3,15 @@
 //! - [`uplink`]: parse `msh/<region>/2/json/<channel>/!<gateway>` messages.
 //! - [`downlink`]: build the `sendtext` JSON for `msh/<REGION>/2/json/mqtt/`.
 //! - [`node_id`]: `!aabbccdd` ⇄ node number.
+//! - `device_update`: an uplink read as a `DeviceUpdate` for the device registry.
 //! - [`PacketDedup`]: count a packet once when several gateways forward it.
 //!
-//! The node registry itself lives in `crate::state::devices`.
+//! The node registry itself lives in `crate::state::devices`; it applies updates and
+//! knows nothing of Meshtastic fields.
 
 pub mod downlink;
 pub mod node_id;
+mod to_device;
 pub mod uplink;
 
 use std::collections::{HashSet, VecDeque};
@@ -18,6 +21,7 @@ pub use downlink::{
     MAX_TEXT_BYTES,
 };
 pub use node_id::{format_node_id, parse_bang_hex, parse_gateway, parse_node_target, BROADCAST};
+pub(crate) use to_device::device_update;
 pub use uplink::{
     hardware_model_name, parse_uplink, parse_uplink_topic, Uplink, UplinkError, UplinkPayload,
     UplinkTopic,
