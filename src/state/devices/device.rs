@@ -106,7 +106,8 @@ impl Device {
     }
 
     /// A reading's numeric value, if present and numeric.
-    pub fn number(&self, key: &str) -> Option<f64> {
+    #[cfg(test)]
+    pub(crate) fn number(&self, key: &str) -> Option<f64> {
         self.readings.get(key).and_then(|r| r.value.as_f64())
     }
 }

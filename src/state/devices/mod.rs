@@ -17,28 +17,28 @@ use std::collections::BTreeMap;
 pub use device::{Device, DeviceKind, Liveness, Reading, ReadingValue};
 
 use crate::device_update::{DeviceUpdate, Relay, UpdateReading};
-use crate::mesh::{self, format_node_id, PacketDedup};
+use crate::mesh::{self, PacketDedup};
 
 /// Default cap on the number of devices kept.
-pub const DEFAULT_MAX_DEVICES: usize = 2_000;
+pub(crate) const DEFAULT_MAX_DEVICES: usize = 2_000;
 /// Default number of numeric values kept per reading (for a sparkline).
-pub const DEFAULT_HISTORY_LEN: usize = 30;
+pub(crate) const DEFAULT_HISTORY_LEN: usize = 30;
 /// Readings kept per device; further new keys are ignored.
-pub const MAX_READINGS_PER_DEVICE: usize = 64;
+pub(crate) const MAX_READINGS_PER_DEVICE: usize = 64;
 /// Gateways remembered (most recently heard first).
-pub const MAX_GATEWAYS: usize = 64;
+pub(crate) const MAX_GATEWAYS: usize = 64;
 /// Regions remembered (most recently heard first).
-pub const MAX_REGIONS: usize = 32;
+pub(crate) const MAX_REGIONS: usize = 32;
 /// Payloads larger than this are not parsed.
-pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// Device ids (topic level) longer than this are ignored.
-pub const MAX_ID_BYTES: usize = 128;
+pub(crate) const MAX_ID_BYTES: usize = 128;
 /// Text values (names, text readings, units, last text) are cut to this many bytes.
-pub const MAX_TEXT_BYTES: usize = 512;
+pub(crate) const MAX_TEXT_BYTES: usize = 512;
 
 /// A Meshtastic gateway seen forwarding uplinks, for the send-to-node form.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewaySeen {
+pub(crate) struct GatewaySeen {
     pub node: u32,
     /// Region of its last uplink (for the downlink topic).
     pub region: String,
@@ -66,13 +66,13 @@ impl Default for DeviceRegistry {
 }
 
 impl DeviceRegistry {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         DeviceRegistry::with_limits(DEFAULT_MAX_DEVICES, DEFAULT_HISTORY_LEN)
     }
 
     /// A registry keeping at most `max_devices` devices (at least 1) and `history_len`
     /// values per reading.
-    pub fn with_limits(max_devices: usize, history_len: usize) -> Self {
+    pub(crate) fn with_limits(max_devices: usize, history_len: usize) -> Self {
         DeviceRegistry {
             devices: BTreeMap::new(),
             gateways: Vec::new(),
@@ -81,11 +81,6 @@ impl DeviceRegistry {
             max_devices: max_devices.max(1),
             history_len,
         }
-    }
-
-    /// Applies a received message ([`DeviceRegistry::apply_message`]).
-    pub fn apply(&mut self, msg: &crate::mqtt::Message, now_ms: u64) -> bool {
-        self.apply_message(&msg.topic, &msg.payload, msg.retain, now_ms)
     }
 
     /// Applies one received message. Returns whether anything the device list or the
@@ -231,14 +226,16 @@ impl DeviceRegistry {
             .or_insert_with(|| Device::new(id.to_string(), kind))
     }
 
+    #[cfg(test)]
     /// The device with this id (`<id>` of the topic, or `!xxxxxxxx`).
-    pub fn get(&self, id: &str) -> Option<&Device> {
+    pub(crate) fn get(&self, id: &str) -> Option<&Device> {
         self.devices.get(id)
     }
 
+    #[cfg(test)]
     /// The Meshtastic node with this number.
-    pub fn get_node(&self, num: u32) -> Option<&Device> {
-        self.devices.get(&format_node_id(num))
+    pub(crate) fn get_node(&self, num: u32) -> Option<&Device> {
+        self.devices.get(&mesh::format_node_id(num))
     }
 
     /// All devices, by id.
@@ -246,7 +243,8 @@ impl DeviceRegistry {
         self.devices.values()
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.devices.len()
     }
 
@@ -270,30 +268,15 @@ impl DeviceRegistry {
         self.gateways.iter().map(|g| g.node).collect()
     }
 
+    #[cfg(test)]
     /// Gateways with the region and channel of their last uplink, most recently heard first.
-    pub fn gateway_info(&self) -> &[GatewaySeen] {
+    pub(crate) fn gateway_info(&self) -> &[GatewaySeen] {
         &self.gateways
     }
 
     /// Meshtastic regions seen in uplink topics, most recently heard first.
     pub fn regions(&self) -> Vec<String> {
         self.regions.clone()
-    }
-
-    pub fn max_devices(&self) -> usize {
-        self.max_devices
-    }
-
-    pub fn history_len(&self) -> usize {
-        self.history_len
-    }
-
-    /// Forgets everything (devices, gateways, regions, remembered packet ids).
-    pub fn clear(&mut self) {
-        self.devices.clear();
-        self.gateways.clear();
-        self.regions.clear();
-        self.dedup.clear();
     }
 }
 
@@ -654,23 +637,6 @@ mod tests {
         assert!(t.len() <= MAX_TEXT_BYTES && t.starts_with('é'));
         let long_id = format!("devices/{}/status", "x".repeat(MAX_ID_BYTES + 1));
         assert!(!r.apply_message(&long_id, b"online", false, NOW));
-    }
-
-    #[test]
-    fn a_received_message_can_be_applied_directly() {
-        use crate::mqtt::{Message, QoS};
-        let mut r = reg();
-        let msg = Message {
-            topic: "devices/m/status".into(),
-            payload: b"offline".to_vec(),
-            qos: QoS::AtLeastOnce,
-            retain: true,
-            dup: false,
-        };
-        assert!(r.apply(&msg, NOW));
-        assert_eq!(r.get("m").unwrap().online, Some(false));
-        r.clear();
-        assert!(r.is_empty());
     }
 
     #[test]
