@@ -3,7 +3,8 @@
 use leptos::prelude::*;
 
 use crate::components::{use_now, use_store};
-use crate::state::devices::{format_relative, Device, DeviceKind, ReadingValue};
+use crate::state::devices::{Device, DeviceKind, ReadingValue};
+use crate::state::display::format_relative;
 
 /// Where the device list sends a picked target (the send-to-node form listens).
 #[derive(Clone, Copy)]

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::components::{use_now, use_store};
-use crate::state::devices::format_relative;
+use crate::state::display::format_relative;
 use crate::state::payload::format_size;
 
 #[component]

@@ -3,12 +3,15 @@
 //! - [`uplink`]: parse `msh/<region>/2/json/<channel>/!<gateway>` messages.
 //! - [`downlink`]: build the `sendtext` JSON for `msh/<REGION>/2/json/mqtt/`.
 //! - [`node_id`]: `!aabbccdd` ⇄ node number.
+//! - `device_update`: an uplink read as a `DeviceUpdate` for the device registry.
 //! - [`PacketDedup`]: count a packet once when several gateways forward it.
 //!
-//! The node registry itself lives in `crate::state::devices`.
+//! The node registry itself lives in `crate::state::devices`; it applies updates and
+//! knows nothing of Meshtastic fields.
 
 pub mod downlink;
 pub mod node_id;
+mod to_device;
 pub mod uplink;
 
 use std::collections::{HashSet, VecDeque};
@@ -18,6 +21,7 @@ pub use downlink::{
     MAX_TEXT_BYTES,
 };
 pub use node_id::{format_node_id, parse_bang_hex, parse_gateway, parse_node_target, BROADCAST};
+pub(crate) use to_device::device_update;
 pub use uplink::{
     hardware_model_name, parse_uplink, parse_uplink_topic, Uplink, UplinkError, UplinkPayload,
     UplinkTopic,
@@ -27,7 +31,7 @@ pub use uplink::{
 /// forwarded by several gateways is counted once. Bounded: the oldest key is forgotten
 /// when `capacity` is exceeded.
 #[derive(Debug, Clone)]
-pub struct PacketDedup {
+pub(crate) struct PacketDedup {
     capacity: usize,
     seen: HashSet<(u32, u32)>,
     order: VecDeque<(u32, u32)>,
@@ -35,10 +39,10 @@ pub struct PacketDedup {
 
 impl PacketDedup {
     /// Default number of packets remembered.
-    pub const DEFAULT_CAPACITY: usize = 4096;
+    pub(crate) const DEFAULT_CAPACITY: usize = 4096;
 
     /// A de-duplicator remembering the last `capacity` packets (at least 1).
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         PacketDedup {
             capacity,
@@ -49,7 +53,7 @@ impl PacketDedup {
 
     /// Records the packet and returns `true` the first time `(from, id)` is seen, `false`
     /// for a repeat. Packet id 0 means "no id" and is never treated as a repeat.
-    pub fn first_time(&mut self, from: u32, id: u32) -> bool {
+    pub(crate) fn first_time(&mut self, from: u32, id: u32) -> bool {
         if id == 0 {
             return true;
         }
@@ -66,23 +70,21 @@ impl PacketDedup {
         true
     }
 
+    #[cfg(test)]
     /// Whether `(from, id)` is remembered, without recording it.
-    pub fn contains(&self, from: u32, id: u32) -> bool {
+    pub(crate) fn contains(&self, from: u32, id: u32) -> bool {
         self.seen.contains(&(from, id))
     }
 
+    #[cfg(test)]
     /// Number of packets remembered.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.order.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.order.is_empty()
-    }
-
-    pub fn clear(&mut self) {
-        self.seen.clear();
-        self.order.clear();
     }
 }
 

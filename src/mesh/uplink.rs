@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::node_id::parse_bang_hex;
@@ -141,95 +143,156 @@ pub fn parse_uplink_topic(topic: &str) -> Option<UplinkTopic> {
     })
 }
 
+/// An uplink body as sent. Every field is optional and lenient: a field of the wrong type
+/// reads as absent.
+#[derive(Deserialize)]
+struct RawUplink {
+    /// Kept as sent: a missing `from` and a wrong-typed one are different errors.
+    #[serde(default)]
+    from: Option<Value>,
+    #[serde(default, deserialize_with = "lenient")]
+    to: Option<u32>,
+    #[serde(default, deserialize_with = "lenient")]
+    id: Option<u32>,
+    #[serde(default, deserialize_with = "lenient")]
+    channel: Option<u32>,
+    #[serde(default, deserialize_with = "lenient")]
+    sender: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    timestamp: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    rssi: Option<f64>,
+    #[serde(default, deserialize_with = "lenient")]
+    snr: Option<f64>,
+    #[serde(default, deserialize_with = "lenient")]
+    hops_away: Option<u32>,
+    #[serde(rename = "type", default, deserialize_with = "lenient")]
+    kind: Option<String>,
+    #[serde(default)]
+    payload: Option<Value>,
+}
+
+/// A `nodeinfo` payload.
+#[derive(Deserialize, Default)]
+struct RawNodeInfo {
+    #[serde(default, deserialize_with = "lenient")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    longname: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    shortname: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    hardware: Option<Hardware>,
+}
+
+/// `hardware`: a `HardwareModel` number, or a name.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Hardware {
+    Model(u64),
+    Name(String),
+}
+
+/// A `position` payload: degrees as `latitude_i` / 1e7 (or plain `latitude`), metres.
+#[derive(Deserialize, Default)]
+struct RawPosition {
+    #[serde(default, deserialize_with = "lenient")]
+    latitude_i: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    longitude_i: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    latitude: Option<f64>,
+    #[serde(default, deserialize_with = "lenient")]
+    longitude: Option<f64>,
+    #[serde(default, deserialize_with = "lenient")]
+    altitude: Option<f64>,
+}
+
+/// Reads any JSON value and keeps it only if it has the field's type (`None` otherwise,
+/// including for `null`).
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let value = Value::deserialize(deserializer)?;
+    Ok(T::deserialize(value).ok())
+}
+
+/// A payload object read as `T`; anything but an object reads as `T::default()`.
+fn payload_as<T: DeserializeOwned + Default>(body: Option<&Value>) -> T {
+    match body {
+        Some(v @ Value::Object(_)) => T::deserialize(v).unwrap_or_default(),
+        _ => T::default(),
+    }
+}
+
 /// Parses a Meshtastic JSON uplink (topic and body).
 pub fn parse_uplink(topic: &str, payload: &[u8]) -> Result<Uplink, UplinkError> {
     let topic = parse_uplink_topic(topic).ok_or(UplinkError::NotUplinkTopic)?;
     let value: Value =
         serde_json::from_slice(payload).map_err(|e| UplinkError::NotJson(e.to_string()))?;
-    let obj = value.as_object().ok_or(UplinkError::NotObject)?;
+    if !value.is_object() {
+        return Err(UplinkError::NotObject);
+    }
+    let raw = RawUplink::deserialize(value).map_err(|e| UplinkError::NotJson(e.to_string()))?;
 
-    let from = match obj.get("from") {
+    let from = match &raw.from {
         None | Some(Value::Null) => return Err(UplinkError::MissingField("from")),
-        Some(v) => as_u32(v).ok_or(UplinkError::WrongType {
+        Some(v) => u32::deserialize(v).map_err(|_| UplinkError::WrongType {
             field: "from",
             expected: "a node number (0–4294967295)",
         })?,
     };
 
-    let kind = obj.get("type").and_then(Value::as_str).unwrap_or("");
-    let body = obj.get("payload");
-    let payload = match kind {
-        "nodeinfo" => parse_nodeinfo(body.and_then(Value::as_object)),
+    let kind = raw.kind.unwrap_or_default();
+    let body = raw.payload.as_ref();
+    let payload = match kind.as_str() {
+        "nodeinfo" => nodeinfo(payload_as(body)),
         "telemetry" => UplinkPayload::Telemetry(numeric_fields(body.and_then(Value::as_object))),
-        "position" => parse_position(body.and_then(Value::as_object)),
+        "position" => position(payload_as(body)),
         "text" => match body.and_then(text_of) {
             Some(t) => UplinkPayload::Text(t),
-            None => UplinkPayload::Other {
-                kind: kind.to_string(),
-            },
+            None => UplinkPayload::Other { kind },
         },
-        other => UplinkPayload::Other {
-            kind: other.to_string(),
-        },
+        _ => UplinkPayload::Other { kind },
     };
 
     Ok(Uplink {
         topic,
         from,
-        to: obj.get("to").and_then(as_u32),
-        id: obj.get("id").and_then(as_u32),
-        channel: obj.get("channel").and_then(as_u32),
-        sender: obj
-            .get("sender")
-            .and_then(Value::as_str)
-            .and_then(parse_bang_hex),
-        timestamp: obj.get("timestamp").and_then(Value::as_u64),
-        rssi: obj.get("rssi").and_then(finite_f64),
-        snr: obj.get("snr").and_then(finite_f64),
-        hops_away: obj.get("hops_away").and_then(as_u32),
+        to: raw.to,
+        id: raw.id,
+        channel: raw.channel,
+        sender: raw.sender.as_deref().and_then(parse_bang_hex),
+        timestamp: raw.timestamp,
+        rssi: raw.rssi,
+        snr: raw.snr,
+        hops_away: raw.hops_away,
         payload,
     })
 }
 
-fn as_u32(v: &Value) -> Option<u32> {
-    v.as_u64().and_then(|n| u32::try_from(n).ok())
+/// Trimmed, and `None` when blank.
+fn non_blank(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-fn finite_f64(v: &Value) -> Option<f64> {
-    v.as_f64().filter(|x| x.is_finite())
-}
-
-fn string_field(obj: &Map<String, Value>, key: &str) -> Option<String> {
-    obj.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-fn parse_nodeinfo(obj: Option<&Map<String, Value>>) -> UplinkPayload {
-    let Some(obj) = obj else {
-        return UplinkPayload::NodeInfo {
-            id: None,
-            long_name: None,
-            short_name: None,
-            hardware: None,
-        };
-    };
-    let hardware = match obj.get("hardware") {
-        Some(Value::Number(n)) => n.as_u64().map(|h| match u32::try_from(h) {
+fn nodeinfo(raw: RawNodeInfo) -> UplinkPayload {
+    let hardware = match raw.hardware {
+        Some(Hardware::Model(h)) => Some(match u32::try_from(h) {
             Ok(h) => hardware_model_name(h)
                 .map(str::to_string)
                 .unwrap_or_else(|| h.to_string()),
             Err(_) => h.to_string(),
         }),
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        _ => None,
+        Some(Hardware::Name(s)) => non_blank(Some(s)),
+        None => None,
     };
     UplinkPayload::NodeInfo {
-        id: string_field(obj, "id"),
-        long_name: string_field(obj, "longname"),
-        short_name: string_field(obj, "shortname"),
+        id: non_blank(raw.id),
+        long_name: non_blank(raw.longname),
+        short_name: non_blank(raw.shortname),
         hardware,
     }
 }
@@ -237,27 +300,18 @@ fn parse_nodeinfo(obj: Option<&Map<String, Value>>) -> UplinkPayload {
 fn numeric_fields(obj: Option<&Map<String, Value>>) -> BTreeMap<String, f64> {
     obj.into_iter()
         .flatten()
-        .filter_map(|(k, v)| finite_f64(v).map(|x| (k.clone(), x)))
+        .filter_map(|(k, v)| v.as_f64().filter(|x| x.is_finite()).map(|x| (k.clone(), x)))
         .collect()
 }
 
-fn parse_position(obj: Option<&Map<String, Value>>) -> UplinkPayload {
-    let Some(obj) = obj else {
-        return UplinkPayload::Position {
-            latitude: None,
-            longitude: None,
-            altitude: None,
-        };
+fn position(raw: RawPosition) -> UplinkPayload {
+    let degrees = |int: Option<i64>, float: Option<f64>, limit: f64| {
+        int.map(|i| i as f64 / 1e7)
+            .or(float)
+            .filter(|d| d.is_finite() && d.abs() <= limit)
     };
-    let degrees = |int_key: &str, float_key: &str, limit: f64| {
-        obj.get(int_key)
-            .and_then(Value::as_i64)
-            .map(|i| i as f64 / 1e7)
-            .or_else(|| obj.get(float_key).and_then(finite_f64))
-            .filter(|d| d.abs() <= limit)
-    };
-    let mut latitude = degrees("latitude_i", "latitude", 90.0);
-    let mut longitude = degrees("longitude_i", "longitude", 180.0);
+    let mut latitude = degrees(raw.latitude_i, raw.latitude, 90.0);
+    let mut longitude = degrees(raw.longitude_i, raw.longitude, 180.0);
     if latitude == Some(0.0) && longitude == Some(0.0) {
         latitude = None;
         longitude = None;
@@ -265,7 +319,7 @@ fn parse_position(obj: Option<&Map<String, Value>>) -> UplinkPayload {
     UplinkPayload::Position {
         latitude,
         longitude,
-        altitude: obj.get("altitude").and_then(finite_f64),
+        altitude: raw.altitude.filter(|x| x.is_finite()),
     }
 }
 

@@ -5,10 +5,12 @@
 
 pub mod connection;
 pub mod devices;
+pub mod display;
 pub mod messages;
 pub mod payload;
 pub mod profile;
 pub mod subscriptions;
+mod time;
 pub mod topics;
 
 use crate::bridge::{CommandKind, Update};

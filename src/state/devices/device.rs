@@ -1,0 +1,161 @@
+//! A device as the list shows it: identity, liveness, readings.
+
+use std::collections::BTreeMap;
+
+pub use crate::device_update::{DeviceKind, ReadingValue};
+
+/// What the device list shows as a device's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Liveness {
+    Online,
+    Offline,
+    Stale,
+}
+
+impl Liveness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Online => "online",
+            Liveness::Offline => "offline",
+            Liveness::Stale => "stale",
+        }
+    }
+
+    /// For `data-online`: only `Online` is `true`.
+    pub fn is_online(self) -> bool {
+        self == Liveness::Online
+    }
+}
+
+/// One reading of a device (a sensor kind, a status field, a telemetry field).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub value: ReadingValue,
+    pub unit: Option<String>,
+    /// The last numeric values, oldest first, at most the registry's history length.
+    pub history: Vec<f64>,
+    /// When this reading last changed (caller's `now_ms`).
+    pub updated_ms: u64,
+}
+
+/// A device as the list shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    /// The `<id>` of the topic, or `!xxxxxxxx` for a Meshtastic node.
+    pub id: String,
+    pub kind: DeviceKind,
+    /// Meshtastic node number.
+    pub node_num: Option<u32>,
+    /// Long name (Meshtastic `longname`, or a `name` field of a status).
+    pub name: Option<String>,
+    pub short_name: Option<String>,
+    pub hardware: Option<String>,
+    /// From a status message: `Some(true)` online, `Some(false)` offline, `None` never said.
+    pub online: Option<bool>,
+    /// Best estimate of when the device was last heard (wall-clock ms). Live messages count
+    /// as now; a retained message counts as the time it carries, if any, else now.
+    pub last_seen_ms: u64,
+    pub readings: BTreeMap<String, Reading>,
+    /// Last Meshtastic text message sent by this node.
+    pub last_text: Option<String>,
+    /// Messages applied to this device (a mesh packet forwarded by several gateways counts once).
+    pub message_count: u64,
+    /// Bumped on every change to this device: with `id` as the key, a list can re-render
+    /// only the rows whose revision moved (liveness and "last seen" also move with the clock).
+    pub revision: u64,
+}
+
+impl Device {
+    pub(super) fn new(id: String, kind: DeviceKind) -> Self {
+        Device {
+            id,
+            kind,
+            node_num: None,
+            name: None,
+            short_name: None,
+            hardware: None,
+            online: None,
+            last_seen_ms: 0,
+            readings: BTreeMap::new(),
+            last_text: None,
+            message_count: 0,
+            revision: 0,
+        }
+    }
+
+    /// Explicit offline wins; otherwise no traffic for `stale_after_ms` is `Stale`; otherwise
+    /// `Online` (a status said online, or the device was simply heard recently).
+    pub fn liveness(&self, now_ms: u64, stale_after_ms: u64) -> Liveness {
+        if self.online == Some(false) {
+            Liveness::Offline
+        } else if self.age_ms(now_ms) >= stale_after_ms {
+            Liveness::Stale
+        } else {
+            Liveness::Online
+        }
+    }
+
+    /// Milliseconds since last heard (0 if the clock went backwards).
+    pub fn age_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.last_seen_ms)
+    }
+
+    /// The long name if known, else the id.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// A reading's numeric value, if present and numeric.
+    #[cfg(test)]
+    pub(crate) fn number(&self, key: &str) -> Option<f64> {
+        self.readings.get(key).and_then(|r| r.value.as_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::DeviceRegistry;
+    use super::*;
+
+    /// 2024-05-01T12:00:00Z
+    const NOW: u64 = 1_714_564_800_000;
+    const GW1: &str = "msh/US/2/json/LongFast/!0000aaaa";
+
+    fn reg() -> DeviceRegistry {
+        DeviceRegistry::new()
+    }
+
+    fn nodeinfo(id: u32, from: u32) -> String {
+        format!(
+            r#"{{"channel":0,"from":{from},"id":{id},"payload":{{"hardware":9,"id":"!a1b2c3d4",
+            "longname":"Hilltop Relay","shortname":"HTR","role":2}},"sender":"!0000aaaa",
+            "timestamp":1714564790,"to":4294967295,"type":"nodeinfo"}}"#
+        )
+    }
+
+    #[test]
+    fn a_meshtastic_node_heard_recently_is_online_then_goes_stale() {
+        let mut r = reg();
+        r.apply_message(GW1, nodeinfo(1, 0xa1b2c3d4).as_bytes(), false, NOW);
+        let d = r.get("!a1b2c3d4").unwrap();
+        let stale = DeviceKind::Meshtastic.default_stale_after_ms();
+        assert_eq!(d.liveness(NOW + stale - 1, stale), Liveness::Online);
+        assert_eq!(d.liveness(NOW + stale, stale), Liveness::Stale);
+    }
+
+    #[test]
+    fn a_device_goes_stale_after_the_settable_time() {
+        let mut r = reg();
+        r.apply_message("devices/x/status", b"online", false, NOW);
+        let d = r.get("x").unwrap();
+        assert_eq!(d.liveness(NOW + 59_999, 60_000), Liveness::Online);
+        assert_eq!(d.liveness(NOW + 60_000, 60_000), Liveness::Stale);
+        assert_eq!(d.liveness(NOW + 60_000, 120_000), Liveness::Online);
+        assert_eq!(
+            d.liveness(NOW - 5_000, 60_000),
+            Liveness::Online,
+            "clock went back"
+        );
+        assert_eq!(Liveness::Stale.as_str(), "stale");
+    }
+}
