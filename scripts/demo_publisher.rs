@@ -250,7 +250,10 @@ impl Driver {
     /// Every publish goes through here (the one call of `Session::publish`).
     fn publish(&mut self, msg: Msg) {
         let (payload, now) = (msg.payload.to_string().into_bytes(), self.now());
-        match (self.session).publish(&msg.topic, payload, msg.qos, msg.retain, now) {
+        match self
+            .session
+            .publish(&msg.topic, payload, msg.qos, msg.retain, now)
+        {
             Ok(id) if msg.qos != QoS::AtMostOnce => _ = self.unacked.insert(id),
             Ok(_) => {}
             Err(e) => eprintln!("demo-publisher: cannot publish on {}: {e}", msg.topic),
