@@ -1,29 +1,33 @@
 //! Demo publisher: feeds a local MQTT broker with simulated devices so the browser app has live
 //! data to show during development (`scripts/start.sh` runs it next to the local mosquitto).
 //!
-//! It is a small blocking MQTT 3.1.1 client over `std::net::TcpStream` (packets encoded and
-//! decoded with `mqttbytes`) that publishes, every `--interval-ms`:
-//! - generic devices `greenhouse-1`, `boiler-room`, `demo-gateway`: retained QoS 1
-//!   `devices/<id>/status` (on connect and every 10 rounds) and QoS 0
-//!   `sensors/<id>/{temperature,humidity[,pressure]}` following a daily cycle (UTC time of day)
-//!   plus noise;
+//! It drives the app's own sans-IO `mqtt_web::mqtt::Session` over a blocking `TcpStream`, as
+//! `transport::Driver` does over a WebSocket: one loop opens and closes the stream when the
+//! session asks, writes its packets, feeds it what it reads and waits in `read` until the
+//! session's timer or the next round is due. Keepalive, acks and reconnecting (with backoff)
+//! are the session's.
+//!
+//! While connected it publishes, every `--interval-ms`:
+//! - for `greenhouse-1`, `boiler-room` and `demo-gateway`: retained QoS 1 `devices/<id>/status`
+//!   (on connect and every 10 rounds) and QoS 0 `sensors/<id>/{temperature,humidity[,pressure]}`
+//!   following a daily cycle (UTC time of day) plus noise;
 //! - three Meshtastic nodes as JSON uplinks on `msh/US/2/json/LongFast/!da5ad56c` (nodeinfo,
 //!   telemetry, position, the odd text); every telemetry packet is published again as heard by
 //!   a second gateway `!c0ffee01` with the same packet id, to exercise de-duplication.
 //!
 //! Its last will sets `devices/demo-gateway/status` to `{"status":"offline"}` (retained), so
-//! killing the process (no signal handler on purpose) shows the gateway going offline. On any
-//! I/O or protocol error it reconnects after 1 s, backing off to 5 s. It connects only to the
-//! host given with `--host` (default 127.0.0.1).
+//! killing the process (no signal handler on purpose) shows the gateway going offline. With
+//! `--count N` it publishes N rounds, waits (bounded) for the QoS 1 acks, disconnects and exits.
+//! It connects only to the host given with `--host` (default 127.0.0.1).
 
-use bytes::BytesMut;
-use mqttbytes::v4::{read, ConnAck, Connect, ConnectReturnCode, Disconnect, LastWill, Packet};
-use mqttbytes::v4::{PingReq, Publish};
-use mqttbytes::QoS;
+use mqtt_web::mqtt::{
+    ConnectOptions, DisconnectReason, Event, LastWill, Millis, PublishId, PublishOutcome, QoS,
+    Session, SessionConfig, Transmit, TransportError,
+};
 use serde_json::{json, Value};
-use std::io::{self, Read, Write};
+use std::collections::HashSet;
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const USAGE: &str =
@@ -35,19 +39,19 @@ const USAGE: &str =
   --verbose          print a summary line per round
   --help             show this help";
 
-const KEEP_ALIVE: u16 = 30;
-const MAX_PACKET: usize = 1 << 20;
-const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+const KEEP_ALIVE_SECS: u16 = 30;
+/// With `--count`, how long to wait for the last acknowledgements.
+const DRAIN_MS: Millis = 10_000;
 const WILL_TOPIC: &str = "devices/demo-gateway/status";
 const WILL_PAYLOAD: &str = r#"{"status":"offline"}"#;
 const GATEWAY: u32 = 0xda5a_d56c;
 const SECOND_GATEWAY: u32 = 0xc0ff_ee01;
-const BROADCAST: u32 = 0xffff_ffff;
 
+#[derive(Debug, Clone, PartialEq)]
 struct Options {
     host: String,
     port: u16,
-    interval: Duration,
+    interval_ms: Millis,
     count: Option<u64>,
     verbose: bool,
 }
@@ -57,7 +61,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
     let mut opts = Options {
         host: "127.0.0.1".into(),
         port: 1883,
-        interval: Duration::from_millis(2000),
+        interval_ms: 2000,
         count: None,
         verbose: false,
     };
@@ -67,192 +71,291 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg, None),
         };
-        if flag == "--help" || flag == "-h" {
-            return Ok(None);
-        }
-        if flag == "--verbose" {
-            opts.verbose = true;
-            continue;
-        }
-        if !["--host", "--port", "--interval-ms", "--count"].contains(&flag.as_str()) {
-            return Err(format!("unknown option {flag}"));
-        }
-        let value = match inline.or_else(|| args.next()) {
-            Some(v) => v,
-            None => return Err(format!("{flag} needs a value")),
-        };
-        let bad = |what: &str| format!("invalid {flag} value {value:?}: expected {what}");
         match flag.as_str() {
-            "--host" if !value.is_empty() => opts.host = value,
-            "--port" => opts.port = value.parse().map_err(|_| bad("a port number"))?,
-            "--interval-ms" => match value.parse::<u64>() {
-                Ok(ms) if ms > 0 => opts.interval = Duration::from_millis(ms),
-                _ => return Err(bad("a positive number of milliseconds")),
-            },
-            "--count" => opts.count = Some(value.parse().map_err(|_| bad("a number"))?),
-            _ => return Err(bad("a host name or address")),
+            "--help" | "-h" => return Ok(None),
+            "--verbose" => opts.verbose = true,
+            "--host" | "--port" | "--interval-ms" | "--count" => {
+                let Some(value) = inline.or_else(|| args.next()) else {
+                    return Err(format!("{flag} needs a value"));
+                };
+                let bad = |what: &str| format!("invalid {flag} value {value:?}: expected {what}");
+                match flag.as_str() {
+                    "--host" if !value.is_empty() => opts.host = value,
+                    "--port" => opts.port = value.parse().map_err(|_| bad("a port number"))?,
+                    "--interval-ms" => match value.parse::<u64>() {
+                        Ok(ms) if ms > 0 => opts.interval_ms = ms,
+                        _ => return Err(bad("a positive number of milliseconds")),
+                    },
+                    "--count" => opts.count = Some(value.parse().map_err(|_| bad("a number"))?),
+                    _ => return Err(bad("a host name or address")),
+                }
+            }
+            _ => return Err(format!("unknown option {flag}")),
         }
     }
     Ok(Some(opts))
 }
 
-fn other(msg: impl Into<String>) -> io::Error {
-    io::Error::other(msg.into())
+/// The session's link over TCP, and what the demo needs to know of its progress.
+struct Driver {
+    session: Session,
+    epoch: Instant,
+    opts: Options,
+    client_id: String,
+    stream: Option<TcpStream>,
+    /// QoS 1 publishes the broker has not acknowledged yet.
+    unacked: HashSet<PublishId>,
+    connected: bool,
+    last_failure: String,
 }
 
-/// A blocking MQTT 3.1.1 connection: QoS 0 and QoS 1 publishing, keepalive pings.
-struct Client {
-    stream: TcpStream,
-    buf: BytesMut,
-    last_sent: Instant,
-    ping_sent: Option<Instant>,
-    next_pkid: u16,
-}
+impl Driver {
+    fn new(opts: &Options, seed: u64) -> Driver {
+        let config = SessionConfig {
+            connack_timeout_ms: 5_000,
+            backoff_base_ms: 1_000,
+            backoff_cap_ms: 5_000,
+            seed,
+            ..SessionConfig::default()
+        };
+        Driver {
+            session: Session::new(config),
+            epoch: Instant::now(),
+            opts: opts.clone(),
+            client_id: format!("demo-publisher-{}", std::process::id()),
+            stream: None,
+            unacked: HashSet::new(),
+            connected: false,
+            last_failure: String::new(),
+        }
+    }
 
-impl Client {
-    fn connect(opts: &Options) -> io::Result<Client> {
-        let mut last_err = other(format!("{} resolved to no address", opts.host));
-        let mut stream = None;
-        for addr in (opts.host.as_str(), opts.port).to_socket_addrs()? {
+    fn now(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
+
+    fn connect(&mut self) -> Result<(), String> {
+        let will = LastWill {
+            topic: WILL_TOPIC.into(),
+            payload: WILL_PAYLOAD.into(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        };
+        let options = ConnectOptions {
+            client_id: self.client_id.clone(),
+            keepalive_secs: KEEP_ALIVE_SECS,
+            clean_session: true,
+            last_will: Some(will),
+            ..ConnectOptions::default()
+        };
+        let now = self.now();
+        self.session
+            .connect(options, now)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Carries out the session's link actions, then returns its events (after noting them).
+    fn pump(&mut self) -> Vec<Event> {
+        while let Some(transmit) = self.session.poll_transmit() {
+            match transmit {
+                Transmit::Open => match self.open() {
+                    Ok(stream) => {
+                        self.stream = Some(stream);
+                        self.session.handle_open(self.now());
+                    }
+                    Err(e) => {
+                        let error = TransportError::OpenFailed(e.to_string());
+                        self.session.handle_closed(error, self.now());
+                    }
+                },
+                // Without a stream the link already failed, and the session knows.
+                Transmit::Bytes(bytes) => {
+                    if let Some(Err(e)) = self.stream.as_mut().map(|s| s.write_all(&bytes)) {
+                        self.lost(e.to_string());
+                    }
+                }
+                Transmit::Close => self.close(),
+            }
+        }
+        let events: Vec<Event> = std::iter::from_fn(|| self.session.poll_event()).collect();
+        events.iter().for_each(|e| self.note(e));
+        events
+    }
+
+    fn open(&mut self) -> io::Result<TcpStream> {
+        self.close();
+        let (host, port) = (self.opts.host.as_str(), self.opts.port);
+        let mut last_err = io::Error::other(format!("{host} resolved to no address"));
+        for addr in (host, port).to_socket_addrs()? {
             match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+                    return Ok(stream);
                 }
                 Err(e) => last_err = e,
             }
         }
-        let stream = stream.ok_or(last_err)?;
-        stream.set_nodelay(true)?;
-        stream.set_write_timeout(Some(ACK_TIMEOUT))?;
-        let mut client = Client {
-            stream,
-            buf: BytesMut::with_capacity(4096),
-            last_sent: Instant::now(),
-            ping_sent: None,
-            next_pkid: 1,
-        };
-        let mut connect = Connect::new(format!("demo-publisher-{}", std::process::id()));
-        connect.keep_alive = KEEP_ALIVE;
-        connect.clean_session = true;
-        let will = LastWill::new(WILL_TOPIC, WILL_PAYLOAD, QoS::AtLeastOnce, true);
-        connect.last_will = Some(will);
-        let mut out = BytesMut::new();
-        connect
-            .write(&mut out)
-            .map_err(|e| other(format!("encoding CONNECT: {e:?}")))?;
-        client.send(&out)?;
-        match client.next_packet(Instant::now() + Duration::from_secs(5))? {
-            Some(Packet::ConnAck(ConnAck {
-                code: ConnectReturnCode::Success,
-                ..
-            })) => Ok(client),
-            Some(Packet::ConnAck(ack)) => Err(other(format!("broker refused: {:?}", ack.code))),
-            Some(p) => Err(other(format!("expected CONNACK, got {p:?}"))),
-            None => Err(other("no CONNACK within 5 s")),
+        Err(last_err)
+    }
+
+    fn close(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            let _ = stream.shutdown(Shutdown::Both);
         }
     }
 
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)?;
-        self.last_sent = Instant::now();
-        Ok(())
+    fn lost(&mut self, why: String) {
+        self.close();
+        let now = self.now();
+        self.session.handle_closed(TransportError::Other(why), now);
     }
 
-    /// Reads until a whole packet is buffered; `Ok(None)` once `deadline` has passed.
-    fn next_packet(&mut self, deadline: Instant) -> io::Result<Option<Packet>> {
-        let mut chunk = [0u8; 4096];
-        loop {
-            match read(&mut self.buf, MAX_PACKET) {
-                Ok(packet) => return Ok(Some(packet)),
-                Err(mqttbytes::Error::InsufficientBytes(_)) => {}
-                Err(e) => return Err(other(format!("malformed packet from broker: {e:?}"))),
+    fn note(&mut self, event: &Event) {
+        let target = format!("{}:{}", self.opts.host, self.opts.port);
+        match event {
+            Event::Connected { .. } => {
+                eprintln!(
+                    "demo-publisher: connected to {target} as {}",
+                    self.client_id
+                );
+                self.connected = true;
+                self.last_failure.clear();
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            self.stream.set_read_timeout(Some(deadline - now))?;
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(other("connection closed by broker")),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Handles a packet nobody is specifically waiting for.
-    fn handle(&mut self, packet: Packet) {
-        if packet == Packet::PingResp {
-            self.ping_sent = None;
-        }
-    }
-
-    fn publish(&mut self, topic: &str, payload: &Value, qos: QoS, retain: bool) -> io::Result<()> {
-        let mut publish = Publish::new(topic, qos, payload.to_string());
-        publish.retain = retain;
-        if qos != QoS::AtMostOnce {
-            publish.pkid = self.next_pkid;
-            self.next_pkid = self.next_pkid.checked_add(1).unwrap_or(1);
-        }
-        let mut out = BytesMut::new();
-        publish
-            .write(&mut out)
-            .map_err(|e| other(format!("encoding PUBLISH: {e:?}")))?;
-        self.send(&out)?;
-        if qos == QoS::AtMostOnce {
-            return Ok(());
-        }
-        let deadline = Instant::now() + ACK_TIMEOUT;
-        loop {
-            match self.next_packet(deadline)? {
-                Some(Packet::PubAck(ack)) if ack.pkid == publish.pkid => return Ok(()),
-                Some(p) => self.handle(p),
-                None => return Err(other(format!("no PUBACK for {topic}"))),
-            }
-        }
-    }
-
-    /// Idles until `deadline`, reading whatever the broker sends and pinging as needed.
-    fn wait_until(&mut self, deadline: Instant) -> io::Result<()> {
-        let keep_alive = Duration::from_secs(KEEP_ALIVE.into());
-        loop {
-            match self.ping_sent {
-                Some(at) if at.elapsed() > keep_alive => return Err(other("no PINGRESP")),
-                None if self.last_sent.elapsed() >= keep_alive / 2 => {
-                    let mut out = BytesMut::new();
-                    PingReq
-                        .write(&mut out)
-                        .map_err(|e| other(format!("{e:?}")))?;
-                    self.send(&out)?;
-                    self.ping_sent = Some(Instant::now());
+            Event::ConnectionLost(why) if self.connected => {
+                if *why != DisconnectReason::User {
+                    eprintln!("demo-publisher: connection to {target} lost: {why}; reconnecting");
                 }
-                _ => {}
+                self.connected = false;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(());
+            Event::ConnectionLost(why) if why.to_string() != self.last_failure => {
+                self.last_failure = why.to_string();
+                eprintln!("demo-publisher: cannot connect to {target}: {why} (retrying)");
             }
-            if let Some(p) = self.next_packet(deadline.min(now + Duration::from_secs(1)))? {
-                self.handle(p);
+            Event::ReconnectScheduled { attempt, delay_ms } if self.opts.verbose => {
+                eprintln!("demo-publisher: reconnect attempt {attempt} in {delay_ms} ms");
             }
+            Event::Publish { id, outcome } => {
+                if let PublishOutcome::Failed(why) = outcome {
+                    eprintln!("demo-publisher: a publish failed: {why}");
+                }
+                if matches!(outcome, PublishOutcome::Acked | PublishOutcome::Failed(_)) {
+                    self.unacked.remove(id);
+                }
+            }
+            _ => {}
         }
     }
 
-    fn disconnect(mut self) {
-        let mut out = BytesMut::new();
-        if Disconnect.write(&mut out).is_ok() {
-            let _ = self.send(&out);
+    /// Every publish goes through here (the one call of `Session::publish`).
+    fn publish(&mut self, msg: Msg) {
+        let (payload, now) = (msg.payload.to_string().into_bytes(), self.now());
+        match self
+            .session
+            .publish(&msg.topic, payload, msg.qos, msg.retain, now)
+        {
+            Ok(id) if msg.qos != QoS::AtMostOnce => _ = self.unacked.insert(id),
+            Ok(_) => {}
+            Err(e) => eprintln!("demo-publisher: cannot publish on {}: {e}", msg.topic),
         }
-        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// Reads from the broker until `until` or the session's timer, whichever comes first, then
+    /// runs the timer if it is due.
+    fn wait(&mut self, until: Option<Millis>) {
+        let until = until.into_iter().chain(self.session.poll_timeout()).min();
+        let now = self.now();
+        let timeout = until.map(|t| Duration::from_millis(t.saturating_sub(now).max(1)));
+        let mut buf = [0u8; 4096];
+        let read = match self.stream.as_mut() {
+            Some(s) => s.set_read_timeout(timeout).and_then(|_| s.read(&mut buf)),
+            None => {
+                std::thread::sleep(timeout.unwrap_or(Duration::from_secs(1)));
+                Err(ErrorKind::WouldBlock.into())
+            }
+        };
+        match read {
+            Ok(0) => self.lost("connection closed by the broker".into()),
+            Ok(n) => self.session.handle_bytes(&buf[..n], self.now()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => self.lost(e.to_string()),
+        }
+        if self.session.poll_timeout().is_some_and(|t| self.now() >= t) {
+            self.session.handle_timeout(self.now());
+        }
     }
 }
+
+/// Publishes rounds until killed, or until `--count` rounds are out and acknowledged (then
+/// disconnects and returns).
+fn run(opts: &Options, sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut driver = Driver::new(opts, seed);
+    driver.connect()?;
+    // When the next round is due; `None` while not connected (nothing is queued offline).
+    let mut next_round = None;
+    let mut drain_until = None;
+    loop {
+        for event in driver.pump() {
+            match event {
+                Event::Connected { .. } => {
+                    sim.announce();
+                    next_round = Some(driver.now());
+                }
+                Event::ConnectionLost(_) => next_round = None,
+                _ => {}
+            }
+        }
+        let now = driver.now();
+        if opts.count.is_some_and(|n| sim.round >= n) {
+            let until = *drain_until.get_or_insert(now + DRAIN_MS);
+            if driver.unacked.is_empty() || now >= until {
+                let unacked = driver.unacked.len();
+                driver.session.disconnect(now);
+                driver.pump();
+                return match unacked {
+                    0 => Ok(()),
+                    n => Err(format!("{n} QoS 1 publish(es) not acknowledged in time")),
+                };
+            }
+            driver.wait(Some(until));
+        } else if next_round.is_some_and(|due| now >= due) {
+            let messages = sim.next_round(unix_now());
+            if opts.verbose {
+                let (round, n) = (sim.round, messages.len());
+                eprintln!("demo-publisher: round {round}: {n} messages");
+            }
+            messages.into_iter().for_each(|m| driver.publish(m));
+            next_round = Some(now + opts.interval_ms);
+        } else {
+            driver.wait(next_round);
+        }
+    }
+}
+
+fn main() {
+    let opts = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(opts)) => opts,
+        Ok(None) => return println!("{USAGE}"),
+        Err(e) => {
+            eprintln!("demo-publisher: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let mut rng = Rng::seeded();
+    let seed = rng.next_u64();
+    let mut sim = Sim::new(rng);
+    if let Err(e) = run(&opts, &mut sim, seed) {
+        eprintln!("demo-publisher: {e}");
+        std::process::exit(1);
+    }
+    eprintln!(
+        "demo-publisher: published {} round(s), disconnected",
+        sim.round
+    );
+}
+
+// ----- the simulated content -----
 
 /// xorshift64: plenty for simulated noise and packet ids.
 struct Rng(u64);
@@ -291,9 +394,29 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// One message of a round.
+#[derive(Debug)]
+struct Msg {
+    topic: String,
+    payload: Value,
+    qos: QoS,
+    retain: bool,
+}
+
+fn qos0(topic: String, payload: Value) -> Msg {
+    let (qos, retain) = (QoS::AtMostOnce, false);
+    Msg {
+        topic,
+        payload,
+        qos,
+        retain,
+    }
+}
+
 /// (name, unit, daily mean, daily amplitude (peak at 15:00 UTC), noise, decimals, min, max)
 type Sensor = (&'static str, &'static str, f64, f64, f64, i32, f64, f64);
 
+#[derive(Clone)]
 struct Device {
     id: &'static str,
     sensors: &'static [Sensor],
@@ -303,6 +426,25 @@ struct Device {
     uptime_base: u64,
 }
 
+#[rustfmt::skip]
+const DEVICES: [Device; 3] = [
+    Device { id: "greenhouse-1", battery: 87.0, drain: 0.02, signal: -67.0, uptime_base: 3 * 86_400 + 4_211, sensors: &[
+        ("temperature", "°C", 24.0, 6.0, 0.3, 1, -40.0, 80.0),
+        ("humidity", "%", 68.0, -12.0, 1.5, 1, 0.0, 100.0),
+    ] },
+    Device { id: "boiler-room", battery: 64.0, drain: 0.05, signal: -78.0, uptime_base: 17 * 86_400 + 921, sensors: &[
+        ("temperature", "°C", 38.0, 3.0, 0.4, 1, -40.0, 120.0),
+        ("humidity", "%", 32.0, 4.0, 1.0, 1, 0.0, 100.0),
+        ("pressure", "bar", 1.8, 0.12, 0.03, 2, 0.0, 6.0),
+    ] },
+    Device { id: "demo-gateway", battery: 100.0, drain: 0.0, signal: -52.0, uptime_base: 52_000, sensors: &[
+        ("temperature", "°C", 21.5, 1.5, 0.2, 1, -40.0, 80.0),
+        ("humidity", "%", 45.0, -5.0, 1.0, 1, 0.0, 100.0),
+    ] },
+];
+
+/// A Meshtastic node; `rssi` and `snr` are as the first gateway hears it.
+#[derive(Clone)]
 struct Node {
     num: u32,
     long: &'static str,
@@ -317,128 +459,47 @@ struct Node {
     battery: f64,
 }
 
+#[rustfmt::skip]
+const NODES: [Node; 3] = [
+    Node { num: 0xa1b2_c3d4, long: "Hilltop Relay", short: "HILL", hardware: "RAK4631", text: "hello from the hill",
+        lat: 47.3977, lon: 8.5423, altitude: 312, rssi: -95.0, snr: 6.25, battery: 87.0 },
+    Node { num: 0x0bad_cafe, long: "Kayak", short: "KYK", hardware: "TBEAM", text: "paddling back, ETA 20 min",
+        lat: 47.3512, lon: 8.5601, altitude: 406, rssi: -108.0, snr: -2.5, battery: 71.0 },
+    Node { num: 0x1234_5678, long: "Base Camp", short: "BASE", hardware: "HELTEC_V3", text: "dinner at 7 at base camp",
+        lat: 47.4203, lon: 8.5012, altitude: 455, rssi: -82.0, snr: 9.5, battery: 96.0 },
+];
+
 struct Sim {
     rng: Rng,
     started: Instant,
+    /// Rounds published so far.
     round: u64,
+    /// Unix seconds at the start of the current round.
+    now: u64,
     status_due: u64,
     nodeinfo_due: u64,
     devices: Vec<Device>,
     nodes: Vec<Node>,
 }
 
-fn gateway_topic(gateway: u32) -> String {
-    format!("msh/US/2/json/LongFast/!{gateway:08x}")
-}
-
 impl Sim {
-    fn new() -> Sim {
-        let device = |id, sensors, battery, drain, signal, uptime_base| Device {
-            id,
-            sensors,
-            battery,
-            drain,
-            signal,
-            uptime_base,
-        };
-        let node =
-            |num, long, short, hardware, text, lat, lon, altitude, rssi, snr, battery| Node {
-                num,
-                long,
-                short,
-                hardware,
-                text,
-                lat,
-                lon,
-                altitude,
-                rssi,
-                snr,
-                battery,
-            };
+    fn new(rng: Rng) -> Sim {
         Sim {
-            rng: Rng::seeded(),
+            rng,
             started: Instant::now(),
             round: 0,
+            now: 0,
             status_due: 0,
             nodeinfo_due: 0,
-            devices: vec![
-                device(
-                    "greenhouse-1",
-                    &[
-                        ("temperature", "°C", 24.0, 6.0, 0.3, 1, -40.0, 80.0),
-                        ("humidity", "%", 68.0, -12.0, 1.5, 1, 0.0, 100.0),
-                    ],
-                    87.0,
-                    0.02,
-                    -67.0,
-                    3 * 86_400 + 4_211,
-                ),
-                device(
-                    "boiler-room",
-                    &[
-                        ("temperature", "°C", 38.0, 3.0, 0.4, 1, -40.0, 120.0),
-                        ("humidity", "%", 32.0, 4.0, 1.0, 1, 0.0, 100.0),
-                        ("pressure", "bar", 1.8, 0.12, 0.03, 2, 0.0, 6.0),
-                    ],
-                    64.0,
-                    0.05,
-                    -78.0,
-                    17 * 86_400 + 921,
-                ),
-                device(
-                    "demo-gateway",
-                    &[
-                        ("temperature", "°C", 21.5, 1.5, 0.2, 1, -40.0, 80.0),
-                        ("humidity", "%", 45.0, -5.0, 1.0, 1, 0.0, 100.0),
-                    ],
-                    100.0,
-                    0.0,
-                    -52.0,
-                    52_000,
-                ),
-            ],
-            nodes: vec![
-                node(
-                    0xa1b2_c3d4,
-                    "Hilltop Relay",
-                    "HILL",
-                    "RAK4631",
-                    "hello from the hill",
-                    47.3977,
-                    8.5423,
-                    312,
-                    -95.0,
-                    6.25,
-                    87.0,
-                ),
-                node(
-                    0x0bad_cafe,
-                    "Kayak",
-                    "KYK",
-                    "TBEAM",
-                    "paddling back, ETA 20 min",
-                    47.3512,
-                    8.5601,
-                    406,
-                    -108.0,
-                    -2.5,
-                    71.0,
-                ),
-                node(
-                    0x1234_5678,
-                    "Base Camp",
-                    "BASE",
-                    "HELTEC_V3",
-                    "dinner at 7 at base camp",
-                    47.4203,
-                    8.5012,
-                    455,
-                    -82.0,
-                    9.5,
-                    96.0,
-                ),
-            ],
+            devices: DEVICES.to_vec(),
+            nodes: NODES.to_vec(),
         }
+    }
+
+    /// Announce everything afresh (statuses, node infos) in the next round: on every connection.
+    fn announce(&mut self) {
+        self.status_due = self.round;
+        self.nodeinfo_due = self.round;
     }
 
     /// Daily sinusoid over the UTC time of day (peak at 15:00) plus noise, clamped.
@@ -449,105 +510,81 @@ impl Sim {
         round_to(v.clamp(min, max), decimals)
     }
 
-    /// Sends one uplink as heard by `gateway`; returns the number of messages published.
-    #[allow(clippy::too_many_arguments)]
-    fn uplink(
-        &mut self,
-        client: &mut Client,
-        gateway: u32,
-        node: usize,
-        id: u32,
-        kind: &str,
-        payload: Value,
-        now: u64,
-    ) -> io::Result<usize> {
+    /// A fresh packet of `node` as heard by `gateway` (the second one hears it weaker).
+    fn uplink(&mut self, gateway: u32, node: usize, id: u32, kind: &str, payload: Value) -> Msg {
         let n = &self.nodes[node];
+        let (num, rssi, snr, now) = (n.num, n.rssi, n.snr, self.now);
         let weaker = if gateway == GATEWAY { 0.0 } else { 9.0 };
-        let rssi = (n.rssi - weaker + self.rng.noise(3.0)).round() as i64;
-        let snr = ((n.snr - weaker / 2.0 + self.rng.noise(1.5)) * 4.0).round() / 4.0;
-        let message = json!({
-            "channel": 0,
-            "from": n.num,
-            "hops_away": 0,
-            "id": id,
-            "payload": payload,
-            "rssi": rssi,
-            "sender": format!("!{gateway:08x}"),
-            "snr": snr,
-            "timestamp": now,
-            "to": BROADCAST,
-            "type": kind,
-        });
-        client.publish(&gateway_topic(gateway), &message, QoS::AtMostOnce, false)?;
-        Ok(1)
+        let rssi = (rssi - weaker + self.rng.noise(3.0)).round() as i64;
+        let snr = ((snr - weaker / 2.0 + self.rng.noise(1.5)) * 4.0).round() / 4.0;
+        let topic = format!("msh/US/2/json/LongFast/!{gateway:08x}");
+        qos0(
+            topic,
+            json!({
+                "channel": 0, "from": num, "hops_away": 0, "id": id, "payload": payload, "rssi": rssi,
+                "sender": format!("!{gateway:08x}"), "snr": snr, "timestamp": now,
+                "to": 0xffff_ffffu32, "type": kind,
+            }),
+        )
     }
 
-    /// Publishes one round; returns the number of messages sent.
-    fn publish_round(&mut self, client: &mut Client) -> io::Result<usize> {
-        let now = unix_now();
-        let round = self.round;
-        let mut sent = 0;
+    /// The messages of the next round (`now` in Unix seconds).
+    fn next_round(&mut self, now: u64) -> Vec<Msg> {
+        let (round, mut out) = (self.round, Vec::new());
+        self.now = now;
+        let status = round >= self.status_due;
         for d in 0..self.devices.len() {
+            let signal_noise = self.rng.noise(1.0);
             let dev = &mut self.devices[d];
             dev.battery = (dev.battery - dev.drain).max(5.0);
-            dev.signal = (dev.signal + self.rng.noise(1.0)).clamp(-95.0, -40.0);
+            dev.signal = (dev.signal + signal_noise).clamp(-95.0, -40.0);
             let (id, sensors) = (dev.id, dev.sensors);
-            if round >= self.status_due {
-                let dev = &self.devices[d];
-                let status = json!({
-                    "status": "online",
-                    "battery_level": dev.battery.round() as i64,
-                    "signal_strength": dev.signal.round() as i64,
+            if status {
+                let payload = json!({
+                    "status": "online", "battery_level": dev.battery.round() as i64,
+                    "signal_strength": dev.signal.round() as i64, "firmware_version": "1.4.2",
                     "uptime": dev.uptime_base + self.started.elapsed().as_secs(),
-                    "firmware_version": "1.4.2",
                 });
-                client.publish(
-                    &format!("devices/{id}/status"),
-                    &status,
-                    QoS::AtLeastOnce,
-                    true,
-                )?;
-                sent += 1;
+                let (topic, qos) = (format!("devices/{id}/status"), QoS::AtLeastOnce);
+                out.push(Msg {
+                    topic,
+                    payload,
+                    qos,
+                    retain: true,
+                });
             }
             for s in sensors {
-                let value = json!({ "value": self.reading(s, now), "unit": s.1, "timestamp": now });
-                client.publish(
-                    &format!("sensors/{id}/{}", s.0),
-                    &value,
-                    QoS::AtMostOnce,
-                    false,
-                )?;
-                sent += 1;
+                let value = self.reading(s, now);
+                let payload = json!({ "value": value, "unit": s.1, "timestamp": now });
+                out.push(qos0(format!("sensors/{id}/{}", s.0), payload));
             }
         }
-        if round >= self.status_due {
+        if status {
             self.status_due = round + 10;
         }
+        let nodeinfo = round >= self.nodeinfo_due;
         for i in 0..self.nodes.len() {
             let offset = i as u64;
-            if round >= self.nodeinfo_due {
-                let n = &self.nodes[i];
+            if nodeinfo {
+                let (id, n) = (self.rng.packet_id(), &self.nodes[i]);
                 let payload = json!({
-                    "hardware": n.hardware,
-                    "id": format!("!{:08x}", n.num),
-                    "longname": n.long,
+                    "hardware": n.hardware, "id": format!("!{:08x}", n.num), "longname": n.long,
                     "shortname": n.short,
                 });
-                let id = self.rng.packet_id();
-                sent += self.uplink(client, GATEWAY, i, id, "nodeinfo", payload, now)?;
+                out.push(self.uplink(GATEWAY, i, id, "nodeinfo", payload));
             }
             if (round + offset).is_multiple_of(3) {
+                let (air, util) = (self.rng.noise(0.8), self.rng.noise(2.5));
+                let id = self.rng.packet_id();
                 let n = &mut self.nodes[i];
                 n.battery = (n.battery - 0.05).max(5.0);
                 let payload = json!({
-                    "air_util_tx": round_to(1.2 + self.rng.noise(0.8), 2),
-                    "battery_level": n.battery.round() as i64,
-                    "channel_utilization": round_to(5.4 + self.rng.noise(2.5), 2),
+                    "air_util_tx": round_to(1.2 + air, 2), "battery_level": n.battery.round() as i64,
+                    "channel_utilization": round_to(5.4 + util, 2),
                     "voltage": round_to(3.3 + n.battery / 100.0 * 0.9, 2),
                 });
-                let id = self.rng.packet_id();
                 for gw in [GATEWAY, SECOND_GATEWAY] {
-                    sent += self.uplink(client, gw, i, id, "telemetry", payload.clone(), now)?;
+                    out.push(self.uplink(gw, i, id, "telemetry", payload.clone()));
                 }
             }
             if (round + offset).is_multiple_of(5) {
@@ -560,100 +597,205 @@ impl Sim {
                 }
                 let n = &self.nodes[i];
                 let payload = json!({
-                    "altitude": n.altitude,
-                    "latitude_i": (n.lat * 1e7).round() as i64,
-                    "longitude_i": (n.lon * 1e7).round() as i64,
-                    "time": now,
+                    "altitude": n.altitude, "latitude_i": (n.lat * 1e7).round() as i64,
+                    "longitude_i": (n.lon * 1e7).round() as i64, "time": now,
                 });
                 let id = self.rng.packet_id();
-                sent += self.uplink(client, GATEWAY, i, id, "position", payload, now)?;
+                out.push(self.uplink(GATEWAY, i, id, "position", payload));
             }
         }
-        if round >= self.nodeinfo_due {
+        if nodeinfo {
             self.nodeinfo_due = round + 30;
         }
         if round % 7 == 3 {
             let i = (round / 7) as usize % self.nodes.len();
-            let payload = json!({ "text": self.nodes[i].text });
-            let id = self.rng.packet_id();
-            sent += self.uplink(client, GATEWAY, i, id, "text", payload, now)?;
+            let (id, text) = (self.rng.packet_id(), self.nodes[i].text);
+            out.push(self.uplink(GATEWAY, i, id, "text", json!({ "text": text })));
         }
-        Ok(sent)
-    }
-
-    /// Publishes rounds on this connection until `--count` is reached (Ok) or an error.
-    fn run(&mut self, client: &mut Client, opts: &Options) -> io::Result<()> {
-        // Announce everything afresh on every (re)connection.
-        self.status_due = self.round;
-        self.nodeinfo_due = self.round;
-        loop {
-            if opts.count.is_some_and(|n| self.round >= n) {
-                return Ok(());
-            }
-            let started = Instant::now();
-            let sent = self.publish_round(client)?;
-            if opts.verbose {
-                eprintln!("demo-publisher: round {}: {sent} messages", self.round + 1);
-            }
-            self.round += 1;
-            if opts.count.is_some_and(|n| self.round >= n) {
-                return Ok(());
-            }
-            client.wait_until(started + opts.interval)?;
-        }
+        self.round += 1;
+        out
     }
 }
 
-fn main() {
-    let opts = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(opts)) => opts,
-        Ok(None) => {
-            println!("{USAGE}");
-            return;
-        }
-        Err(e) => {
-            eprintln!("demo-publisher: {e}\n{USAGE}");
-            std::process::exit(2);
-        }
-    };
-    let target = format!("{}:{}", opts.host, opts.port);
-    let mut sim = Sim::new();
-    let mut delay = Duration::from_secs(1);
-    let mut last_failure = String::new();
-    loop {
-        let mut client = match Client::connect(&opts) {
-            Ok(client) => client,
-            Err(e) => {
-                let msg = e.to_string();
-                if msg != last_failure {
-                    eprintln!("demo-publisher: cannot connect to {target}: {msg} (retrying)");
-                    last_failure = msg;
-                }
-                sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        eprintln!(
-            "demo-publisher: connected to {target} as demo-publisher-{}",
-            std::process::id()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use mqttbytes::v4::{read, ConnAck, ConnectReturnCode, Packet, PingResp, PubAck};
+    use std::net::TcpListener;
+
+    fn args(list: &[&str]) -> Result<Option<Options>, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn parses_the_options() {
+        let o = args(&[
+            "--host",
+            "::1",
+            "--port=1884",
+            "--interval-ms",
+            "50",
+            "--count",
+            "3",
+        ]);
+        let o = o.unwrap().unwrap();
+        assert_eq!(
+            (o.host.as_str(), o.port, o.interval_ms, o.count),
+            ("::1", 1884, 50, Some(3))
         );
-        last_failure.clear();
-        delay = Duration::from_secs(1);
-        match sim.run(&mut client, &opts) {
-            Ok(()) => {
-                client.disconnect();
-                eprintln!(
-                    "demo-publisher: published {} round(s), disconnected",
-                    sim.round
-                );
-                return;
+        let o = args(&["--verbose"]).unwrap().unwrap();
+        assert_eq!(
+            (o.host.as_str(), o.port, o.interval_ms, o.count),
+            ("127.0.0.1", 1883, 2000, None)
+        );
+        assert!(o.verbose);
+        assert_eq!(args(&["--port", "1", "--help"]), Ok(None));
+        for bad in [
+            &["--interval-ms", "0"][..],
+            &["--port", "x"],
+            &["--count"],
+            &["--host="],
+            &["-x"],
+        ] {
+            assert!(args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn kinds(msgs: &[Msg], kind: &str) -> usize {
+        let topic = |m: &&Msg| m.topic.split('/').next() == Some(kind);
+        msgs.iter()
+            .filter(|m| topic(m) || m.payload["type"] == kind)
+            .count()
+    }
+
+    #[test]
+    fn rounds_announce_on_connect_then_follow_their_cadence() {
+        let mut sim = Sim::new(Rng(42));
+        let first = sim.next_round(1_700_000_000);
+        assert_eq!(
+            (kinds(&first, "devices"), kinds(&first, "nodeinfo")),
+            (3, 3)
+        );
+        assert_eq!(kinds(&first, "sensors"), 7);
+        for m in &first {
+            let status = m.topic.starts_with("devices/");
+            assert_eq!(
+                (m.qos == QoS::AtLeastOnce, m.retain),
+                (status, status),
+                "{m:?}"
+            );
+        }
+        // Node 0's telemetry is heard by both gateways, with one packet id.
+        let telemetry: Vec<_> = first
+            .iter()
+            .filter(|m| m.payload["type"] == "telemetry")
+            .collect();
+        let topics: Vec<_> = telemetry.iter().map(|m| m.topic.as_str()).collect();
+        assert_eq!(
+            topics,
+            [
+                "msh/US/2/json/LongFast/!da5ad56c",
+                "msh/US/2/json/LongFast/!c0ffee01"
+            ]
+        );
+        assert_eq!(telemetry[0].payload["id"], telemetry[1].payload["id"]);
+
+        let second = sim.next_round(1_700_000_002);
+        assert_eq!(
+            (kinds(&second, "devices"), kinds(&second, "nodeinfo")),
+            (0, 0)
+        );
+        sim.announce(); // as on a reconnection
+        let third = sim.next_round(1_700_000_004);
+        assert_eq!(
+            (kinds(&third, "devices"), kinds(&third, "nodeinfo")),
+            (3, 3)
+        );
+        assert_eq!(sim.round, 3);
+    }
+
+    fn next_packet(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<Packet> {
+        loop {
+            match read(buf, 1 << 20) {
+                Err(mqttbytes::Error::InsufficientBytes(_)) => {}
+                packet => return Some(packet.expect("a well-formed packet")),
             }
-            Err(e) => {
-                eprintln!("demo-publisher: connection to {target} lost: {e}; reconnecting");
-                drop(client);
-                sleep(delay);
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
+    }
+
+    /// Just enough broker: drops the first connection right after its CONNECT, then answers
+    /// CONNECT, QoS 1 PUBLISH and PINGREQ on the second until DISCONNECT or EOF.
+    fn fake_broker(listener: TcpListener) -> Vec<Packet> {
+        let mut seen = Vec::new();
+        for attempt in 0..2 {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = BytesMut::new();
+            while let Some(packet) = next_packet(&mut stream, &mut buf) {
+                let mut out = BytesMut::new();
+                match &packet {
+                    Packet::Connect(_) if attempt == 0 => break,
+                    Packet::Connect(_) => {
+                        ConnAck::new(ConnectReturnCode::Success, false).write(&mut out)
+                    }
+                    Packet::Publish(p) if p.pkid != 0 => PubAck::new(p.pkid).write(&mut out),
+                    Packet::PingReq => PingResp.write(&mut out),
+                    _ => Ok(0),
+                }
+                .unwrap();
+                stream.write_all(&out).unwrap();
+                seen.push(packet);
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn drives_the_session_over_tcp_reconnects_and_ends_cleanly() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let broker = std::thread::spawn(move || fake_broker(listener));
+        let mut opts = args(&["--interval-ms", "20", "--count", "2"])
+            .unwrap()
+            .unwrap();
+        opts.port = port;
+        let mut sim = Sim::new(Rng(7));
+        assert_eq!(run(&opts, &mut sim, 1), Ok(()));
+        assert_eq!(sim.round, 2);
+        let seen = broker.join().unwrap();
+        let Some(Packet::Connect(connect)) = seen.first() else {
+            panic!("{seen:?}");
+        };
+        let will = connect.last_will.as_ref().unwrap();
+        assert_eq!(
+            (will.topic.as_str(), &will.message[..]),
+            (WILL_TOPIC, WILL_PAYLOAD.as_bytes())
+        );
+        assert!(will.retain && connect.clean_session && connect.keep_alive == KEEP_ALIVE_SECS);
+        assert_eq!(seen.last(), Some(&Packet::Disconnect));
+        let publishes: Vec<_> = seen
+            .iter()
+            .filter_map(|p| match p {
+                Packet::Publish(p) => Some((p.topic.as_str(), p.retain)),
+                _ => None,
+            })
+            .collect();
+        assert!(publishes.contains(&("devices/demo-gateway/status", true)));
+        assert!(publishes.contains(&("msh/US/2/json/LongFast/!c0ffee01", false)));
+        assert_eq!(
+            publishes
+                .iter()
+                .filter(|t| t.0.starts_with("sensors/"))
+                .count(),
+            14
+        );
     }
 }
