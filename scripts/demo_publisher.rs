@@ -105,6 +105,8 @@ struct Driver {
     stream: Option<TcpStream>,
     /// QoS 1 publishes the broker has not acknowledged yet.
     unacked: HashSet<PublishId>,
+    /// The id for the next publish (the session echoes it in `Event::Publish`).
+    next_publish_id: u64,
     connected: bool,
     last_failure: String,
 }
@@ -125,6 +127,7 @@ impl Driver {
             client_id: format!("demo-publisher-{}", std::process::id()),
             stream: None,
             unacked: HashSet::new(),
+            next_publish_id: 0,
             connected: false,
             last_failure: String::new(),
         }
@@ -250,12 +253,14 @@ impl Driver {
     /// Every publish goes through here (the one call of `Session::publish`).
     fn publish(&mut self, msg: Msg) {
         let (payload, now) = (msg.payload.to_string().into_bytes(), self.now());
+        self.next_publish_id += 1;
+        let id = PublishId(self.next_publish_id);
         match self
             .session
-            .publish(&msg.topic, payload, msg.qos, msg.retain, now)
+            .publish(id, &msg.topic, payload, msg.qos, msg.retain, now)
         {
-            Ok(id) if msg.qos != QoS::AtMostOnce => _ = self.unacked.insert(id),
-            Ok(_) => {}
+            Ok(()) if msg.qos != QoS::AtMostOnce => _ = self.unacked.insert(id),
+            Ok(()) => {}
             Err(e) => eprintln!("demo-publisher: cannot publish on {}: {e}", msg.topic),
         }
     }

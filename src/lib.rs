@@ -7,11 +7,14 @@ pub mod bridge;
 pub mod device_update;
 pub mod mesh;
 pub mod mqtt;
+pub mod params;
 pub mod state;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod components;
+#[cfg(target_arch = "wasm32")]
+pub mod store;
 #[cfg(target_arch = "wasm32")]
 pub mod transport;

@@ -6,8 +6,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_timers::future::TimeoutFuture;
-use mqtt_web::app::{mount_into, UrlParams};
-use mqtt_web::mqtt::{ConnectOptions, Event, PublishOutcome, QoS, SessionConfig};
+use mqtt_web::app::mount_into;
+use mqtt_web::bridge::{Command, Update};
+use mqtt_web::mqtt::{ConnectOptions, Event, PublishId, PublishOutcome, QoS, SessionConfig};
+use mqtt_web::params::UrlParams;
 use mqtt_web::transport::Driver;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -31,27 +33,42 @@ async fn wait_until(ms: u32, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// A driver whose session events are recorded; any refusal fails the test at once.
 fn recording_driver() -> (Driver, Rc<RefCell<Vec<Event>>>) {
     let events = Rc::new(RefCell::new(Vec::new()));
     let sink = events.clone();
     let driver = Driver::new(
         SessionConfig::default(),
-        Box::new(move |batch| sink.borrow_mut().extend(batch)),
+        Box::new(move |batch| {
+            for update in batch {
+                match update {
+                    Update::Session(event) => sink.borrow_mut().push(event),
+                    other => panic!("unexpected answer: {other:?}"),
+                }
+            }
+        }),
     );
     (driver, events)
+}
+
+fn connect(url: &str, client_id: &str) -> Command {
+    Command::Connect {
+        url: url.into(),
+        options: ConnectOptions {
+            client_id: client_id.into(),
+            ..ConnectOptions::default()
+        },
+    }
 }
 
 #[wasm_bindgen_test]
 async fn the_driver_connects_subscribes_and_receives_its_own_qos1_publish() {
     let (driver, events) = recording_driver();
-    let options = ConnectOptions {
-        client_id: "browser-test-1".into(),
-        ..ConnectOptions::default()
-    };
-    driver.connect(broker(), options).unwrap();
-    driver
-        .subscribe("browser-test/#", QoS::AtLeastOnce)
-        .unwrap();
+    driver.execute(connect(broker(), "browser-test-1"));
+    driver.execute(Command::Subscribe {
+        filter: "browser-test/#".into(),
+        qos: QoS::AtLeastOnce,
+    });
     let subscribed = wait_until(5000, || {
         events
             .borrow()
@@ -60,9 +77,14 @@ async fn the_driver_connects_subscribes_and_receives_its_own_qos1_publish() {
     })
     .await;
     assert!(subscribed, "no SUBACK: {:?}", events.borrow());
-    let id = driver
-        .publish("browser-test/a", b"hello".to_vec(), QoS::AtLeastOnce, false)
-        .unwrap();
+    let id = PublishId(1);
+    driver.execute(Command::Publish {
+        id,
+        topic: "browser-test/a".into(),
+        payload: b"hello".to_vec(),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+    });
     let got = wait_until(5000, || {
         let events = events.borrow();
         let acked = events.contains(&Event::Publish { id, outcome: PublishOutcome::Acked });
@@ -71,27 +93,19 @@ async fn the_driver_connects_subscribes_and_receives_its_own_qos1_publish() {
     })
     .await;
     assert!(got, "publish not acked and received: {:?}", events.borrow());
-    driver.disconnect();
+    driver.execute(Command::Disconnect);
 }
 
 #[wasm_bindgen_test]
 async fn an_unreachable_broker_is_reported_in_words() {
     let (driver, events) = recording_driver();
-    driver
-        .connect(
-            "ws://127.0.0.1:1/",
-            ConnectOptions {
-                client_id: "x".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    driver.execute(connect("ws://127.0.0.1:1/", "x"));
     let reported = wait_until(5000, || {
         events.borrow().iter().any(|e| matches!(e, Event::ConnectionLost(reason) if reason.to_string().contains("could not connect to ws://127.0.0.1:1/")))
     })
     .await;
     assert!(reported, "{:?}", events.borrow());
-    driver.disconnect();
+    driver.execute(Command::Disconnect);
 }
 
 fn container() -> web_sys::HtmlElement {

@@ -5,30 +5,30 @@ use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
-use crate::app::{default_broker_url, Commands, UrlParams};
-use crate::components::{download_text, use_store};
+use crate::bridge::Command;
+use crate::components::{download_text, QosSelect};
 use crate::mqtt::{ConnectOptions, ConnectionState, LastWill, QoS};
+use crate::params::{default_broker_url, UrlParams};
+use crate::state::connection::validate_broker_url;
 use crate::state::profile::{Profile, SavedSubscription, STORAGE_KEY};
 use crate::state::subscriptions::SubscriptionState;
+use crate::state::{Changes, StateStoreFields};
+use crate::store::{use_commands, use_store};
 
 /// `connection-status` and `connection-error`, always visible.
 #[component]
 pub fn StatusBadge() -> impl IntoView {
     let store = use_store();
-    let status = move || {
-        store.connection.track();
-        store.read(|s| s.connection.status)
-    };
+    let connection = store.state().connection();
+    let status = move || connection.with(|c| c.status);
     let error = move || {
-        store.connection.track();
-        store
-            .read(|s| s.connection.last_error.clone())
+        connection
+            .with(|c| c.last_error.clone())
             .unwrap_or_default()
     };
     let retry = move || {
-        store.connection.track();
-        store
-            .read(|s| s.connection.retry)
+        connection
+            .with(|c| c.retry)
             .map(|(attempt, delay)| format!("retry #{attempt} in {:.1} s", delay as f64 / 1000.0))
             .unwrap_or_default()
     };
@@ -53,7 +53,7 @@ fn random_client_id() -> String {
 #[component]
 pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     let store = use_store();
-    let commands = expect_context::<Commands>();
+    let commands = use_commands();
 
     // The saved profile prefills the form; URL parameters win over it.
     let saved = load_profile().unwrap_or_default();
@@ -79,7 +79,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     let clean_session = RwSignal::new(saved.clean_session);
     let will_topic = RwSignal::new(saved.will_topic.clone());
     let will_payload = RwSignal::new(saved.will_payload.clone());
-    let will_qos = RwSignal::new(saved.will_qos.to_string());
+    let will_qos = RwSignal::new(QoS::from_u8(saved.will_qos).unwrap_or_default());
     let will_retain = RwSignal::new(saved.will_retain);
     let form_error = RwSignal::new(String::new());
     // Filters to ask for on the first connect: the URL's `sub`s, else the profile's.
@@ -107,9 +107,9 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         clean_session: clean_session.get_untracked(),
         will_topic: will_topic.get_untracked(),
         will_payload: will_payload.get_untracked(),
-        will_qos: will_qos.get_untracked().parse().unwrap_or(0),
+        will_qos: will_qos.get_untracked().as_u8(),
         will_retain: will_retain.get_untracked(),
-        subscriptions: store.read(|s| {
+        subscriptions: store.peek(|s| {
             s.subscriptions
                 .iter()
                 .filter(|sub| !matches!(sub.state, SubscriptionState::Failed(_)))
@@ -130,7 +130,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         clean_session.set(p.clean_session);
         will_topic.set(p.will_topic);
         will_payload.set(p.will_payload);
-        will_qos.set(p.will_qos.to_string());
+        will_qos.set(QoS::from_u8(p.will_qos).unwrap_or_default());
         will_retain.set(p.will_retain);
         url_subs.set_value(
             p.subscriptions
@@ -141,10 +141,10 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     };
     // Keep the stored profile in step with the list of filters (not with their counts,
     // which change every frame during a flood).
+    let subscriptions = store.state().subscriptions();
     let saved_filters = Memo::new(move |_| {
-        store.subscriptions.track();
-        store.read(|s| {
-            s.subscriptions
+        subscriptions.with(|subscriptions| {
+            subscriptions
                 .iter()
                 .filter(|sub| !matches!(sub.state, SubscriptionState::Failed(_)))
                 .map(|sub| (sub.filter.clone(), sub.qos.as_u8()))
@@ -171,7 +171,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         let last_will = (!topic.trim().is_empty()).then(|| LastWill {
             topic,
             payload: will_payload.get_untracked().into_bytes(),
-            qos: QoS::from_u8(will_qos.get_untracked().parse().unwrap_or(0)).unwrap_or_default(),
+            qos: will_qos.get_untracked(),
             retain: will_retain.get_untracked(),
         });
         let non_empty = |s: String| (!s.is_empty()).then_some(s);
@@ -184,55 +184,51 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             last_will,
         };
         save_profile(&current_profile());
-        store.update(|s| {
-            s.connection.user_connect();
-            crate::state::Changes {
-                connection: true,
-                ..Default::default()
-            }
-        });
-        if let Err(why) = commands
-            .client()
-            .connect(&broker_url.get_untracked(), options)
-        {
+        let url = broker_url.get_untracked().trim().to_string();
+        let changed = Changes {
+            connection: true,
+            ..Default::default()
+        };
+        // Checked here too so the message stands next to the form; the session side
+        // checks again (every command path refuses the same way).
+        if let Err(why) = validate_broker_url(&url) {
             form_error.set(why.clone());
             store.update(|s| {
                 s.connection.refused_locally(why);
-                crate::state::Changes {
-                    connection: true,
-                    ..Default::default()
-                }
+                changed
             });
             return;
         }
+        store.update(|s| {
+            s.connection.user_connect();
+            changed
+        });
+        commands.send(Command::Connect { url, options });
         // `sub` URL parameters (or the profile's filters): asked for on the first successful
         // connect; the session sends them on CONNACK and again after every reconnect.
         for (filter, qos) in url_subs
             .try_update_value(std::mem::take)
             .unwrap_or_default()
         {
-            match commands.client().subscribe(&filter, qos) {
-                Ok(()) => store.update(|s| {
-                    s.subscriptions.want(&filter, qos);
-                    crate::state::Changes {
-                        subscriptions: true,
-                        ..Default::default()
-                    }
-                }),
-                Err(why) => form_error.set(format!("sub={filter}: {why}")),
-            }
+            // A bad filter from a link shows as a failed subscription with its reason.
+            store.update(|s| {
+                s.subscriptions.want(&filter, qos);
+                Changes {
+                    subscriptions: true,
+                    ..Default::default()
+                }
+            });
+            commands.send(Command::Subscribe { filter, qos });
         }
     };
-    let disconnect = move || commands.client().disconnect();
+    let disconnect = move || commands.send(Command::Disconnect);
 
     if params.connect {
         connect();
     }
 
-    let busy = move || {
-        store.connection.track();
-        store.read(|s| s.connection.status) != ConnectionState::Disconnected
-    };
+    let connection = store.state().connection();
+    let busy = move || connection.with(|c| c.status) != ConnectionState::Disconnected;
 
     view! {
         <form class="form connect-form" on:submit=move |ev| { ev.prevent_default(); connect(); }>
@@ -296,12 +292,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     </label>
                     <label class="field">
                         <span>"Will QoS"</span>
-                        <select data-testid="will-qos" prop:value=move || will_qos.get()
-                            on:change=move |ev| will_qos.set(event_target_value(&ev))>
-                            <option value="0">"0"</option>
-                            <option value="1">"1"</option>
-                            <option value="2">"2"</option>
-                        </select>
+                        <QosSelect testid="will-qos" value=will_qos />
                     </label>
                     <label class="check">
                         <input data-testid="will-retain" type="checkbox"

@@ -2,9 +2,11 @@
 
 use leptos::prelude::*;
 
-use crate::components::{use_now, use_store};
-use crate::state::devices::{Device, DeviceKind, ReadingValue};
+use crate::components::use_now;
+use crate::state::devices::{Device, DeviceKind, Liveness, ReadingValue};
 use crate::state::display::format_relative;
+use crate::state::StateStoreFields;
+use crate::store::use_store;
 
 /// Where the device list sends a picked target (the send-to-node form listens).
 #[derive(Clone, Copy)]
@@ -27,29 +29,20 @@ pub fn DevicesPanel() -> impl IntoView {
             .map(|m| (m * 60_000.0) as u64)
     };
 
+    let devices = store.state().devices();
+    // A snapshot per change; rows are keyed by (kind, id, revision), so only a device whose
+    // data moved is rebuilt. Liveness and "last seen" follow the clock inside each row.
     let rows = move || {
-        store.devices.track();
-        let now = now.get();
-        let stale = stale_override();
-        store.read(|s| {
-            s.devices
+        devices.with(|devices| {
+            devices
                 .devices_by_last_seen()
                 .into_iter()
-                .map(|d| {
-                    device_row(
-                        d,
-                        now,
-                        stale.unwrap_or_else(|| d.kind.default_stale_after_ms()),
-                        picked,
-                    )
-                })
-                .collect_view()
+                .cloned()
+                .collect::<Vec<Device>>()
         })
     };
-    let empty = move || {
-        store.devices.track();
-        store.read(|s| s.devices.is_empty())
-    };
+    let stale_after = Signal::derive(stale_override);
+    let empty = move || devices.with(|devices| devices.is_empty());
     view! {
         <div class="toolbar">
             <label class="field narrow">
@@ -62,14 +55,28 @@ pub fn DevicesPanel() -> impl IntoView {
             <p class="hint">"Devices appear from " <code>"devices/<id>/status"</code> ", " <code>"sensors/<id>/<kind>"</code>
                 " and Meshtastic " <code>"msh/…/json/…"</code> " traffic: subscribe to them (or " <code>"#"</code> ")."</p>
         </Show>
-        <ul class="devices" aria-label="Devices">{rows}</ul>
+        <ul class="devices" aria-label="Devices">
+            <For each=rows key=|d| (d.kind, d.id.clone(), d.revision)
+                children=move |d| device_row(d, now, stale_after, picked) />
+        </ul>
     }
 }
 
-fn device_row(device: &Device, now: u64, stale_after: u64, picked: PickedTarget) -> impl IntoView {
-    let liveness = device.liveness(now, stale_after);
+fn device_row(
+    device: Device,
+    now: RwSignal<u64>,
+    stale_override: Signal<Option<u64>>,
+    picked: PickedTarget,
+) -> impl IntoView {
     let id = device.id.clone();
     let kind = device.kind;
+    let (last_seen, online) = (device.last_seen_ms, device.online);
+    let liveness = move || {
+        let stale = stale_override
+            .get()
+            .unwrap_or_else(|| kind.default_stale_after_ms());
+        Liveness::of(online, last_seen, now.get(), stale)
+    };
     let title = match (&device.name, &device.short_name) {
         (Some(name), Some(short)) => format!("{name} ({short})"),
         (Some(name), None) => name.clone(),
@@ -93,13 +100,13 @@ fn device_row(device: &Device, now: u64, stale_after: u64, picked: PickedTarget)
         .collect_view();
     let pick_id = id.clone();
     view! {
-        <li data-testid="device" class=format!("device {}", liveness.as_str()) data-device-id=id.clone()
-            data-online=liveness.is_online().to_string()>
+        <li data-testid="device" class=move || format!("device {}", liveness().as_str()) data-device-id=id.clone()
+            data-online=move || liveness().is_online().to_string()>
             <div class="device-head">
-                <span class=format!("badge {}", liveness.as_str())>{liveness.as_str()}</span>
+                <span class=move || format!("badge {}", liveness().as_str())>{move || liveness().as_str()}</span>
                 <span class="device-id">{id.clone()}</span>
                 <span class="device-name">{title}</span>
-                <span class="device-seen">{format_relative(now.saturating_sub(device.last_seen_ms))}</span>
+                <span class="device-seen">{move || format_relative(now.get().saturating_sub(last_seen))}</span>
                 <button type="button" class="small" title="Send to this device"
                     on:click=move |_| picked.0.set(Some((pick_id.clone(), kind)))>"Send…"</button>
             </div>

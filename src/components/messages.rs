@@ -2,9 +2,11 @@
 
 use leptos::prelude::*;
 
-use crate::components::{download_text, format_clock, use_now, use_store};
+use crate::components::{download_text, format_clock, use_now};
 use crate::state::payload::{self, PayloadFormat};
 use crate::state::Changes;
+use crate::state::StateStoreFields;
+use crate::store::use_store;
 
 /// Rows kept in the DOM; the ring keeps more (the user narrows with the filter).
 const MAX_ROWS: usize = 200;
@@ -24,50 +26,39 @@ pub fn MessagesPanel() -> impl IntoView {
     let filter = RwSignal::new(String::new());
     // While paused the view shows messages up to this seq; the log keeps receiving.
     let paused_at = RwSignal::new(None::<u64>);
-    let capacity = RwSignal::new(store.read(|s| s.messages.capacity()).to_string());
+    let capacity = RwSignal::new(store.peek(|s| s.messages.capacity()).to_string());
+    let messages = store.state().messages();
 
     let now = use_now();
     // The newest seq the list has rendered, to see a burst coming before the rate shows it.
     let rendered_up_to = StoredValue::new(0u64);
     let flooding = Memo::new(move |_| {
-        store.messages.track();
         now.track();
         paused_at.get().is_none()
-            && store.read(|s| {
-                s.messages
-                    .last_seq()
-                    .saturating_sub(rendered_up_to.get_value())
-                    > FLOOD_BURST
-                    || s.messages
-                        .flooding(crate::transport::clock::wall_ms(), FLOOD_RATE)
+            && messages.with(|m| {
+                m.last_seq().saturating_sub(rendered_up_to.get_value()) > FLOOD_BURST
+                    || m.flooding(crate::transport::clock::wall_ms(), FLOOD_RATE)
             })
     });
     let shown = move || {
-        store.messages.track();
         let filter = filter.get();
         let until = paused_at.get().unwrap_or(u64::MAX);
         let limit = if flooding.get() { FLOOD_ROWS } else { MAX_ROWS };
-        store.read(|s| {
-            rendered_up_to.set_value(s.messages.last_seq());
-            s.messages
-                .newest_first(&filter, until, limit)
+        messages.with(|m| {
+            rendered_up_to.set_value(m.last_seq());
+            m.newest_first(&filter, until, limit)
                 .map(|m| m.seq)
                 .collect::<Vec<_>>()
         })
     };
     let counts = move || {
-        store.messages.track();
-        store.read(|s| {
-            let mut text = format!(
-                "{} kept of {} received",
-                s.messages.len(),
-                s.messages.total()
-            );
-            if s.messages.evicted > 0 {
+        messages.with(|m| {
+            let mut text = format!("{} kept of {} received", m.len(), m.total());
+            if m.evicted > 0 {
                 text.push_str(&format!(
                     " ({} oldest dropped from the {}-message history)",
-                    s.messages.evicted,
-                    s.messages.capacity()
+                    m.evicted,
+                    m.capacity()
                 ));
             }
             text
@@ -77,7 +68,7 @@ pub fn MessagesPanel() -> impl IntoView {
         if paused_at.get_untracked().is_some() {
             paused_at.set(None);
         } else {
-            paused_at.set(Some(store.read(|s| s.messages.last_seq())));
+            paused_at.set(Some(store.peek(|s| s.messages.last_seq())));
         }
     };
     let clear = move |_| {
@@ -91,7 +82,7 @@ pub fn MessagesPanel() -> impl IntoView {
         });
     };
     let export = move |_| {
-        let json = store.read(|s| s.messages.export_json());
+        let json = store.peek(|s| s.messages.export_json());
         download_text("mqtt-messages.json", "application/json", &json);
     };
     let apply_capacity = move |ev| {
@@ -147,11 +138,11 @@ pub fn MessagesPanel() -> impl IntoView {
 fn MessageRow(seq: u64) -> impl IntoView {
     let store = use_store();
     // A message never changes once logged: read it once.
-    let Some(message) = store.read(|s| s.messages.get(seq).cloned()) else {
+    let Some(message) = store.peek(|s| s.messages.get(seq).cloned()) else {
         return view! { <li class="message gone"></li> }.into_any();
     };
     let color = store
-        .read(|s| s.subscriptions.color_for(&message.topic))
+        .peek(|s| s.subscriptions.color_for(&message.topic))
         .unwrap_or(0);
     let auto = payload::auto_format(&message.payload);
     let format = RwSignal::new(auto);

@@ -11,7 +11,11 @@ pub mod topics;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::app::{Store, UrlParams};
+use crate::bridge::Command;
+use crate::mqtt::QoS;
+use crate::params::UrlParams;
+use crate::state::{Changes, PublishView, State};
+use crate::store::{use_commands, AppStore, Commands};
 use crate::transport::clock;
 use connection::{ConnectionPanel, StatusBadge};
 use devices::{DevicesPanel, PickedTarget};
@@ -39,10 +43,7 @@ pub fn App(params: UrlParams) -> impl IntoView {
                 on:click=move |_| tab.set(id)>{label}</button>
         }
     };
-    let thread = if expect_context::<crate::app::Commands>()
-        .client()
-        .in_worker_thread()
-    {
+    let thread = if use_commands().in_worker_thread() {
         "worker"
     } else {
         "page"
@@ -104,7 +105,7 @@ pub enum OutcomeLine {
 }
 
 impl OutcomeLine {
-    fn view(self, state: &mut crate::state::State) -> &mut crate::state::PublishView {
+    fn view(self, state: &mut State) -> &mut PublishView {
         match self {
             OutcomeLine::Publish => &mut state.publish,
             OutcomeLine::Send => &mut state.send,
@@ -115,27 +116,32 @@ impl OutcomeLine {
 /// Publishes (or shows why not) and makes `line` follow the outcome. `request` is the
 /// checked topic and payload, or the reason the form refused them (nothing is sent).
 pub fn publish_from_form(
-    store: Store,
-    commands: crate::app::Commands,
+    store: AppStore,
+    commands: Commands,
     line: OutcomeLine,
     request: Result<(String, Vec<u8>), String>,
-    qos: crate::mqtt::QoS,
+    qos: QoS,
     retain: bool,
 ) {
-    let changed = crate::state::Changes {
+    let changed = Changes {
         publish: true,
         ..Default::default()
     };
     match request {
         Ok((topic, payload)) => {
-            let client = commands.client();
-            // Registered before publishing: an in-page session answers at once.
-            let ticket = client.new_ticket();
+            // Shown before sending: an in-page session answers at once.
+            let id = commands.next_publish_id();
             store.update(|s| {
-                line.view(s).requested(ticket);
+                line.view(s).started(id);
                 changed
             });
-            client.publish(ticket, &topic, payload, qos, retain);
+            commands.send(Command::Publish {
+                id,
+                topic,
+                payload,
+                qos,
+                retain,
+            });
         }
         Err(why) => store.update(move |s| {
             line.view(s).refused(&why);
@@ -144,21 +150,24 @@ pub fn publish_from_form(
     }
 }
 
-/// The store from context (provided once at start-up).
-pub fn use_store() -> Store {
-    expect_context::<Store>()
-}
-
 /// The once-a-second wall clock.
 pub fn use_now() -> RwSignal<u64> {
     expect_context::<Now>().0
 }
 
-pub fn qos_select_options() -> impl IntoView {
+/// A QoS picker bound to a typed signal.
+#[component]
+pub fn QosSelect(testid: &'static str, value: RwSignal<QoS>) -> impl IntoView {
     view! {
-        <option value="0">"0 — at most once"</option>
-        <option value="1">"1 — at least once"</option>
-        <option value="2">"2 — exactly once"</option>
+        <select data-testid=testid prop:value=move || value.get().as_u8().to_string()
+            on:change=move |ev| {
+                let picked = event_target_value(&ev).parse().ok().and_then(QoS::from_u8);
+                value.set(picked.unwrap_or_default());
+            }>
+            <option value="0">"0 — at most once"</option>
+            <option value="1">"1 — at least once"</option>
+            <option value="2">"2 — exactly once"</option>
+        </select>
     }
 }
 

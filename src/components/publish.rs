@@ -2,17 +2,18 @@
 
 use leptos::prelude::*;
 
-use crate::app::Commands;
-use crate::components::{publish_from_form, qos_select_options, use_store, OutcomeLine};
+use crate::components::{publish_from_form, OutcomeLine, QosSelect};
 use crate::mqtt::{topic, QoS};
+use crate::state::StateStoreFields;
+use crate::store::{use_commands, use_store};
 
 #[component]
 pub fn PublishPanel() -> impl IntoView {
     let store = use_store();
-    let commands = expect_context::<Commands>();
+    let commands = use_commands();
     let topic_name = RwSignal::new(String::new());
     let payload = RwSignal::new(String::new());
-    let qos = RwSignal::new("0".to_string());
+    let qos = RwSignal::new(QoS::AtMostOnce);
     let retain = RwSignal::new(false);
     let error = RwSignal::new(String::new());
 
@@ -22,24 +23,18 @@ pub fn PublishPanel() -> impl IntoView {
             Err(why) => Err(format!("invalid topic: {why}")),
         };
         error.set(request.as_ref().err().cloned().unwrap_or_default());
-        let qos = QoS::from_u8(qos.get_untracked().parse().unwrap_or(0)).unwrap_or_default();
         publish_from_form(
             store,
             commands,
             OutcomeLine::Publish,
             request,
-            qos,
+            qos.get_untracked(),
             retain_flag,
         );
     };
-    let result = move || {
-        store.publish.track();
-        store.read(|s| s.publish.result.clone())
-    };
-    let dropped = move || {
-        store.publish.track();
-        store.read(|s| s.publish.dropped.clone())
-    };
+    let outcome = store.state().publish();
+    let result = move || outcome.with(|p| p.result.clone());
+    let dropped = move || outcome.with(|p| p.dropped.clone());
 
     view! {
         <form class="form" on:submit=move |ev| {
@@ -59,9 +54,7 @@ pub fn PublishPanel() -> impl IntoView {
             </label>
             <label class="field">
                 <span>"QoS"</span>
-                <select data-testid="publish-qos" prop:value=move || qos.get() on:change=move |ev| qos.set(event_target_value(&ev))>
-                    {qos_select_options()}
-                </select>
+                <QosSelect testid="publish-qos" value=qos />
             </label>
             <label class="check">
                 <input data-testid="publish-retain" type="checkbox" prop:checked=move || retain.get()

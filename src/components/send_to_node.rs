@@ -2,14 +2,15 @@
 
 use leptos::prelude::*;
 
-use crate::app::Commands;
 use crate::components::devices::PickedTarget;
-use crate::components::{publish_from_form, use_store, OutcomeLine};
+use crate::components::{publish_from_form, OutcomeLine};
 use crate::mesh::{
     build_sendtext, format_node_id, parse_gateway, parse_node_target, MAX_TEXT_BYTES,
 };
 use crate::mqtt::{topic, QoS};
 use crate::state::devices::DeviceKind;
+use crate::state::StateStoreFields;
+use crate::store::{use_commands, use_store};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -20,7 +21,7 @@ enum Mode {
 #[component]
 pub fn SendToNodePanel() -> impl IntoView {
     let store = use_store();
-    let commands = expect_context::<Commands>();
+    let commands = use_commands();
     let picked = expect_context::<PickedTarget>();
     let mode = RwSignal::new(Mode::Meshtastic);
     let target = RwSignal::new(String::new());
@@ -46,15 +47,13 @@ pub fn SendToNodePanel() -> impl IntoView {
     });
 
     let seen = move || {
-        store.devices.track();
-        store.read(|s| {
-            let nodes: Vec<(String, String)> = s
-                .devices
+        store.state().devices().with(|devices| {
+            let nodes: Vec<(String, String)> = devices
                 .iter()
                 .filter(|d| d.kind == DeviceKind::Meshtastic)
                 .map(|d| (d.id.clone(), d.display_name().to_string()))
                 .collect();
-            (nodes, s.devices.gateways(), s.devices.regions())
+            (nodes, devices.gateways(), devices.regions())
         })
     };
     let region_or_default = move || {
@@ -122,10 +121,8 @@ pub fn SendToNodePanel() -> impl IntoView {
         finish(result);
     };
 
-    let result = move || {
-        store.publish.track();
-        store.read(|s| s.send.result.clone())
-    };
+    let outcome = store.state().send();
+    let result = move || outcome.with(|send| send.result.clone());
 
     view! {
         <div class="tabs" role="tablist">

@@ -2,44 +2,48 @@
 
 use leptos::prelude::*;
 
-use crate::app::Commands;
-use crate::components::{qos_select_options, use_store};
-use crate::mqtt::QoS;
+use crate::bridge::Command;
+use crate::components::QosSelect;
+use crate::mqtt::{topic, QoS};
 use crate::state::subscriptions::SubscriptionState;
-use crate::state::Changes;
+use crate::state::{Changes, StateStoreFields};
+use crate::store::{use_commands, use_store};
 
 #[component]
 pub fn SubscriptionsPanel() -> impl IntoView {
     let store = use_store();
-    let commands = expect_context::<Commands>();
+    let commands = use_commands();
     let filter = RwSignal::new(String::new());
-    let qos = RwSignal::new("0".to_string());
+    let qos = RwSignal::new(QoS::AtMostOnce);
     let error = RwSignal::new(String::new());
 
     let subscribe = move || {
         let wanted = filter.get_untracked().trim().to_string();
-        let qos = QoS::from_u8(qos.get_untracked().parse().unwrap_or(0)).unwrap_or_default();
-        match commands.client().subscribe(&wanted, qos) {
-            Ok(()) => {
-                error.set(String::new());
-                filter.set(String::new());
-                store.update(|s| {
-                    s.subscriptions.want(&wanted, qos);
-                    Changes {
-                        subscriptions: true,
-                        ..Changes::default()
-                    }
-                });
-            }
-            Err(why) => error.set(why),
+        // Checked here so the message stands next to the field and nothing is listed.
+        if let Err(why) = topic::validate_filter(&wanted) {
+            error.set(format!("invalid topic filter: {why}"));
+            return;
         }
+        let qos = qos.get_untracked();
+        error.set(String::new());
+        filter.set(String::new());
+        store.update(|s| {
+            s.subscriptions.want(&wanted, qos);
+            Changes {
+                subscriptions: true,
+                ..Changes::default()
+            }
+        });
+        commands.send(Command::Subscribe {
+            filter: wanted,
+            qos,
+        });
     };
 
+    let subscriptions = store.state().subscriptions();
     let filters = move || {
-        store.subscriptions.track();
-        store.read(|s| {
-            s.subscriptions
-                .iter()
+        subscriptions.with(|subs| {
+            subs.iter()
                 .map(|sub| sub.filter.clone())
                 .collect::<Vec<_>>()
         })
@@ -56,10 +60,7 @@ pub fn SubscriptionsPanel() -> impl IntoView {
             </label>
             <label class="field narrow">
                 <span>"QoS"</span>
-                <select data-testid="subscribe-qos" prop:value=move || qos.get()
-                    on:change=move |ev| qos.set(event_target_value(&ev))>
-                    {qos_select_options()}
-                </select>
+                <QosSelect testid="subscribe-qos" value=qos />
             </label>
             <button data-testid="subscribe-button" type="submit" class="primary">"Subscribe"</button>
         </form>
@@ -78,12 +79,10 @@ pub fn SubscriptionsPanel() -> impl IntoView {
 #[component]
 fn SubscriptionRow(filter: String) -> impl IntoView {
     let store = use_store();
-    let commands = expect_context::<Commands>();
+    let commands = use_commands();
     let name = filter.clone();
-    let sub = Memo::new(move |_| {
-        store.subscriptions.track();
-        store.read(|s| s.subscriptions.get(&name).cloned())
-    });
+    let subscriptions = store.state().subscriptions();
+    let sub = Memo::new(move |_| subscriptions.with(|subs| subs.get(&name).cloned()));
     let sub = move || sub.get();
     let state = move || sub().map(|s| s.state.as_str()).unwrap_or("pending");
     let count = move || sub().map(|s| s.count).unwrap_or(0);
@@ -96,13 +95,16 @@ fn SubscriptionRow(filter: String) -> impl IntoView {
     let unsubscribe_filter = filter.clone();
     let unsubscribe = move |_| {
         let failed = matches!(sub().map(|s| s.state), Some(SubscriptionState::Failed(_)));
-        // A refused filter is not held by the session any more: just drop it from the list.
-        if failed || commands.client().unsubscribe(&unsubscribe_filter).is_err() {
-            let filter = unsubscribe_filter.clone();
+        let filter = unsubscribe_filter.clone();
+        if failed {
+            // A refused filter is not held by the session: just drop it from the list.
             store.update(move |s| Changes {
                 subscriptions: s.subscriptions.remove(&filter),
                 ..Changes::default()
             });
+        } else {
+            // The row goes when the session reports `Unsubscribed`.
+            commands.send(Command::Unsubscribe { filter });
         }
     };
     view! {

@@ -2,9 +2,11 @@
 
 use leptos::prelude::*;
 
-use crate::components::{use_now, use_store};
+use crate::components::use_now;
 use crate::state::display::format_relative;
 use crate::state::payload::format_size;
+use crate::state::StateStoreFields;
+use crate::store::use_store;
 
 #[component]
 pub fn TopicsPanel(
@@ -13,15 +15,14 @@ pub fn TopicsPanel(
 ) -> impl IntoView {
     let store = use_store();
     let now = use_now();
+    let topics = store.state().topics();
     let rows = move || {
         if !visible.get() {
             return Vec::new();
         }
-        store.messages.track();
         let now = now.get();
-        store.read(|s| {
-            s.topics
-                .rows()
+        topics.with(|t| {
+            t.rows()
                 .into_iter()
                 .map(|row| {
                     let stat = row.stat.map(|st| {

@@ -13,7 +13,7 @@ pub mod subscriptions;
 mod time;
 pub mod topics;
 
-use crate::bridge::{CommandKind, Update};
+use crate::bridge::{Refused, Update};
 use crate::mqtt::{Event, PublishId, PublishOutcome};
 
 pub use connection::ConnectionView;
@@ -22,8 +22,10 @@ pub use messages::MessageLog;
 pub use subscriptions::Subscriptions;
 pub use topics::TopicTree;
 
-/// Everything the UI shows, as plain data.
+/// Everything the UI shows, as plain data. In the browser it is also a reactive store
+/// (`crate::store`): each field can be tracked and notified on its own.
 #[derive(Debug, Default)]
+#[cfg_attr(target_arch = "wasm32", derive(reactive_stores::Store))]
 pub struct State {
     pub connection: ConnectionView,
     pub subscriptions: Subscriptions,
@@ -59,49 +61,31 @@ impl Changes {
     }
 }
 
-/// The outcome of the last publish the user made (`publish-result`).
+/// The outcome of the last publish made from one form (`publish-result`, `send-result`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PublishView {
-    /// The publish whose outcome is shown; older ids' outcomes are ignored.
+    /// The publish whose outcome is shown (the UI allocates ids before sending, so every
+    /// outcome arrives after this is set); other ids' outcomes are ignored.
     pub last_id: Option<PublishId>,
-    /// `sent`, `acked`, `queued` or `failed: <reason>`.
+    /// `sending`, `sent`, `acked`, `queued` or `failed: <reason>`.
     pub result: String,
     /// Publishes dropped from the outbox (expired / full), newest last, for the user to see.
     pub dropped: Vec<String>,
-    /// Latest outcomes by id, kept briefly: a QoS 0 publish is `sent` before the caller
-    /// learns its id.
-    recent: Vec<(PublishId, String)>,
-    /// The ticket of the publish shown, until the session names its id.
-    pub ticket: Option<u64>,
 }
 
 impl PublishView {
     /// The user started a publish with this id.
     pub fn started(&mut self, id: PublishId) {
         self.last_id = Some(id);
-        self.result = match self.recent.iter().rev().find(|(seen, _)| *seen == id) {
-            Some((_, outcome)) => outcome.clone(),
-            None => "sending".into(),
-        };
-    }
-    /// The user asked for a publish; the session answers the ticket with an id or a refusal.
-    pub fn requested(&mut self, ticket: u64) {
-        self.ticket = Some(ticket);
-        self.last_id = None;
         self.result = "sending".into();
     }
-    /// The publish was refused before anything was sent.
+    /// The form refused the publish before anything was sent.
     pub fn refused(&mut self, reason: &str) {
-        self.ticket = None;
         self.last_id = None;
         self.result = format!("failed: {reason}");
     }
     /// Records an outcome; true when it is the one shown.
     fn outcome(&mut self, id: PublishId, text: &str) -> bool {
-        self.recent.push((id, text.to_string()));
-        if self.recent.len() > 16 {
-            self.recent.remove(0);
-        }
         if self.last_id == Some(id) {
             self.result = text.to_string();
             return true;
@@ -126,39 +110,23 @@ pub fn apply_update(state: &mut State, update: &Update, now_ms: u64) -> Changes 
     match update {
         Update::Session(event) => return apply(state, event, now_ms),
         Update::Ready => {}
-        Update::Accepted { ticket, id } => {
-            for view in [&mut state.publish, &mut state.send] {
-                if view.ticket == Some(*ticket) {
-                    view.ticket = None;
-                    view.started(*id);
-                    changes.publish = true;
-                }
-            }
+        Update::WorkerFailed(why) => {
+            state.connection.refused_locally(why.clone());
+            changes.connection = true;
         }
-        Update::Refused {
-            kind,
-            ticket,
-            subject,
-            reason,
-        } => match kind {
-            CommandKind::Publish => {
+        Update::Refused { command, reason } => match command {
+            Refused::Publish { id } => {
+                let text = format!("failed: {reason}");
                 for view in [&mut state.publish, &mut state.send] {
-                    if view.ticket == Some(*ticket) {
-                        view.refused(reason);
-                        changes.publish = true;
-                    }
+                    changes.publish |= view.outcome(*id, &text);
                 }
             }
-            CommandKind::Connect => {
-                state.connection.refused_locally(reason.clone());
+            Refused::Connect { .. } => {
+                state.connection.refused_locally(reason.to_string());
                 changes.connection = true;
             }
-            CommandKind::Subscribe | CommandKind::Unsubscribe => {
-                let failed = Event::SubscribeFailed {
-                    filter: subject.clone(),
-                    reason: reason.clone(),
-                };
-                changes.subscriptions = state.subscriptions.apply(&failed);
+            Refused::Subscribe { filter } | Refused::Unsubscribe { filter } => {
+                changes.subscriptions = state.subscriptions.fail(filter, reason.to_string());
             }
         },
     }
@@ -221,7 +189,8 @@ pub fn apply(state: &mut State, event: &Event, now_ms: u64) -> Changes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mqtt::{ConnectionState, Message, PublishFailure, QoS};
+    use crate::bridge::Refusal;
+    use crate::mqtt::{CommandError, ConnectionState, Message, PublishFailure, QoS};
 
     fn message(topic: &str, payload: &str) -> Event {
         Event::Message(Message {
@@ -255,32 +224,15 @@ mod tests {
         let mut state = State::default();
         state.publish.started(PublishId(1));
         state.publish.started(PublishId(2));
-        apply(
-            &mut state,
-            &Event::Publish {
-                id: PublishId(1),
-                outcome: PublishOutcome::Acked,
-            },
-            0,
-        );
+        let outcome = |id, outcome| Event::Publish {
+            id: PublishId(id),
+            outcome,
+        };
+        apply(&mut state, &outcome(1, PublishOutcome::Acked), 0);
         assert_eq!(state.publish.result, "sending");
-        apply(
-            &mut state,
-            &Event::Publish {
-                id: PublishId(2),
-                outcome: PublishOutcome::Queued,
-            },
-            0,
-        );
+        apply(&mut state, &outcome(2, PublishOutcome::Queued), 0);
         assert_eq!(state.publish.result, "queued");
-        apply(
-            &mut state,
-            &Event::Publish {
-                id: PublishId(2),
-                outcome: PublishOutcome::Acked,
-            },
-            0,
-        );
+        apply(&mut state, &outcome(2, PublishOutcome::Acked), 0);
         assert_eq!(state.publish.result, "acked");
     }
 
@@ -319,32 +271,27 @@ mod tests {
     }
 
     #[test]
-    fn a_publish_ticket_is_answered_with_an_id_then_outcomes_or_with_a_refusal() {
+    fn each_form_follows_its_own_publish_and_a_refusal_reaches_the_right_one() {
         let mut state = State::default();
-        state.publish.requested(1);
-        state.send.requested(2);
-        apply_update(
-            &mut state,
-            &Update::Accepted {
-                ticket: 1,
-                id: PublishId(40),
-            },
-            0,
-        );
+        state.publish.started(PublishId(40));
+        state.send.started(PublishId(41));
         let acked = Event::Publish {
             id: PublishId(40),
             outcome: PublishOutcome::Acked,
         };
         apply_update(&mut state, &Update::Session(acked), 0);
         assert_eq!(state.publish.result, "acked");
+        assert_eq!(state.send.result, "sending");
         let refusal = Update::Refused {
-            kind: CommandKind::Publish,
-            ticket: 2,
-            subject: "t".into(),
-            reason: "not connected".into(),
+            command: Refused::Publish { id: PublishId(41) },
+            reason: Refusal::Session(CommandError::NotStarted),
         };
-        apply_update(&mut state, &refusal, 0);
-        assert_eq!(state.send.result, "failed: not connected");
+        assert!(apply_update(&mut state, &refusal, 0).publish);
+        assert!(
+            state.send.result.starts_with("failed: not connected"),
+            "{}",
+            state.send.result
+        );
         assert_eq!(state.publish.result, "acked");
     }
 
@@ -353,27 +300,31 @@ mod tests {
         let mut state = State::default();
         state.subscriptions.want("a/b", QoS::AtMostOnce);
         let refusal = Update::Refused {
-            kind: CommandKind::Subscribe,
-            ticket: 0,
-            subject: "a/b".into(),
-            reason: "press Connect first".into(),
+            command: Refused::Subscribe {
+                filter: "a/b".into(),
+            },
+            reason: Refusal::Session(CommandError::NotStarted),
         };
         assert!(apply_update(&mut state, &refusal, 0).subscriptions);
-        assert_eq!(
-            state.subscriptions.get("a/b").unwrap().state.as_str(),
-            "failed"
-        );
+        let sub = state.subscriptions.get("a/b").unwrap();
+        assert_eq!(sub.state.as_str(), "failed");
     }
 
     #[test]
-    fn an_outcome_that_arrives_before_the_id_is_known_is_shown() {
+    fn a_refused_connect_or_a_failed_worker_is_shown_as_the_connection_error() {
         let mut state = State::default();
-        let sent = Event::Publish {
-            id: PublishId(7),
-            outcome: PublishOutcome::Sent,
+        let refusal = Update::Refused {
+            command: Refused::Connect {
+                url: "http://x".into(),
+            },
+            reason: Refusal::BrokerUrl("broker URL must start with ws://".into()),
         };
-        apply(&mut state, &sent, 0);
-        state.publish.started(PublishId(7));
-        assert_eq!(state.publish.result, "sent");
+        assert!(apply_update(&mut state, &refusal, 0).connection);
+        assert_eq!(
+            state.connection.last_error.as_deref(),
+            Some("broker URL must start with ws://")
+        );
+        apply_update(&mut state, &Update::WorkerFailed("no worker".into()), 0);
+        assert_eq!(state.connection.last_error.as_deref(), Some("no worker"));
     }
 }

@@ -115,12 +115,15 @@ impl Subscriptions {
                 s.qos = *qos;
                 s.state = SubscriptionState::Active;
             }),
-            Event::SubscribeFailed { filter, reason } => self.set(filter, |s| {
-                s.state = SubscriptionState::Failed(reason.clone())
-            }),
+            Event::SubscribeFailed { filter, reason } => self.fail(filter, reason.to_string()),
             Event::Unsubscribed { filter } => self.remove(filter),
             _ => false,
         }
+    }
+
+    /// The filter was refused (by the broker, or by the session before anything was sent).
+    pub fn fail(&mut self, filter: &str, reason: String) -> bool {
+        self.set(filter, |s| s.state = SubscriptionState::Failed(reason))
     }
 
     fn set(&mut self, filter: &str, change: impl FnOnce(&mut Subscription)) -> bool {

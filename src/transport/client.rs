@@ -1,17 +1,17 @@
 //! The UI's handle to the session: in a dedicated Web Worker when the page started one (the
 //! release build does, see scripts/inline-glue.mjs), else in the page itself. Either way the
-//! UI sends commands and receives [`Update`]s in order; publishes are answered by ticket.
+//! UI sends [`Command`]s and receives [`Update`]s in order, refusals included: both backends
+//! end in the same `crate::bridge::execute`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, Worker};
 
-use crate::bridge::{decode_updates, encode_commands, Command, CommandKind, Update};
-use crate::mqtt::{topic, ConnectOptions, QoS, SessionConfig};
-use crate::state::connection::validate_broker_url;
+use crate::bridge::{decode_batch, encode_batch, Command, Update};
+use crate::mqtt::SessionConfig;
 use crate::transport::Driver;
 
 /// Receives updates, in order. It must not call back into the client synchronously.
@@ -20,11 +20,10 @@ pub type UpdateSink = Rc<RefCell<dyn FnMut(Vec<Update>)>>;
 #[derive(Clone)]
 pub struct SessionClient {
     backend: Rc<Backend>,
-    next_ticket: Rc<Cell<u64>>,
 }
 
 enum Backend {
-    InPage { driver: Driver, sink: UpdateSink },
+    InPage(Driver),
     Worker(WorkerLink),
 }
 
@@ -38,18 +37,14 @@ struct WorkerLink {
 }
 
 impl SessionClient {
-    /// The session runs in this page (tests, or when no worker could be started).
+    /// The session runs in this page (tests, `?worker=0`, or when no worker was started).
     pub fn in_page(config: SessionConfig, sink: UpdateSink) -> SessionClient {
-        let events_sink = sink.clone();
         let driver = Driver::new(
             config,
-            Box::new(move |events| {
-                (events_sink.borrow_mut())(events.into_iter().map(Update::Session).collect())
-            }),
+            Box::new(move |updates| (sink.borrow_mut())(updates)),
         );
         SessionClient {
-            backend: Rc::new(Backend::InPage { driver, sink }),
-            next_ticket: Rc::default(),
+            backend: Rc::new(Backend::InPage(driver)),
         }
     }
 
@@ -62,20 +57,18 @@ impl SessionClient {
         let handle = Rc::new(move |data: wasm_bindgen::JsValue| {
             // The loader posts a text line if the worker's wasm could not start.
             if let Some(text) = data.as_string() {
-                (message_sink.borrow_mut())(vec![refused_connect(text)]);
+                (message_sink.borrow_mut())(vec![Update::WorkerFailed(text)]);
                 return;
             }
             let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() else {
                 return;
             };
             let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-            let updates = match decode_updates(&bytes) {
-                Ok(updates) => updates,
-                Err(e) => vec![refused_connect(format!(
-                    "session worker sent a bad batch: {}",
-                    e.0
-                ))],
-            };
+            let updates = decode_batch::<Update>(&bytes).unwrap_or_else(|e| {
+                vec![Update::WorkerFailed(format!(
+                    "the session worker sent a batch the page cannot read: {e}"
+                ))]
+            });
             if updates.contains(&Update::Ready) {
                 if let Some(queued) = ready_queue.borrow_mut().take() {
                     post(&worker_for_flush, &queued);
@@ -90,7 +83,7 @@ impl SessionClient {
         let error_sink = sink.clone();
         let on_error =
             Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
-                (error_sink.borrow_mut())(vec![refused_connect(format!(
+                (error_sink.borrow_mut())(vec![Update::WorkerFailed(format!(
                     "the session worker failed: {}",
                     event.message()
                 ))]);
@@ -118,7 +111,6 @@ impl SessionClient {
                 _on_message: on_message,
                 _on_error: on_error,
             })),
-            next_ticket: Rc::default(),
         }
     }
 
@@ -127,108 +119,18 @@ impl SessionClient {
         matches!(*self.backend, Backend::Worker(_))
     }
 
-    pub fn connect(&self, url: &str, options: ConnectOptions) -> Result<(), String> {
-        validate_broker_url(url)?;
+    /// Hands a command to the session; its answer, if any, arrives as an [`Update`].
+    pub fn send(&self, command: Command) {
         match &*self.backend {
-            Backend::InPage { driver, .. } => driver.connect(url, options),
+            Backend::InPage(driver) => driver.execute(command),
             Backend::Worker(link) => {
-                link.send(Command::Connect {
-                    url: url.trim().to_string(),
-                    options,
-                });
-                Ok(())
+                if let Some(queue) = link.waiting.borrow_mut().as_mut() {
+                    queue.push(command);
+                    return;
+                }
+                post(&link.worker, &[command]);
             }
         }
-    }
-
-    /// How long publishes made while offline may wait for the connection.
-    pub fn set_outbox_expiry(&self, ms: u64) {
-        match &*self.backend {
-            Backend::InPage { driver, .. } => driver.set_outbox_expiry(ms),
-            Backend::Worker(link) => link.send(Command::SetOutboxExpiry { ms }),
-        }
-    }
-
-    pub fn disconnect(&self) {
-        match &*self.backend {
-            Backend::InPage { driver, .. } => driver.disconnect(),
-            Backend::Worker(link) => link.send(Command::Disconnect),
-        }
-    }
-
-    /// Checks the filter here (the message goes next to the field); the session answers a
-    /// refusal it finds later (e.g. not connected) as an [`Update::Refused`].
-    pub fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), String> {
-        topic::validate_filter(filter).map_err(|why| format!("invalid topic filter: {why}"))?;
-        match &*self.backend {
-            Backend::InPage { driver, .. } => {
-                driver.subscribe(filter, qos).map_err(|e| e.to_string())
-            }
-            Backend::Worker(link) => {
-                link.send(Command::Subscribe {
-                    filter: filter.to_string(),
-                    qos,
-                });
-                Ok(())
-            }
-        }
-    }
-
-    pub fn unsubscribe(&self, filter: &str) -> Result<(), String> {
-        match &*self.backend {
-            Backend::InPage { driver, .. } => driver.unsubscribe(filter).map_err(|e| e.to_string()),
-            Backend::Worker(link) => {
-                link.send(Command::Unsubscribe {
-                    filter: filter.to_string(),
-                });
-                Ok(())
-            }
-        }
-    }
-
-    /// A ticket for the next publish: register it in the state before calling `publish`,
-    /// whose answer may arrive at once.
-    pub fn new_ticket(&self) -> u64 {
-        let ticket = self.next_ticket.get() + 1;
-        self.next_ticket.set(ticket);
-        ticket
-    }
-
-    /// Starts a publish; `Update::Accepted` or `Update::Refused` answers its ticket, then the
-    /// outcomes follow as session events.
-    pub fn publish(&self, ticket: u64, topic_name: &str, payload: Vec<u8>, qos: QoS, retain: bool) {
-        match &*self.backend {
-            Backend::InPage { driver, sink } => {
-                let answer = match driver.publish(topic_name, payload, qos, retain) {
-                    Ok(id) => Update::Accepted { ticket, id },
-                    Err(e) => Update::Refused {
-                        kind: CommandKind::Publish,
-                        ticket,
-                        subject: topic_name.to_string(),
-                        reason: e.to_string(),
-                    },
-                };
-                // After the driver's own events; the state keeps early outcomes by id.
-                (sink.borrow_mut())(vec![answer]);
-            }
-            Backend::Worker(link) => link.send(Command::Publish {
-                ticket,
-                topic: topic_name.to_string(),
-                payload,
-                qos,
-                retain,
-            }),
-        }
-    }
-}
-
-impl WorkerLink {
-    fn send(&self, command: Command) {
-        if let Some(queue) = self.waiting.borrow_mut().as_mut() {
-            queue.push(command);
-            return;
-        }
-        post(&self.worker, &[command]);
     }
 }
 
@@ -236,16 +138,7 @@ fn post(worker: &Worker, commands: &[Command]) {
     if commands.is_empty() {
         return;
     }
-    let bytes = js_sys::Uint8Array::from(&encode_commands(commands)[..]);
+    let bytes = js_sys::Uint8Array::from(&encode_batch(commands)[..]);
     let buffer = bytes.buffer();
     let _ = worker.post_message_with_transfer(&buffer, &js_sys::Array::of1(&buffer));
-}
-
-fn refused_connect(reason: String) -> Update {
-    Update::Refused {
-        kind: CommandKind::Connect,
-        ticket: 0,
-        subject: String::new(),
-        reason,
-    }
 }

@@ -1,8 +1,10 @@
 //! The only code that touches `web_sys::WebSocket` and timers.
 //!
-//! [`Driver`] owns the sans-IO [`Session`], one WebSocket at a time and one timer. After
-//! every input it runs the polling order documented in `crate::mqtt`: link actions, then
-//! events (handed to the sink), then the next deadline.
+//! [`Driver`] owns the sans-IO [`Session`], one WebSocket at a time and one timer. Commands
+//! go through [`crate::bridge::execute`], the one dispatcher both backends share (in the
+//! worker and in the page). After every input the driver runs the polling order documented
+//! in `crate::mqtt`: link actions, then events (handed to the sink with any refusal, as
+//! [`Update`]s), then the next deadline.
 
 pub mod client;
 pub mod clock;
@@ -16,14 +18,12 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use crate::mqtt::{
-    CommandError, ConnectOptions, Event, Millis, PublishId, QoS, Session, SessionConfig, Transmit,
-    TransportError,
-};
-use crate::state::connection::validate_broker_url;
+use crate::bridge::{self, Command, Update};
+use crate::mqtt::{Millis, Session, SessionConfig, Transmit, TransportError};
 
-/// Receives the session's events, in order.
-pub type EventSink = Box<dyn FnMut(Vec<Event>)>;
+/// Receives the session's events and the answers to commands, in order. It must not call
+/// back into the driver synchronously (it only queues).
+pub type UpdateSink = Box<dyn FnMut(Vec<Update>)>;
 
 /// Owns the session and its link; cheap to clone (shared handle).
 #[derive(Clone)]
@@ -38,7 +38,7 @@ struct Inner {
     /// Bumped for every socket so callbacks from an old one are ignored.
     generation: u64,
     timer: Option<(Millis, Timeout)>,
-    sink: EventSink,
+    sink: UpdateSink,
 }
 
 /// One WebSocket and the closures it calls (dropped together).
@@ -60,7 +60,7 @@ impl Link {
 }
 
 impl Driver {
-    pub fn new(config: SessionConfig, sink: EventSink) -> Driver {
+    pub fn new(config: SessionConfig, sink: UpdateSink) -> Driver {
         Driver {
             inner: Rc::new(RefCell::new(Inner {
                 session: Session::new(config),
@@ -73,66 +73,21 @@ impl Driver {
         }
     }
 
-    /// Connects to `url` with `options` (replacing any current connection).
-    pub fn connect(&self, url: &str, options: ConnectOptions) -> Result<(), String> {
-        validate_broker_url(url)?;
-        let result = {
+    /// Carries out one command; a refusal comes back through the sink after the events
+    /// the session produced before it.
+    pub fn execute(&self, command: Command) {
+        let refusal = {
             let mut inner = self.inner.borrow_mut();
-            inner.url = url.trim().to_string();
-            inner.session.connect(options, clock::now_ms())
+            let Inner { session, url, .. } = &mut *inner;
+            bridge::execute(session, url, command, clock::now_ms())
         };
-        self.pump();
-        result.map_err(|e| e.to_string())
+        self.pump(refusal);
     }
 
-    pub fn set_outbox_expiry(&self, ms: Millis) {
-        self.inner.borrow_mut().session.set_outbox_expiry(ms);
-    }
-
-    pub fn disconnect(&self) {
-        self.inner.borrow_mut().session.disconnect(clock::now_ms());
-        self.pump();
-    }
-
-    pub fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), CommandError> {
-        let result = self
-            .inner
-            .borrow_mut()
-            .session
-            .subscribe(filter, qos, clock::now_ms());
-        self.pump();
-        result
-    }
-
-    pub fn unsubscribe(&self, filter: &str) -> Result<(), CommandError> {
-        let result = self
-            .inner
-            .borrow_mut()
-            .session
-            .unsubscribe(filter, clock::now_ms());
-        self.pump();
-        result
-    }
-
-    pub fn publish(
-        &self,
-        topic: &str,
-        payload: Vec<u8>,
-        qos: QoS,
-        retain: bool,
-    ) -> Result<PublishId, CommandError> {
-        let result =
-            self.inner
-                .borrow_mut()
-                .session
-                .publish(topic, payload, qos, retain, clock::now_ms());
-        self.pump();
-        result
-    }
-
-    /// Runs the polling order until the session is quiet, then hands events to the sink.
-    fn pump(&self) {
-        let mut events = Vec::new();
+    /// Runs the polling order until the session is quiet, then hands the events (and
+    /// `answer`, if any) to the sink.
+    fn pump(&self, answer: Option<Update>) {
+        let mut updates = Vec::new();
         {
             let mut inner = self.inner.borrow_mut();
             while let Some(transmit) = inner.session.poll_transmit() {
@@ -152,14 +107,14 @@ impl Driver {
                 }
             }
             while let Some(event) = inner.session.poll_event() {
-                events.push(event);
+                updates.push(Update::Session(event));
             }
             self.arm_timer(&mut inner);
         }
-        if !events.is_empty() {
-            // The sink must not call back into the driver synchronously (it only queues).
+        updates.extend(answer);
+        if !updates.is_empty() {
             let mut inner = self.inner.borrow_mut();
-            (inner.sink)(events);
+            (inner.sink)(updates);
         }
     }
 
@@ -238,7 +193,7 @@ impl Driver {
             }
             inner.session.handle_open(clock::now_ms());
         }
-        self.pump();
+        self.pump(None);
     }
 
     fn frame(&self, generation: u64, data: wasm_bindgen::JsValue) {
@@ -256,7 +211,7 @@ impl Driver {
                 Err(_) => inner.session.handle_text_frame(now),
             }
         }
-        self.pump();
+        self.pump(None);
     }
 
     fn socket_closed(&self, generation: u64, code: u16, reason: String) {
@@ -295,7 +250,7 @@ impl Driver {
             }
             inner.session.handle_closed(error, clock::now_ms());
         }
-        self.pump();
+        self.pump(None);
     }
 
     fn arm_timer(&self, inner: &mut Inner) {
@@ -317,7 +272,7 @@ impl Driver {
                     inner.timer = None;
                     inner.session.handle_timeout(clock::now_ms());
                 }
-                driver.pump();
+                driver.pump(None);
             }
         });
         inner.timer = Some((deadline, timeout));

@@ -11,7 +11,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::bridge::{decode_commands, encode_update, Command, CommandKind, Update};
+use crate::bridge::{decode_batch, encode_into, Command, Update};
 use crate::mqtt::SessionConfig;
 use crate::transport::Driver;
 
@@ -28,7 +28,7 @@ struct Outbox {
 
 impl Outbox {
     fn push(&self, update: &Update) {
-        encode_update(&mut self.buffer.borrow_mut(), update);
+        encode_into(&mut self.buffer.borrow_mut(), update);
         if !self.scheduled.replace(true) {
             let outbox = self.clone();
             Timeout::new(FLUSH_MS, move || outbox.flush()).forget();
@@ -63,9 +63,9 @@ pub fn run() {
             seed: (js_sys::Math::random() * 1e15) as u64,
             ..SessionConfig::default()
         },
-        Box::new(move |events| {
-            for event in events {
-                events_outbox.push(&Update::Session(event));
+        Box::new(move |updates| {
+            for update in updates {
+                events_outbox.push(&update);
             }
         }),
     );
@@ -75,75 +75,15 @@ pub fn run() {
             return;
         };
         let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-        match decode_commands(&bytes) {
-            Ok(commands) => {
-                for command in commands {
-                    execute(&driver, command, &command_outbox);
-                }
-            }
-            Err(e) => command_outbox.push(&Update::Refused {
-                kind: CommandKind::Connect,
-                ticket: 0,
-                subject: String::new(),
-                reason: format!("session worker got a bad command batch: {}", e.0),
-            }),
+        match decode_batch::<Command>(&bytes) {
+            Ok(commands) => commands.into_iter().for_each(|c| driver.execute(c)),
+            Err(e) => command_outbox.push(&Update::WorkerFailed(format!(
+                "the session worker got a command batch it cannot read: {e}"
+            ))),
         }
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
     outbox.push(&Update::Ready);
     outbox.flush();
-}
-
-fn execute(driver: &Driver, command: Command, outbox: &Outbox) {
-    let refused = |kind, ticket, subject: &str, reason: String| Update::Refused {
-        kind,
-        ticket,
-        subject: subject.to_string(),
-        reason,
-    };
-    match command {
-        Command::Connect { url, options } => {
-            if let Err(why) = driver.connect(&url, options) {
-                outbox.push(&refused(CommandKind::Connect, 0, &url, why));
-            }
-        }
-        Command::Disconnect => driver.disconnect(),
-        Command::SetOutboxExpiry { ms } => driver.set_outbox_expiry(ms),
-        Command::Subscribe { filter, qos } => {
-            if let Err(why) = driver.subscribe(&filter, qos) {
-                outbox.push(&refused(
-                    CommandKind::Subscribe,
-                    0,
-                    &filter,
-                    why.to_string(),
-                ));
-            }
-        }
-        Command::Unsubscribe { filter } => {
-            if let Err(why) = driver.unsubscribe(&filter) {
-                outbox.push(&refused(
-                    CommandKind::Unsubscribe,
-                    0,
-                    &filter,
-                    why.to_string(),
-                ));
-            }
-        }
-        Command::Publish {
-            ticket,
-            topic,
-            payload,
-            qos,
-            retain,
-        } => match driver.publish(&topic, payload, qos, retain) {
-            Ok(id) => outbox.push(&Update::Accepted { ticket, id }),
-            Err(why) => outbox.push(&refused(
-                CommandKind::Publish,
-                ticket,
-                &topic,
-                why.to_string(),
-            )),
-        },
-    }
 }

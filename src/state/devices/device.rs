@@ -13,6 +13,24 @@ pub enum Liveness {
 }
 
 impl Liveness {
+    /// Explicit offline wins; then silence for `stale_after_ms` is `Stale`; else `Online`.
+    /// Takes the two fields it needs so a rendered row can follow the clock without a copy
+    /// of the whole device.
+    pub fn of(
+        online: Option<bool>,
+        last_seen_ms: u64,
+        now_ms: u64,
+        stale_after_ms: u64,
+    ) -> Liveness {
+        if online == Some(false) {
+            Liveness::Offline
+        } else if now_ms.saturating_sub(last_seen_ms) >= stale_after_ms {
+            Liveness::Stale
+        } else {
+            Liveness::Online
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Liveness::Online => "online",
@@ -86,13 +104,7 @@ impl Device {
     /// Explicit offline wins; otherwise no traffic for `stale_after_ms` is `Stale`; otherwise
     /// `Online` (a status said online, or the device was simply heard recently).
     pub fn liveness(&self, now_ms: u64, stale_after_ms: u64) -> Liveness {
-        if self.online == Some(false) {
-            Liveness::Offline
-        } else if self.age_ms(now_ms) >= stale_after_ms {
-            Liveness::Stale
-        } else {
-            Liveness::Online
-        }
+        Liveness::of(self.online, self.last_seen_ms, now_ms, stale_after_ms)
     }
 
     /// Milliseconds since last heard (0 if the clock went backwards).

@@ -1,0 +1,357 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::mqtt::{
+    ConnectField, ConnectRefused, ConnectionState, DisconnectReason, EncodeError, LastWill,
+    Message, ProtocolError, PublishFailure, PublishOutcome, SessionConfig, Transmit,
+    TransportError,
+};
+
+fn qos() -> impl Strategy<Value = QoS> {
+    prop_oneof![
+        Just(QoS::AtMostOnce),
+        Just(QoS::AtLeastOnce),
+        Just(QoS::ExactlyOnce)
+    ]
+}
+
+fn text() -> impl Strategy<Value = String> {
+    // Any Unicode, NUL and multibyte included: the wire must not care.
+    ".{0,12}"
+}
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..40)
+}
+
+fn options() -> impl Strategy<Value = ConnectOptions> {
+    let will = (text(), bytes(), qos(), any::<bool>()).prop_map(|(topic, payload, qos, retain)| {
+        LastWill {
+            topic,
+            payload,
+            qos,
+            retain,
+        }
+    });
+    (
+        text(),
+        prop::option::of(text()),
+        prop::option::of(text()),
+        any::<u16>(),
+        any::<bool>(),
+        prop::option::of(will),
+    )
+        .prop_map(
+            |(client_id, username, password, keepalive_secs, clean_session, last_will)| {
+                ConnectOptions {
+                    client_id,
+                    username,
+                    password,
+                    keepalive_secs,
+                    clean_session,
+                    last_will,
+                }
+            },
+        )
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        (text(), options()).prop_map(|(url, options)| Command::Connect { url, options }),
+        Just(Command::Disconnect),
+        (text(), qos()).prop_map(|(filter, qos)| Command::Subscribe { filter, qos }),
+        text().prop_map(|filter| Command::Unsubscribe { filter }),
+        (any::<u64>(), text(), bytes(), qos(), any::<bool>()).prop_map(
+            |(id, topic, payload, qos, retain)| Command::Publish {
+                id: PublishId(id),
+                topic,
+                payload,
+                qos,
+                retain,
+            }
+        ),
+        any::<u64>().prop_map(|ms| Command::SetOutboxExpiry { ms }),
+    ]
+}
+
+fn disconnect_reason() -> impl Strategy<Value = DisconnectReason> {
+    prop_oneof![
+        Just(DisconnectReason::User),
+        any::<u8>().prop_map(|c| DisconnectReason::Refused(ConnectRefused::Other(c))),
+        Just(DisconnectReason::Refused(ConnectRefused::NotAuthorized)),
+        Just(DisconnectReason::ConnackTimeout),
+        Just(DisconnectReason::KeepaliveTimeout),
+        text().prop_map(|w| DisconnectReason::Protocol(ProtocolError::Malformed(w))),
+        (any::<usize>(), any::<usize>()).prop_map(|(size, max)| DisconnectReason::Protocol(
+            ProtocolError::PacketTooLarge { size, max }
+        )),
+        Just(DisconnectReason::Protocol(ProtocolError::TextFrame)),
+        (any::<u16>(), text()).prop_map(|(code, reason)| DisconnectReason::Transport(
+            TransportError::Closed { code, reason }
+        )),
+        text().prop_map(|w| DisconnectReason::Transport(TransportError::OpenFailed(w))),
+        text().prop_map(|w| DisconnectReason::Transport(TransportError::Other(w))),
+        text().prop_map(|w| DisconnectReason::Protocol(ProtocolError::Unexpected(w))),
+        encode_error().prop_map(DisconnectReason::LocalEncode),
+    ]
+}
+
+fn state() -> impl Strategy<Value = ConnectionState> {
+    prop_oneof![
+        Just(ConnectionState::Disconnected),
+        Just(ConnectionState::Connecting),
+        Just(ConnectionState::Connected),
+        Just(ConnectionState::Reconnecting),
+    ]
+}
+
+fn outcome() -> impl Strategy<Value = PublishOutcome> {
+    prop_oneof![
+        Just(PublishOutcome::Sent),
+        Just(PublishOutcome::Acked),
+        Just(PublishOutcome::Queued),
+        publish_failure().prop_map(PublishOutcome::Failed),
+    ]
+}
+
+fn encode_error() -> impl Strategy<Value = EncodeError> {
+    (text(), text()).prop_map(|(packet, detail)| EncodeError { packet, detail })
+}
+
+fn publish_failure() -> impl Strategy<Value = PublishFailure> {
+    prop_oneof![
+        any::<u64>().prop_map(|after_ms| PublishFailure::Expired { after_ms }),
+        any::<usize>().prop_map(|waiting| PublishFailure::OutboxFull { waiting }),
+        Just(PublishFailure::DisconnectedBeforeSent),
+        Just(PublishFailure::DisconnectedUnacknowledged),
+        encode_error().prop_map(PublishFailure::Unencodable),
+    ]
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        state().prop_map(Event::State),
+        any::<bool>().prop_map(|session_present| Event::Connected { session_present }),
+        disconnect_reason().prop_map(Event::ConnectionLost),
+        (any::<u32>(), any::<u64>())
+            .prop_map(|(attempt, delay_ms)| Event::ReconnectScheduled { attempt, delay_ms }),
+        (text(), qos()).prop_map(|(filter, qos)| Event::SubscribeRequested { filter, qos }),
+        (text(), qos()).prop_map(|(filter, qos)| Event::Subscribed { filter, qos }),
+        (text(), text()).prop_map(|(filter, reason)| Event::SubscribeFailed { filter, reason }),
+        text().prop_map(|filter| Event::Unsubscribed { filter }),
+        (text(), bytes(), qos(), any::<bool>(), any::<bool>()).prop_map(
+            |(topic, payload, qos, retain, dup)| Event::Message(Message {
+                topic,
+                payload,
+                qos,
+                retain,
+                dup,
+            })
+        ),
+        (any::<u64>(), outcome()).prop_map(|(id, outcome)| Event::Publish {
+            id: PublishId(id),
+            outcome,
+        }),
+    ]
+}
+
+fn command_error() -> impl Strategy<Value = CommandError> {
+    prop_oneof![
+        text().prop_map(CommandError::InvalidTopic),
+        text().prop_map(CommandError::InvalidFilter),
+        Just(CommandError::EmptyClientIdNeedsCleanSession),
+        (any::<usize>(), any::<usize>())
+            .prop_map(|(size, max)| CommandError::PayloadTooLarge { size, max }),
+        Just(CommandError::NotStarted),
+        (
+            prop_oneof![
+                Just(ConnectField::ClientId),
+                Just(ConnectField::UserName),
+                Just(ConnectField::Password),
+                Just(ConnectField::WillPayload),
+            ],
+            any::<usize>()
+        )
+            .prop_map(|(field, len)| CommandError::FieldTooLong { field, len }),
+        encode_error().prop_map(CommandError::Encode),
+    ]
+}
+
+fn update() -> impl Strategy<Value = Update> {
+    let refused = prop_oneof![
+        text().prop_map(|url| Refused::Connect { url }),
+        text().prop_map(|filter| Refused::Subscribe { filter }),
+        text().prop_map(|filter| Refused::Unsubscribe { filter }),
+        any::<u64>().prop_map(|id| Refused::Publish { id: PublishId(id) }),
+    ];
+    let refusal = prop_oneof![
+        text().prop_map(Refusal::BrokerUrl),
+        command_error().prop_map(Refusal::Session),
+    ];
+    prop_oneof![
+        event().prop_map(Update::Session),
+        (refused, refusal).prop_map(|(command, reason)| Update::Refused { command, reason }),
+        Just(Update::Ready),
+        text().prop_map(Update::WorkerFailed),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn every_command_batch_survives_the_trip_to_the_worker(
+        commands in prop::collection::vec(command(), 0..8)
+    ) {
+        let back: Vec<Command> = decode_batch(&encode_batch(&commands)).unwrap();
+        prop_assert_eq!(back, commands);
+    }
+
+    #[test]
+    fn every_update_batch_survives_the_trip_to_the_page(
+        updates in prop::collection::vec(update(), 0..8)
+    ) {
+        let mut batch = Vec::new();
+        for update in &updates {
+            encode_into(&mut batch, update);
+        }
+        let back: Vec<Update> = decode_batch(&batch).unwrap();
+        prop_assert_eq!(back, updates);
+    }
+
+    #[test]
+    fn garbage_batches_are_errors_never_panics(garbage in prop::collection::vec(any::<u8>(), 0..64)) {
+        let _ = decode_batch::<Update>(&garbage);
+        let _ = decode_batch::<Command>(&garbage);
+    }
+}
+
+#[test]
+fn a_lost_connection_keeps_its_type_across_the_bridge() {
+    let reason = DisconnectReason::Refused(ConnectRefused::NotAuthorized);
+    let batch = encode_batch(&[Update::Session(Event::ConnectionLost(reason.clone()))]);
+    let back: Vec<Update> = decode_batch(&batch).unwrap();
+    assert_eq!(back, vec![Update::Session(Event::ConnectionLost(reason))]);
+}
+
+#[test]
+fn a_truncated_batch_is_an_error() {
+    let batch = encode_batch(&[Update::Session(Event::Subscribed {
+        filter: "abc".into(),
+        qos: QoS::AtMostOnce,
+    })]);
+    for cut in 1..batch.len() {
+        assert!(
+            decode_batch::<Update>(&batch[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+}
+
+fn session() -> Session {
+    Session::new(SessionConfig::default())
+}
+
+fn connect(url: &str) -> Command {
+    Command::Connect {
+        url: url.into(),
+        options: ConnectOptions {
+            client_id: "c".into(),
+            ..ConnectOptions::default()
+        },
+    }
+}
+
+#[test]
+fn connect_sets_the_url_the_transport_opens_and_asks_for_a_link() {
+    let mut s = session();
+    let mut url = String::new();
+    assert_eq!(
+        execute(&mut s, &mut url, connect(" ws://127.0.0.1:9001/mqtt "), 0),
+        None
+    );
+    assert_eq!(url, "ws://127.0.0.1:9001/mqtt");
+    assert_eq!(s.poll_transmit(), Some(Transmit::Open));
+}
+
+#[test]
+fn a_bad_broker_url_is_refused_as_an_update_and_nothing_is_opened() {
+    let mut s = session();
+    let mut url = "ws://old/mqtt".to_string();
+    let answer = execute(&mut s, &mut url, connect("http://127.0.0.1:9001"), 0);
+    let Some(Update::Refused {
+        command: Refused::Connect { url: refused_url },
+        reason: Refusal::BrokerUrl(why),
+    }) = answer
+    else {
+        panic!("not a URL refusal: {answer:?}");
+    };
+    assert_eq!(refused_url, "http://127.0.0.1:9001");
+    assert!(why.contains("ws://"), "{why}");
+    assert_eq!(url, "ws://old/mqtt", "the old URL stays");
+    assert_eq!(s.poll_transmit(), None);
+}
+
+#[test]
+fn refusals_name_the_command_they_answer() {
+    let mut s = session();
+    let mut url = String::new();
+    let publish = Command::Publish {
+        id: PublishId(41),
+        topic: "a/+".into(),
+        payload: vec![],
+        qos: QoS::AtMostOnce,
+        retain: false,
+    };
+    assert!(matches!(
+        execute(&mut s, &mut url, publish, 0),
+        Some(Update::Refused {
+            command: Refused::Publish { id: PublishId(41) },
+            reason: Refusal::Session(CommandError::InvalidTopic(_)),
+        })
+    ));
+    let subscribe = Command::Subscribe {
+        filter: "a/b".into(),
+        qos: QoS::AtLeastOnce,
+    };
+    assert_eq!(
+        execute(&mut s, &mut url, subscribe, 0),
+        Some(Update::Refused {
+            command: Refused::Subscribe {
+                filter: "a/b".into()
+            },
+            reason: Refusal::Session(CommandError::NotStarted),
+        })
+    );
+    let unsubscribe = Command::Unsubscribe {
+        filter: "a/#/b".into(),
+    };
+    assert!(matches!(
+        execute(&mut s, &mut url, unsubscribe, 0),
+        Some(Update::Refused {
+            command: Refused::Unsubscribe { .. },
+            reason: Refusal::Session(CommandError::InvalidFilter(_)),
+        })
+    ));
+}
+
+#[test]
+fn a_publish_keeps_the_id_the_ui_gave_it() {
+    let mut s = session();
+    let mut url = String::new();
+    execute(&mut s, &mut url, connect("ws://h/mqtt"), 0);
+    let publish = Command::Publish {
+        id: PublishId(7),
+        topic: "t".into(),
+        payload: b"x".to_vec(),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+    };
+    assert_eq!(execute(&mut s, &mut url, publish, 1), None);
+    let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(
+        events.contains(&Event::Publish {
+            id: PublishId(7),
+            outcome: PublishOutcome::Queued
+        }),
+        "{events:?}"
+    );
+}

@@ -1,0 +1,175 @@
+//! What the views share: the reactive store of UI state and the command handle.
+//!
+//! The state is a Leptos reactive store (`reactive_stores`, `#[derive(Store)]` on
+//! [`State`]): a view reads one field (`store.state().devices().with(…)`) and re-renders
+//! only when that field is notified. Session updates are folded in with untracked writes as
+//! they arrive (plain reducers, [`crate::state::apply_update`]) and the touched fields are
+//! notified once per animation frame, so a flood of thousands of messages a second costs
+//! one render per frame (the message list at most every [`MESSAGE_LIST_INTERVAL_MS`]).
+
+use leptos::prelude::*;
+use reactive_stores::Store;
+
+use crate::bridge::{Command, Update};
+use crate::mqtt::PublishId;
+use crate::state::{apply_update, Changes, State, StateStoreFields};
+use crate::transport::client::SessionClient;
+use crate::transport::clock;
+
+/// The message list re-renders at most this often (4 per second): nobody reads faster, and
+/// building rows is the UI's main cost during a flood. Counts and status still update every
+/// frame.
+pub const MESSAGE_LIST_INTERVAL_MS: f64 = 250.0;
+
+/// The UI state and its per-frame notification. Copy: pass it anywhere.
+#[derive(Clone, Copy)]
+pub struct AppStore {
+    state: Store<State>,
+    pending: StoredValue<Changes, LocalStorage>,
+    frame_scheduled: StoredValue<bool, LocalStorage>,
+    /// When the message list was last notified (performance.now() ms).
+    messages_notified_at: StoredValue<f64, LocalStorage>,
+}
+
+impl AppStore {
+    pub fn new() -> AppStore {
+        AppStore {
+            state: Store::new(State::default()),
+            pending: StoredValue::new_local(Changes::default()),
+            frame_scheduled: StoredValue::new_local(false),
+            messages_notified_at: StoredValue::new_local(f64::NEG_INFINITY),
+        }
+    }
+
+    /// The reactive state: read a field with `state().<field>().with(…)` to track it.
+    pub fn state(&self) -> Store<State> {
+        self.state
+    }
+
+    /// Reads the state without tracking anything (event handlers).
+    pub fn peek<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        self.state.with_untracked(f)
+    }
+
+    /// Changes the state from a user action and notifies the touched fields at once.
+    pub fn update(&self, f: impl FnOnce(&mut State) -> Changes) {
+        let changes = self.state.try_update_untracked(f).unwrap_or_default();
+        self.notify(changes);
+    }
+
+    /// Folds session updates in now and notifies on the next animation frame.
+    pub fn absorb(&self, updates: Vec<Update>) {
+        let now = clock::wall_ms();
+        let changes = self
+            .state
+            .try_update_untracked(|state| {
+                let mut changes = Changes::default();
+                for update in &updates {
+                    changes.merge(apply_update(state, update, now));
+                }
+                changes
+            })
+            .unwrap_or_default();
+        self.pending.update_value(|p| p.merge(changes));
+        if changes.any() {
+            self.schedule_frame();
+        }
+    }
+
+    fn schedule_frame(&self) {
+        if !self.frame_scheduled.get_value() {
+            self.frame_scheduled.set_value(true);
+            let store = *self;
+            request_animation_frame(move || store.flush());
+        }
+    }
+
+    fn flush(&self) {
+        self.frame_scheduled.set_value(false);
+        let mut changes = self
+            .pending
+            .try_update_value(std::mem::take)
+            .unwrap_or_default();
+        if changes.messages {
+            let now = clock::now_ms() as f64;
+            if now - self.messages_notified_at.get_value() < MESSAGE_LIST_INTERVAL_MS {
+                // Not yet: keep it for a later frame.
+                changes.messages = false;
+                self.pending.update_value(|p| p.messages = true);
+                self.schedule_frame();
+            } else {
+                self.messages_notified_at.set_value(now);
+            }
+        }
+        self.notify(changes);
+    }
+
+    fn notify(&self, changes: Changes) {
+        let state = self.state;
+        if changes.connection {
+            state.connection().notify();
+        }
+        if changes.subscriptions {
+            state.subscriptions().notify();
+        }
+        if changes.messages {
+            state.messages().notify();
+            state.topics().notify();
+        }
+        if changes.devices {
+            state.devices().notify();
+        }
+        if changes.publish {
+            state.publish().notify();
+            state.send().notify();
+        }
+    }
+}
+
+impl Default for AppStore {
+    fn default() -> Self {
+        AppStore::new()
+    }
+}
+
+/// Sends commands to the session and allocates publish ids. Copy: pass it anywhere.
+#[derive(Clone, Copy)]
+pub struct Commands {
+    client: StoredValue<SessionClient, LocalStorage>,
+    next_publish_id: StoredValue<u64, LocalStorage>,
+}
+
+impl Commands {
+    pub fn new(client: SessionClient) -> Commands {
+        Commands {
+            client: StoredValue::new_local(client),
+            next_publish_id: StoredValue::new_local(1),
+        }
+    }
+
+    pub fn send(&self, command: Command) {
+        self.client.with_value(|client| client.send(command));
+    }
+
+    /// A fresh id for the next publish (outcomes come back with it).
+    pub fn next_publish_id(&self) -> PublishId {
+        let id = self.next_publish_id.get_value();
+        self.next_publish_id.set_value(id + 1);
+        PublishId(id)
+    }
+
+    /// Whether the session runs in a worker thread.
+    pub fn in_worker_thread(&self) -> bool {
+        self.client.with_value(SessionClient::in_worker_thread)
+    }
+}
+
+/// The store from context (provided once at start-up).
+pub fn use_store() -> AppStore {
+    expect_context::<AppStore>()
+}
+
+/// The command handle from context.
+pub fn use_commands() -> Commands {
+    expect_context::<Commands>()
+}
