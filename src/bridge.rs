@@ -103,6 +103,10 @@ pub fn execute(
             }
             match session.connect(options, now) {
                 Ok(()) => {
+                    // Another broker is another session (the old link is already closed).
+                    if !broker_url.is_empty() && *broker_url != url {
+                        session.leave_session();
+                    }
                     *broker_url = url;
                     None
                 }

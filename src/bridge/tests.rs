@@ -124,6 +124,7 @@ fn publish_failure() -> impl Strategy<Value = PublishFailure> {
         any::<usize>().prop_map(|waiting| PublishFailure::OutboxFull { waiting }),
         Just(PublishFailure::DisconnectedBeforeSent),
         Just(PublishFailure::DisconnectedUnacknowledged),
+        Just(PublishFailure::SessionLeft),
         encode_error().prop_map(PublishFailure::Unencodable),
     ]
 }
@@ -354,4 +355,36 @@ fn a_publish_keeps_the_id_the_ui_gave_it() {
         }),
         "{events:?}"
     );
+}
+
+#[test]
+fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
+    let mut s = session();
+    let mut url = String::new();
+    execute(&mut s, &mut url, connect("ws://a/mqtt"), 0);
+    s.handle_open(0);
+    s.handle_bytes(&[0x20, 0x02, 0x00, 0x00], 0); // CONNACK accepted
+    let publish = Command::Publish {
+        id: PublishId(5),
+        topic: "t".into(),
+        payload: b"x".to_vec(),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+    };
+    execute(&mut s, &mut url, publish, 1);
+    let _: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    // Same broker again: the publish stays in flight.
+    execute(&mut s, &mut url, connect("ws://a/mqtt"), 2);
+    assert_eq!(s.unacked_publishes(), 1);
+    execute(&mut s, &mut url, connect("ws://b/mqtt"), 3);
+    assert_eq!(s.unacked_publishes(), 0);
+    let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(
+        events.contains(&Event::Publish {
+            id: PublishId(5),
+            outcome: PublishOutcome::Failed(PublishFailure::SessionLeft),
+        }),
+        "{events:?}"
+    );
+    assert_eq!(url, "ws://b/mqtt");
 }

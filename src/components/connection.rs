@@ -10,6 +10,7 @@ use crate::components::{download_text, QosSelect};
 use crate::mqtt::{ConnectOptions, ConnectionState, LastWill, QoS};
 use crate::params::{default_broker_url, UrlParams};
 use crate::state::connection::validate_broker_url;
+use crate::state::profile::{plan_start, too_large, LoadedProfile, OnLoad, MAX_PROFILE_BYTES};
 use crate::state::profile::{Profile, SavedSubscription, STORAGE_KEY};
 use crate::state::subscriptions::SubscriptionState;
 use crate::state::{Changes, StateStoreFields};
@@ -55,36 +56,33 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     let store = use_store();
     let commands = use_commands();
 
-    // The saved profile prefills the form; URL parameters win over it.
-    let saved = load_profile().unwrap_or_default();
-    let non_empty = |s: &String| (!s.is_empty()).then(|| s.clone());
-    let broker_url = RwSignal::new(
-        params
-            .broker
-            .clone()
-            .or(non_empty(&saved.broker_url))
-            .unwrap_or_else(default_broker_url),
-    );
-    let client_id = RwSignal::new(
-        params
-            .client_id
-            .clone()
-            .or(non_empty(&saved.client_id))
-            .unwrap_or_else(random_client_id),
-    );
-    let username = RwSignal::new(params.username.clone().unwrap_or(saved.username.clone()));
-    let password = RwSignal::new(saved.password.clone().unwrap_or_default());
-    let remember = RwSignal::new(saved.remember_password);
-    let keepalive = RwSignal::new(saved.keepalive_secs.to_string());
-    let clean_session = RwSignal::new(saved.clean_session);
-    let will_topic = RwSignal::new(saved.will_topic.clone());
-    let will_payload = RwSignal::new(saved.will_payload.clone());
-    let will_qos = RwSignal::new(QoS::from_u8(saved.will_qos).unwrap_or_default());
-    let will_retain = RwSignal::new(saved.will_retain);
+    // The saved profile prefills the form; the URL may name another broker, which then gets
+    // empty credential fields and, with `connect=1`, a question before anything is sent.
+    let stored = load_profile();
+    let (mut prefill, on_load) = plan_start(stored.as_ref(), &params, &default_broker_url());
+    if prefill.client_id.is_empty() {
+        prefill.client_id = random_client_id();
+    }
+    let broker_url = RwSignal::new(prefill.broker_url.clone());
+    let client_id = RwSignal::new(prefill.client_id.clone());
+    let username = RwSignal::new(prefill.username.clone());
+    let password = RwSignal::new(prefill.password.clone().unwrap_or_default());
+    let remember = RwSignal::new(prefill.remember_password);
+    let include_password = RwSignal::new(false);
+    let confirm_broker = RwSignal::new(match &on_load {
+        OnLoad::Confirm(url) => Some(url.clone()),
+        _ => None,
+    });
+    let keepalive = RwSignal::new(prefill.keepalive_secs.to_string());
+    let clean_session = RwSignal::new(prefill.clean_session);
+    let will_topic = RwSignal::new(prefill.will_topic.clone());
+    let will_payload = RwSignal::new(prefill.will_payload.clone());
+    let will_qos = RwSignal::new(QoS::from_u8(prefill.will_qos).unwrap_or_default());
+    let will_retain = RwSignal::new(prefill.will_retain);
     let form_error = RwSignal::new(String::new());
     // Filters to ask for on the first connect: the URL's `sub`s, else the profile's.
     let initial_subs: Vec<(String, QoS)> = if params.subs.is_empty() {
-        saved
+        prefill
             .subscriptions
             .iter()
             .map(|s| (s.filter.clone(), QoS::from_u8(s.qos).unwrap_or_default()))
@@ -151,10 +149,18 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     });
+    // Only the filter list is written back here: the broker and credentials are saved when
+    // the user connects, so a URL typed but never used cannot rebind a stored password.
     Effect::new(move |first: Option<()>| {
-        saved_filters.track();
+        let filters = saved_filters.get();
         if first.is_some() {
-            save_profile(&current_profile());
+            if let Some(mut profile) = load_profile() {
+                profile.subscriptions = filters
+                    .into_iter()
+                    .map(|(filter, qos)| SavedSubscription { filter, qos })
+                    .collect();
+                save_profile(&profile);
+            }
         }
     });
 
@@ -174,6 +180,14 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             qos: will_qos.get_untracked(),
             retain: will_retain.get_untracked(),
         });
+        let url = broker_url.get_untracked().trim().to_string();
+        if let Some(stored) = load_profile() {
+            if let Err(why) = stored.check_password_use(&url, &password.get_untracked()) {
+                password.set(String::new());
+                form_error.set(why);
+                return;
+            }
+        }
         let non_empty = |s: String| (!s.is_empty()).then_some(s);
         let options = ConnectOptions {
             client_id: client_id.get_untracked(),
@@ -183,8 +197,6 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             clean_session: clean_session.get_untracked(),
             last_will,
         };
-        save_profile(&current_profile());
-        let url = broker_url.get_untracked().trim().to_string();
         let changed = Changes {
             connection: true,
             ..Default::default()
@@ -199,6 +211,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             });
             return;
         }
+        save_profile(&current_profile());
         store.update(|s| {
             s.connection.user_connect();
             changed
@@ -223,7 +236,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     };
     let disconnect = move || commands.send(Command::Disconnect);
 
-    if params.connect {
+    if on_load == OnLoad::Connect {
         connect();
     }
 
@@ -232,6 +245,18 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
 
     view! {
         <form class="form connect-form" on:submit=move |ev| { ev.prevent_default(); connect(); }>
+            {move || confirm_broker.get().map(|url| view! {
+                <div data-testid="confirm-connect" class="confirm wide" role="alertdialog" aria-label="Connect to this broker?">
+                    <p>"This link asks to connect to " <code data-testid="confirm-connect-url">{url}</code>
+                        ". It is not the broker you saved; no stored username or password is sent to it. Connect?"</p>
+                    <div class="actions">
+                        <button data-testid="confirm-connect-yes" type="button" class="primary"
+                            on:click=move |_| { confirm_broker.set(None); connect(); }>"Connect"</button>
+                        <button data-testid="confirm-connect-no" type="button"
+                            on:click=move |_| confirm_broker.set(None)>"Not now"</button>
+                    </div>
+                </div>
+            })}
             <label class="field wide">
                 <span>"Broker URL"</span>
                 <input data-testid="broker-url" type="text" spellcheck="false" autocomplete="url"
@@ -311,14 +336,25 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     on:click=move |_| disconnect()>"Disconnect"</button>
             </div>
             <div class="actions wide profile-actions">
-                <button type="button" class="small" on:click=move |_| {
-                    download_text("mqtt-web-profile.json", "application/json", &current_profile().to_json())
+                <button data-testid="export-profile" type="button" class="small" on:click=move |_| {
+                    let json = current_profile().to_export_json(include_password.get_untracked());
+                    download_text("mqtt-web-profile.json", "application/json", &json)
                 }>"Export profile"</button>
+                <label class="check small">
+                    <input data-testid="export-include-password" type="checkbox"
+                        prop:checked=move || include_password.get()
+                        on:change=move |ev| include_password.set(event_target_checked(&ev)) />
+                    <span>"include password"</span>
+                </label>
                 <label class="button small">
                     "Import profile"
                     <input type="file" accept="application/json,.json" class="visually-hidden"
+                        data-testid="import-profile"
                         on:change=move |ev| import_profile(ev, move |result| match result {
-                            Ok(p) => { form_error.set(String::new()); apply_profile(p); }
+                            Ok(loaded) => {
+                                form_error.set(loaded.notice.unwrap_or_default());
+                                apply_profile(loaded.profile);
+                            }
                             Err(why) => form_error.set(why),
                         }) />
                 </label>
@@ -334,7 +370,7 @@ fn storage() -> Option<web_sys::Storage> {
 
 fn load_profile() -> Option<Profile> {
     let text = storage()?.get_item(STORAGE_KEY).ok().flatten()?;
-    Profile::from_json(&text).ok()
+    Profile::from_json(&text).ok().map(|loaded| loaded.profile)
 }
 
 /// Stores the profile (the password only when "remember" is ticked: `Profile::to_json`).
@@ -344,29 +380,40 @@ fn save_profile(profile: &Profile) {
     }
 }
 
-/// Reads the picked file and hands the parsed profile (or why not) to `done`.
-fn import_profile(ev: web_sys::Event, done: impl Fn(Result<Profile, String>) + 'static) {
-    let Some(file) = ev
+/// Reads the picked file and hands the parsed profile (or why not) to `done`. Files over
+/// the cap are refused before reading; a failed read says so.
+fn import_profile(ev: web_sys::Event, done: impl FnOnce(Result<LoadedProfile, String>) + 'static) {
+    let Some(input) = ev
         .target()
         .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        .and_then(|input| input.files())
-        .and_then(|files| files.get(0))
     else {
         return;
     };
+    let Some(file) = input.files().and_then(|files| files.get(0)) else {
+        return;
+    };
+    // The same file can be picked again after an edit.
+    input.set_value("");
+    if file.size() > MAX_PROFILE_BYTES as f64 {
+        done(Err(too_large(file.size() as usize)));
+        return;
+    }
     let Ok(reader) = web_sys::FileReader::new() else {
+        done(Err("this browser cannot read files here".into()));
         return;
     };
     let reader_in_callback = reader.clone();
-    let on_load = Closure::<dyn FnMut()>::new(move || {
-        let text = reader_in_callback
-            .result()
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default();
-        done(Profile::from_json(&text));
+    // `loadend` fires once, after success or failure (then `result` is null); the closure
+    // frees itself when called.
+    let on_end = Closure::once_into_js(move || {
+        let text = reader_in_callback.result().ok().and_then(|v| v.as_string());
+        done(match text {
+            Some(text) => Profile::from_json(&text),
+            None => Err("the file could not be read".into()),
+        });
     });
-    reader.set_onload(Some(on_load.as_ref().unchecked_ref()));
-    on_load.forget();
-    let _ = reader.read_as_text(&file);
+    reader.set_onloadend(Some(on_end.unchecked_ref()));
+    if reader.read_as_text(&file).is_err() {
+        reader.set_onloadend(None);
+    }
 }

@@ -246,6 +246,9 @@ pub enum PublishFailure {
     DisconnectedUnacknowledged,
     /// It could not be encoded when its turn came to be sent.
     Unencodable(EncodeError),
+    /// Its ack was pending when the user connected with another client id or to another
+    /// broker: the session it was sent in is left behind.
+    SessionLeft,
 }
 
 impl fmt::Display for PublishFailure {
@@ -264,6 +267,10 @@ impl fmt::Display for PublishFailure {
                 "disconnected before the broker acknowledged it (it may or may not have arrived)"
             ),
             PublishFailure::Unencodable(e) => write!(f, "{e}"),
+            PublishFailure::SessionLeft => write!(
+                f,
+                "the client id or broker changed before the broker acknowledged it (it may or may not have arrived)"
+            ),
         }
     }
 }

@@ -79,6 +79,12 @@
 //!   are checked when queued). A packet of the protocol's own (CONNECT, acks, PINGREQ,
 //!   SUBSCRIBE…) that cannot be encoded ends the connection with
 //!   `DisconnectReason::LocalEncode`, then reconnects as after any loss.
+//! - **One session per (broker, client id).** In-flight state belongs to the broker's
+//!   session for one client id. A `connect` with another client id, or the caller's
+//!   `leave_session` when the user picks another broker, reports unacknowledged publishes
+//!   `Failed(SessionLeft)` and forgets incoming QoS 2 ids (whatever the next CONNACK says).
+//!   A failover move (`broker_moved`) also forgets incoming ids but sends unacknowledged
+//!   publishes again as new ones: the brokers of one service should get them at least once.
 //! - **Incoming.** QoS 2 ids stay "delivered" until PUBREL, across reconnects whose CONNACK
 //!   says the session is present. PUBREL for an unknown id is still answered with PUBCOMP.
 //!   Acks for unknown ids are ignored. Incoming PUBLISH topics are checked like ours

@@ -1371,6 +1371,104 @@ fn qos2_incoming_ids_survive_a_reconnect_with_session_present() {
     assert_eq!(sim.events(), [message("q2", b"y", QoS::ExactlyOnce)]);
 }
 
+/// A user `connect` with `options`, then open and CONNACK; returns what was sent after it.
+fn user_reconnect(sim: &mut Sim, options: ConnectOptions, session_present: bool) -> Vec<Out> {
+    sim.s.connect(options, sim.now).unwrap();
+    sim.out();
+    sim.s.handle_open(sim.now);
+    assert!(matches!(sim.out()[..], [Out::Packet(Packet::Connect(_))]));
+    sim.feed(connack(session_present));
+    sim.out()
+}
+
+#[test]
+fn another_client_id_leaves_the_old_sessions_inflight_state_behind() {
+    let mut sim = Sim::online(persistent(), false);
+    // Inbound QoS 2 id 7 awaits PUBREL; an outbound QoS 1 publish awaits PUBACK.
+    sim.feed(publish("in", QoS::ExactlyOnce, 7, b"old"));
+    let id = sim
+        .publish("out", b"1".to_vec(), QoS::AtLeastOnce, false, 0)
+        .unwrap();
+    sim.out();
+    sim.events();
+    let other = ConnectOptions {
+        client_id: "web-2".into(),
+        ..persistent()
+    };
+    // Even a broker that says it has a session for the new id gets nothing of the old one.
+    let out = user_reconnect(&mut sim, other, true);
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Out::Packet(Packet::Publish(_)))),
+        "the old client's publish is not re-sent into the new session: {out:?}"
+    );
+    let events = sim.events();
+    assert!(
+        events.contains(&outcome(
+            id,
+            PublishOutcome::Failed(PublishFailure::SessionLeft)
+        )),
+        "{events:?}"
+    );
+    // A new QoS 2 PUBLISH reusing id 7 is a new message: shown and PUBREC'd.
+    sim.feed(publish("in", QoS::ExactlyOnce, 7, b"new"));
+    assert_eq!(sim.out(), [Out::Packet(Packet::PubRec(PubRec::new(7)))]);
+    assert_eq!(sim.events(), [message("in", b"new", QoS::ExactlyOnce)]);
+    assert_eq!(sim.s.unacked_publishes(), 0, "its packet id was freed");
+}
+
+#[test]
+fn the_same_client_id_reconnecting_keeps_its_inflight_state() {
+    let mut sim = Sim::online(persistent(), false);
+    sim.feed(publish("in", QoS::ExactlyOnce, 7, b"old"));
+    sim.publish("out", b"1".to_vec(), QoS::AtLeastOnce, false, 0)
+        .unwrap();
+    sim.out();
+    sim.events();
+    let out = user_reconnect(&mut sim, persistent(), true);
+    assert_eq!(
+        out,
+        [Out::Packet(publish_dup("out", QoS::AtLeastOnce, 1, b"1"))]
+    );
+    sim.events();
+    sim.feed(publish_dup("in", QoS::ExactlyOnce, 7, b"old"));
+    assert_eq!(sim.events(), [], "still the same message, not shown twice");
+}
+
+#[test]
+fn a_failover_move_forgets_incoming_ids_and_resends_unacked_publishes_as_new() {
+    let mut sim = Sim::online(persistent(), false);
+    sim.feed(publish("in", QoS::ExactlyOnce, 7, b"old"));
+    let id = sim
+        .publish("out", b"1".to_vec(), QoS::AtLeastOnce, false, 0)
+        .unwrap();
+    sim.out();
+    sim.events();
+    sim.closed();
+    sim.s.broker_moved();
+    // The new broker happens to hold a session for us: still none of the old broker's ids.
+    let (out, _) = sim.reconnect(true);
+    assert_eq!(
+        out,
+        [Out::Packet(publish("out", QoS::AtLeastOnce, 1, b"1"))],
+        "DUP=0: the new broker never saw it"
+    );
+    sim.feed(publish("in", QoS::ExactlyOnce, 7, b"new"));
+    assert_eq!(sim.events(), [message("in", b"new", QoS::ExactlyOnce)]);
+    sim.feed(Packet::PubAck(PubAck::new(1)));
+    assert_eq!(sim.events(), [outcome(id, PublishOutcome::Acked)]);
+    // Only that one CONNACK counts as fresh: the next reconnect to the same broker resends
+    // with DUP as usual.
+    sim.publish("out", b"2".to_vec(), QoS::AtLeastOnce, false, sim.now)
+        .unwrap();
+    sim.out();
+    let (out, _) = sim.reconnect(true);
+    assert_eq!(
+        out,
+        [Out::Packet(publish_dup("out", QoS::AtLeastOnce, 2, b"2"))]
+    );
+}
+
 #[test]
 fn pubrel_for_an_unknown_id_is_still_answered_with_pubcomp() {
     let mut sim = Sim::online(opts(), false);

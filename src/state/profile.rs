@@ -1,10 +1,27 @@
 //! Connection profiles: what the connect form saves in localStorage and exports as JSON.
-//! The password is kept only when the user ticked "remember".
+//!
+//! Trust rules, because anyone can send the user a link or a file:
+//! - The password is stored only when the user ticked "remember", and it is bound to the
+//!   broker URL it was saved with (as a browser's password manager binds to an origin): a
+//!   page opened for another broker starts with empty username and password fields, and a
+//!   remembered password is never sent to another broker.
+//! - `connect=1` connects at once only to the saved broker or the build/same-origin default;
+//!   for a broker only the link names, the page asks first ([`OnLoad::Confirm`]).
+//! - An export holds the password only when the user asks for it.
+//! - A stored or imported file is size-capped and its subscription list is capped.
 
 use serde::{Deserialize, Serialize};
 
+use crate::params::UrlParams;
+
 /// localStorage key of the current profile.
 pub const STORAGE_KEY: &str = "mqtt-web.profile";
+
+/// Larger profile files are refused unread (a real one is a few KiB).
+pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
+
+/// Subscriptions kept from a profile; each is one SUBSCRIBE on connect.
+pub const MAX_PROFILE_SUBSCRIPTIONS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -50,8 +67,16 @@ impl Default for Profile {
     }
 }
 
+/// A profile read from storage or a file, with what was left out of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedProfile {
+    pub profile: Profile,
+    /// Set when something was dropped (too many subscriptions); shown to the user.
+    pub notice: Option<String>,
+}
+
 impl Profile {
-    /// JSON for storage or export; drops the password unless it is to be remembered.
+    /// JSON for localStorage; drops the password unless it is to be remembered.
     pub fn to_json(&self) -> String {
         let mut copy = self.clone();
         if !copy.remember_password {
@@ -60,8 +85,22 @@ impl Profile {
         serde_json::to_string_pretty(&copy).unwrap_or_default()
     }
 
+    /// JSON for an exported file: the password only when the user ticked "include password"
+    /// (it then comes back as remembered on import, bound to this profile's broker).
+    pub fn to_export_json(&self, include_password: bool) -> String {
+        let mut copy = self.clone();
+        copy.remember_password = include_password && copy.password.is_some();
+        if !include_password {
+            copy.password = None;
+        }
+        serde_json::to_string_pretty(&copy).unwrap_or_default()
+    }
+
     /// Reads a stored or imported profile; the error says what is wrong with the file.
-    pub fn from_json(text: &str) -> Result<Profile, String> {
+    pub fn from_json(text: &str) -> Result<LoadedProfile, String> {
+        if text.len() > MAX_PROFILE_BYTES {
+            return Err(too_large(text.len()));
+        }
         let mut profile: Profile =
             serde_json::from_str(text).map_err(|e| format!("not a profile file: {e}"))?;
         if !profile.remember_password {
@@ -74,8 +113,104 @@ impl Profile {
         for sub in &mut profile.subscriptions {
             sub.qos = sub.qos.min(2);
         }
-        Ok(profile)
+        let listed = profile.subscriptions.len();
+        let notice = (listed > MAX_PROFILE_SUBSCRIPTIONS).then(|| {
+            profile.subscriptions.truncate(MAX_PROFILE_SUBSCRIPTIONS);
+            format!(
+                "the profile lists {listed} subscriptions; the first {MAX_PROFILE_SUBSCRIPTIONS} were kept"
+            )
+        });
+        Ok(LoadedProfile { profile, notice })
     }
+
+    /// The form for a page opened on `broker`: this profile, with its username and password
+    /// only if they were saved for that same broker.
+    pub fn for_broker(&self, broker: &str) -> Profile {
+        let mut form = self.clone();
+        if !same_broker(&self.broker_url, broker) {
+            form.username.clear();
+            form.password = None;
+            form.remember_password = false;
+        }
+        form.broker_url = broker.to_string();
+        form
+    }
+
+    /// Whether connecting to `broker` with `password` would send this profile's remembered
+    /// password to a broker it was not saved for. The error is the sentence for the form.
+    pub fn check_password_use(&self, broker: &str, password: &str) -> Result<(), String> {
+        match &self.password {
+            Some(stored)
+                if !password.is_empty()
+                    && stored == password
+                    && !same_broker(&self.broker_url, broker) =>
+            {
+                Err(format!(
+                    "the remembered password belongs to {}; type it again to send it to {}",
+                    self.broker_url.trim(),
+                    broker.trim()
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// "File of N bytes" refusal, shared by the file picker (which knows the size before reading).
+pub fn too_large(bytes: usize) -> String {
+    format!(
+        "the file is {bytes} bytes; a profile file is at most {} KiB",
+        MAX_PROFILE_BYTES / 1024
+    )
+}
+
+/// Two broker URLs name the same broker (surrounding spaces aside). Deliberately strict: a
+/// credential goes only where it was saved, so anything else counts as another broker.
+pub fn same_broker(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    !a.is_empty() && a == b
+}
+
+/// What the page does on load about connecting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnLoad {
+    /// Wait for the user.
+    Wait,
+    /// Connect at once (`connect=1` for the saved or default broker).
+    Connect,
+    /// `connect=1` for a broker only the link names: show it and ask once.
+    Confirm(String),
+}
+
+/// The connect form and the on-load action for a page: the saved profile, adjusted by the
+/// URL (which only the user's own choices may make more powerful).
+pub fn plan_start(
+    saved: Option<&Profile>,
+    params: &UrlParams,
+    default_broker: &str,
+) -> (Profile, OnLoad) {
+    let saved_broker = saved.map(|p| p.broker_url.as_str()).unwrap_or("");
+    let broker = params
+        .broker
+        .clone()
+        .or_else(|| (!saved_broker.trim().is_empty()).then(|| saved_broker.to_string()))
+        .unwrap_or_else(|| default_broker.to_string());
+    let mut form = saved.cloned().unwrap_or_default().for_broker(&broker);
+    if let Some(client_id) = &params.client_id {
+        form.client_id = client_id.clone();
+    }
+    if let Some(username) = &params.username {
+        form.username = username.clone();
+    }
+    let trusted = params.broker.is_none()
+        || same_broker(&broker, saved_broker)
+        || same_broker(&broker, default_broker);
+    let on_load = match (params.connect, trusted) {
+        (false, _) => OnLoad::Wait,
+        (true, true) => OnLoad::Connect,
+        (true, false) => OnLoad::Confirm(broker),
+    };
+    (form, on_load)
 }
 
 #[cfg(test)]
@@ -100,7 +235,7 @@ mod tests {
     fn the_password_is_not_stored_unless_remember_is_ticked() {
         let json = sample().to_json();
         assert!(!json.contains("s3cret"), "{json}");
-        let back = Profile::from_json(&json).unwrap();
+        let back = Profile::from_json(&json).unwrap().profile;
         assert_eq!(back.password, None);
         assert_eq!(back.subscriptions, sample().subscriptions);
     }
@@ -111,7 +246,10 @@ mod tests {
             remember_password: true,
             ..sample()
         };
-        assert_eq!(Profile::from_json(&profile.to_json()).unwrap(), profile);
+        assert_eq!(
+            Profile::from_json(&profile.to_json()).unwrap().profile,
+            profile
+        );
     }
 
     #[test]
@@ -120,7 +258,7 @@ mod tests {
             .unwrap_err()
             .starts_with("not a profile file"));
         let text = r##"{"password":"x","will_qos":7,"subscriptions":[{"filter":"a/#/b","qos":1},{"filter":"ok/+","qos":9}]}"##;
-        let profile = Profile::from_json(text).unwrap();
+        let profile = Profile::from_json(text).unwrap().profile;
         assert_eq!(
             profile.password, None,
             "a password without remember is dropped"
@@ -134,5 +272,127 @@ mod tests {
             }]
         );
         assert_eq!(profile.keepalive_secs, 60, "missing fields take defaults");
+    }
+
+    fn remembered() -> Profile {
+        Profile {
+            remember_password: true,
+            ..sample()
+        }
+    }
+
+    fn params(query: &str) -> UrlParams {
+        UrlParams::from_query(query)
+    }
+
+    const DEFAULT: &str = "ws://127.0.0.1:8080/mqtt";
+    const EVIL: &str = "ws://127.0.0.2:9001/mqtt";
+
+    #[test]
+    fn a_link_to_another_broker_gets_no_stored_credential_and_asks_before_connecting() {
+        let saved = remembered();
+        let query = format!("broker={EVIL}&connect=1");
+        let (form, on_load) = plan_start(Some(&saved), &params(&query), DEFAULT);
+        assert_eq!(form.broker_url, EVIL);
+        assert_eq!(form.username, "");
+        assert_eq!(form.password, None);
+        assert!(!form.remember_password);
+        assert_eq!(on_load, OnLoad::Confirm(EVIL.into()));
+        assert_eq!(form.subscriptions, saved.subscriptions, "the rest is kept");
+    }
+
+    #[test]
+    fn the_saved_broker_connects_at_once_with_its_credentials() {
+        let saved = remembered();
+        for query in [
+            "connect=1".to_string(),
+            format!("broker={}&connect=1", saved.broker_url),
+        ] {
+            let (form, on_load) = plan_start(Some(&saved), &params(&query), DEFAULT);
+            assert_eq!(on_load, OnLoad::Connect, "{query}");
+            assert_eq!(form.password.as_deref(), Some("s3cret"));
+            assert_eq!(form.username, "alice");
+        }
+        let (_, on_load) = plan_start(Some(&saved), &params(""), DEFAULT);
+        assert_eq!(on_load, OnLoad::Wait, "no connect=1, no connect");
+    }
+
+    #[test]
+    fn the_default_broker_is_trusted_but_gets_no_credential_saved_for_another() {
+        let saved = remembered();
+        let query = format!("broker={DEFAULT}&connect=1");
+        let (form, on_load) = plan_start(Some(&saved), &params(&query), DEFAULT);
+        assert_eq!(on_load, OnLoad::Connect);
+        assert_eq!((form.username.as_str(), form.password), ("", None));
+        let (form, on_load) = plan_start(None, &params("connect=1"), DEFAULT);
+        assert_eq!(
+            (form.broker_url.as_str(), on_load),
+            (DEFAULT, OnLoad::Connect)
+        );
+    }
+
+    #[test]
+    fn without_a_saved_profile_a_linked_broker_still_asks() {
+        let query = format!("broker={EVIL}&connect=1&username=bob&client_id=x");
+        let (form, on_load) = plan_start(None, &params(&query), DEFAULT);
+        assert_eq!(on_load, OnLoad::Confirm(EVIL.into()));
+        assert_eq!(
+            (form.username.as_str(), form.client_id.as_str()),
+            ("bob", "x")
+        );
+        assert_eq!(form.password, None, "a link never carries a password");
+    }
+
+    #[test]
+    fn a_remembered_password_is_refused_for_another_broker_but_a_typed_one_is_not() {
+        let saved = remembered();
+        assert_eq!(
+            saved.check_password_use(&saved.broker_url, "s3cret"),
+            Ok(())
+        );
+        let why = saved.check_password_use(EVIL, "s3cret").unwrap_err();
+        assert!(
+            why.contains(EVIL) && why.contains(&saved.broker_url),
+            "{why}"
+        );
+        assert_eq!(saved.check_password_use(EVIL, "other"), Ok(()));
+        assert_eq!(saved.check_password_use(EVIL, ""), Ok(()));
+    }
+
+    #[test]
+    fn an_export_has_a_password_only_when_asked_and_it_comes_back_bound_to_its_broker() {
+        let profile = remembered();
+        let plain = profile.to_export_json(false);
+        assert!(!plain.contains("s3cret"), "{plain}");
+        let with = profile.to_export_json(true);
+        let back = Profile::from_json(&with).unwrap().profile;
+        assert_eq!(back.password.as_deref(), Some("s3cret"));
+        assert_eq!(back.broker_url, profile.broker_url);
+        let not_remembered = Profile {
+            remember_password: false,
+            ..sample()
+        };
+        assert!(!not_remembered.to_export_json(false).contains("s3cret"));
+    }
+
+    #[test]
+    fn an_oversize_file_is_refused_and_a_long_subscription_list_is_capped_with_a_notice() {
+        let huge = format!("{{\"client_id\":\"{}\"}}", "x".repeat(MAX_PROFILE_BYTES));
+        let why = Profile::from_json(&huge).unwrap_err();
+        assert!(why.contains("at most 1024 KiB"), "{why}");
+        let subs: Vec<String> = (0..5000)
+            .map(|i| format!("{{\"filter\":\"t/{i}\",\"qos\":0}}"))
+            .collect();
+        let text = format!("{{\"subscriptions\":[{}]}}", subs.join(","));
+        let loaded = Profile::from_json(&text).unwrap();
+        assert_eq!(
+            loaded.profile.subscriptions.len(),
+            MAX_PROFILE_SUBSCRIPTIONS
+        );
+        assert_eq!(loaded.profile.subscriptions[0].filter, "t/0");
+        assert_eq!(
+            loaded.notice.as_deref(),
+            Some("the profile lists 5000 subscriptions; the first 256 were kept")
+        );
     }
 }

@@ -117,6 +117,9 @@ pub struct Session {
     /// UNSUBSCRIBEs to send when connected (and packet ids are free), in order.
     unsubs_to_send: VecDeque<PendingUnsub>,
     inflight: Inflight,
+    /// Set by `broker_moved`: the next CONNACK comes from a broker that never saw our
+    /// in-flight publishes.
+    fresh_broker: bool,
     outbox: VecDeque<Queued>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -177,6 +180,7 @@ impl Session {
             wanted: Vec::new(),
             unsubs_to_send: VecDeque::new(),
             inflight: Inflight::default(),
+            fresh_broker: false,
             outbox: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -201,6 +205,13 @@ impl Session {
         self.expire_outbox(now);
         // Restart: end the old link gracefully (decisions use the old options).
         self.drop_link(now);
+        if self
+            .options
+            .as_ref()
+            .is_some_and(|old| old.client_id != options.client_id)
+        {
+            self.leave_session();
+        }
         self.options = Some(options);
         // A user connect (maybe another client id) asks for every filter again, whatever the
         // broker's session holds; retained messages then repopulate the view.
@@ -211,6 +222,29 @@ impl Session {
         self.set_state(ConnectionState::Connecting);
         self.open(now);
         Ok(())
+    }
+
+    /// In-flight state belongs to one (broker, client id) session; this ends our part of it.
+    /// `connect` calls it when the client id changes; the caller calls it when the broker
+    /// changes (the session does not know URLs). Unacknowledged publishes are reported
+    /// `Failed(SessionLeft)` rather than re-sent into a session that never saw them, their
+    /// packet ids are freed, and incoming QoS 2 ids awaiting PUBREL are forgotten (a new
+    /// PUBLISH reusing one must be shown, not taken for a duplicate). The outbox (never
+    /// sent) and the wanted subscriptions stay: they belong to the user, not to the broker.
+    pub fn leave_session(&mut self) {
+        self.inflight.forget_incoming();
+        for o in self.inflight.drain_outgoing() {
+            self.pkids.release(o.pkid);
+            self.publish_failed(o.id, PublishFailure::SessionLeft);
+        }
+    }
+
+    /// Failover moved the link to another broker of the same service: incoming QoS 2 ids
+    /// were the old broker's and are forgotten; unacknowledged publishes go out again as new
+    /// ones after the next CONNACK whatever it says (at least once, as with a clean session).
+    pub fn broker_moved(&mut self) {
+        self.inflight.forget_incoming();
+        self.fresh_broker = true;
     }
 
     /// Send DISCONNECT (if connected), close the link and stop reconnecting.

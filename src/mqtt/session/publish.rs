@@ -134,7 +134,7 @@ impl Session {
 
     /// Unfinished QoS 1/2 publishes after a reconnect, in their original order.
     pub(super) fn retransmit(&mut self, now: Millis) -> Result<(), LinkEnded> {
-        let clean = self.clean_session();
+        let clean = self.clean_session() || std::mem::take(&mut self.fresh_broker);
         for pkid in self.inflight.send_order() {
             let Some(o) = self.inflight.get_mut(pkid) else {
                 continue;
