@@ -87,6 +87,7 @@ fn bench_session_only(params: &UrlParams) {
     let client = SessionClient::in_page(SessionConfig::default(), sink);
     client.send(Command::Connect {
         url: params.broker.clone().unwrap_or_else(default_broker_url),
+        failover: Vec::new(),
         options: ConnectOptions {
             client_id: params
                 .client_id

@@ -9,16 +9,21 @@
 //! Between the page and the worker, batches travel as `postcard` bytes (a compact, stable
 //! serde format) in one transferred `ArrayBuffer` per batch. Plain Rust, tested natively.
 
+pub mod failover;
+
 use serde::{Deserialize, Serialize};
 
 use crate::mqtt::{CommandError, ConnectOptions, Event, Millis, PublishId, QoS, Session};
 use crate::state::connection::validate_broker_url;
+pub use failover::{BrokerInUse, Brokers};
 
 /// What the UI asks of the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
+    /// `url` first; `failover` are the brokers to move to, in order, when it fails.
     Connect {
         url: String,
+        failover: Vec<String>,
         options: ConnectOptions,
     },
     Disconnect,
@@ -47,6 +52,8 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Update {
     Session(Event),
+    /// The broker the session uses now (after a connect, or a failover move).
+    Broker(BrokerInUse),
     /// A command was refused before anything was sent.
     Refused {
         command: Refused,
@@ -85,30 +92,50 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// Carries out one command on the session. `broker_url` is the URL the transport opens on
-/// the session's next `Transmit::Open` (set by `Connect`). Returns the refusal, if any; the
-/// caller then runs the session's polling order.
+/// Carries out one command on the session. `brokers` holds the URLs the transport opens on
+/// the session's `Transmit::Open` (set by `Connect`). Returns the answer, if any (a refusal,
+/// or the broker now in use); the caller then runs the session's polling order.
 pub fn execute(
     session: &mut Session,
-    broker_url: &mut String,
+    brokers: &mut Brokers,
     command: Command,
     now: Millis,
 ) -> Option<Update> {
     let refused = |command, reason| Some(Update::Refused { command, reason });
     match command {
-        Command::Connect { url, options } => {
+        Command::Connect {
+            url,
+            failover,
+            options,
+        } => {
             let url = url.trim().to_string();
-            if let Err(why) = validate_broker_url(&url) {
+            let mut urls = vec![url.clone()];
+            urls.extend(
+                failover
+                    .iter()
+                    .map(|u| u.trim().to_string())
+                    .filter(|u| !u.is_empty() && *u != url),
+            );
+            urls.dedup();
+            if urls.len() > failover::MAX_BROKERS {
+                let why = format!(
+                    "at most {} brokers in a failover list",
+                    failover::MAX_BROKERS
+                );
                 return refused(Refused::Connect { url }, Refusal::BrokerUrl(why));
+            }
+            for candidate in &urls {
+                if let Err(why) = validate_broker_url(candidate) {
+                    return refused(Refused::Connect { url }, Refusal::BrokerUrl(why));
+                }
             }
             match session.connect(options, now) {
                 Ok(()) => {
                     // Another broker is another session (the old link is already closed).
-                    if !broker_url.is_empty() && *broker_url != url {
+                    if !brokers.current().is_empty() && brokers.current() != url {
                         session.leave_session();
                     }
-                    *broker_url = url;
-                    None
+                    Some(Update::Broker(brokers.set(urls)))
                 }
                 Err(e) => refused(Refused::Connect { url }, Refusal::Session(e)),
             }

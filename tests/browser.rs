@@ -54,6 +54,7 @@ fn recording_driver() -> (Driver, Rc<RefCell<Vec<Event>>>) {
 fn connect(url: &str, client_id: &str) -> Command {
     Command::Connect {
         url: url.into(),
+        failover: Vec::new(),
         options: ConnectOptions {
             client_id: client_id.into(),
             ..ConnectOptions::default()

@@ -57,7 +57,13 @@ fn options() -> impl Strategy<Value = ConnectOptions> {
 
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        (text(), options()).prop_map(|(url, options)| Command::Connect { url, options }),
+        (text(), prop::collection::vec(text(), 0..3), options()).prop_map(
+            |(url, failover, options)| Command::Connect {
+                url,
+                failover,
+                options
+            }
+        ),
         Just(Command::Disconnect),
         (text(), qos()).prop_map(|(filter, qos)| Command::Subscribe { filter, qos }),
         text().prop_map(|filter| Command::Unsubscribe { filter }),
@@ -254,6 +260,7 @@ fn session() -> Session {
 fn connect(url: &str) -> Command {
     Command::Connect {
         url: url.into(),
+        failover: Vec::new(),
         options: ConnectOptions {
             client_id: "c".into(),
             ..ConnectOptions::default()
@@ -264,19 +271,25 @@ fn connect(url: &str) -> Command {
 #[test]
 fn connect_sets_the_url_the_transport_opens_and_asks_for_a_link() {
     let mut s = session();
-    let mut url = String::new();
-    assert_eq!(
+    let mut url = Brokers::default();
+    assert!(matches!(
         execute(&mut s, &mut url, connect(" ws://127.0.0.1:9001/mqtt "), 0),
-        None
-    );
-    assert_eq!(url, "ws://127.0.0.1:9001/mqtt");
+        Some(Update::Broker(BrokerInUse {
+            index: 0,
+            of: 1,
+            moved_because: None,
+            ..
+        }))
+    ));
+    assert_eq!(url.current(), "ws://127.0.0.1:9001/mqtt");
     assert_eq!(s.poll_transmit(), Some(Transmit::Open));
 }
 
 #[test]
 fn a_bad_broker_url_is_refused_as_an_update_and_nothing_is_opened() {
     let mut s = session();
-    let mut url = "ws://old/mqtt".to_string();
+    let mut url = Brokers::default();
+    url.set(vec!["ws://old/mqtt".into()]);
     let answer = execute(&mut s, &mut url, connect("http://127.0.0.1:9001"), 0);
     let Some(Update::Refused {
         command: Refused::Connect { url: refused_url },
@@ -287,14 +300,14 @@ fn a_bad_broker_url_is_refused_as_an_update_and_nothing_is_opened() {
     };
     assert_eq!(refused_url, "http://127.0.0.1:9001");
     assert!(why.contains("ws://"), "{why}");
-    assert_eq!(url, "ws://old/mqtt", "the old URL stays");
+    assert_eq!(url.current(), "ws://old/mqtt", "the old URL stays");
     assert_eq!(s.poll_transmit(), None);
 }
 
 #[test]
 fn refusals_name_the_command_they_answer() {
     let mut s = session();
-    let mut url = String::new();
+    let mut url = Brokers::default();
     let publish = Command::Publish {
         id: PublishId(41),
         topic: "a/+".into(),
@@ -337,7 +350,7 @@ fn refusals_name_the_command_they_answer() {
 #[test]
 fn a_publish_keeps_the_id_the_ui_gave_it() {
     let mut s = session();
-    let mut url = String::new();
+    let mut url = Brokers::default();
     execute(&mut s, &mut url, connect("ws://h/mqtt"), 0);
     let publish = Command::Publish {
         id: PublishId(7),
@@ -360,7 +373,7 @@ fn a_publish_keeps_the_id_the_ui_gave_it() {
 #[test]
 fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
     let mut s = session();
-    let mut url = String::new();
+    let mut url = Brokers::default();
     execute(&mut s, &mut url, connect("ws://a/mqtt"), 0);
     s.handle_open(0);
     s.handle_bytes(&[0x20, 0x02, 0x00, 0x00], 0); // CONNACK accepted
@@ -386,5 +399,136 @@ fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
         }),
         "{events:?}"
     );
-    assert_eq!(url, "ws://b/mqtt");
+    assert_eq!(url.current(), "ws://b/mqtt");
+}
+
+/// Connected to the first of `urls`, events drained.
+fn online_with_failover(urls: &[&str]) -> (Session, Brokers) {
+    let mut s = session();
+    let mut brokers = Brokers::default();
+    let connect = Command::Connect {
+        url: urls[0].into(),
+        failover: urls[1..].iter().map(|u| u.to_string()).collect(),
+        options: ConnectOptions {
+            client_id: "c".into(),
+            ..ConnectOptions::default()
+        },
+    };
+    execute(&mut s, &mut brokers, connect, 0);
+    s.handle_open(0);
+    s.handle_bytes(&[0x20, 0x02, 0x00, 0x00], 0);
+    drain(&mut s, &mut brokers);
+    (s, brokers)
+}
+
+/// The session's events run through failover, as the driver does; returns the moves.
+fn drain(s: &mut Session, brokers: &mut Brokers) -> Vec<BrokerInUse> {
+    while s.poll_transmit().is_some() {}
+    let mut moves = Vec::new();
+    while let Some(event) = s.poll_event() {
+        moves.extend(brokers.observe(&event, s));
+    }
+    moves
+}
+
+/// One failed attempt: the link closes (or the retry's open fails), the retry comes due.
+fn fail_once(s: &mut Session, brokers: &mut Brokers, now: &mut Millis) -> Vec<BrokerInUse> {
+    s.handle_closed(TransportError::OpenFailed("refused".into()), *now);
+    let moves = drain(s, brokers);
+    *now = s.poll_timeout().expect("a retry is scheduled");
+    s.handle_timeout(*now);
+    assert_eq!(s.poll_transmit(), Some(Transmit::Open));
+    moves
+}
+
+#[test]
+fn failover_moves_after_three_failures_in_a_row_and_wraps_back_to_the_first() {
+    let (mut s, mut brokers) = online_with_failover(&["ws://a/mqtt", "ws://b/mqtt"]);
+    let mut now = 0;
+    assert_eq!(fail_once(&mut s, &mut brokers, &mut now), []);
+    assert_eq!(fail_once(&mut s, &mut brokers, &mut now), []);
+    let moves = fail_once(&mut s, &mut brokers, &mut now);
+    assert_eq!(
+        brokers.current(),
+        "ws://b/mqtt",
+        "the retry opens the next broker"
+    );
+    let [moved] = &moves[..] else {
+        panic!("{moves:?}")
+    };
+    assert_eq!(
+        (moved.url.as_str(), moved.index, moved.of),
+        ("ws://b/mqtt", 1, 2)
+    );
+    let why = moved.moved_because.as_deref().unwrap();
+    assert!(
+        why.starts_with("ws://a/mqtt failed 3 times in a row"),
+        "{why}"
+    );
+    // A success on b resets the count; b failing three times goes back to a.
+    s.handle_open(now);
+    s.handle_bytes(&[0x20, 0x02, 0x00, 0x00], now);
+    drain(&mut s, &mut brokers);
+    for _ in 0..2 {
+        assert_eq!(fail_once(&mut s, &mut brokers, &mut now), []);
+    }
+    assert_eq!(fail_once(&mut s, &mut brokers, &mut now).len(), 1);
+    assert_eq!(brokers.current(), "ws://a/mqtt");
+}
+
+#[test]
+fn a_single_broker_never_moves_and_a_user_disconnect_resets_the_count() {
+    let (mut s, mut brokers) = online_with_failover(&["ws://a/mqtt"]);
+    let mut now = 0;
+    for _ in 0..6 {
+        assert_eq!(fail_once(&mut s, &mut brokers, &mut now), []);
+    }
+    let (mut s, mut brokers) = online_with_failover(&["ws://a/mqtt", "ws://b/mqtt"]);
+    fail_once(&mut s, &mut brokers, &mut now);
+    fail_once(&mut s, &mut brokers, &mut now);
+    s.disconnect(now);
+    drain(&mut s, &mut brokers);
+    let connect = Command::Connect {
+        url: "ws://a/mqtt".into(),
+        failover: vec!["ws://b/mqtt".into()],
+        options: ConnectOptions {
+            client_id: "c".into(),
+            ..ConnectOptions::default()
+        },
+    };
+    execute(&mut s, &mut brokers, connect, now);
+    drain(&mut s, &mut brokers);
+    s.handle_open(now);
+    assert_eq!(
+        fail_once(&mut s, &mut brokers, &mut now),
+        [],
+        "counting starts again"
+    );
+    assert_eq!(brokers.current(), "ws://a/mqtt");
+}
+
+#[test]
+fn a_bad_failover_url_refuses_the_connect_and_names_the_problem() {
+    let mut s = session();
+    let mut brokers = Brokers::default();
+    let connect = Command::Connect {
+        url: "ws://a/mqtt".into(),
+        failover: vec!["http://b".into()],
+        options: ConnectOptions {
+            client_id: "c".into(),
+            ..ConnectOptions::default()
+        },
+    };
+    let answer = execute(&mut s, &mut brokers, connect, 0);
+    assert!(
+        matches!(
+            answer,
+            Some(Update::Refused {
+                reason: Refusal::BrokerUrl(_),
+                ..
+            })
+        ),
+        "{answer:?}"
+    );
+    assert_eq!(s.poll_transmit(), None, "nothing opened");
 }

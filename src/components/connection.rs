@@ -33,12 +33,23 @@ pub fn StatusBadge() -> impl IntoView {
             .map(|(attempt, delay)| format!("retry #{attempt} in {:.1} s", delay as f64 / 1000.0))
             .unwrap_or_default()
     };
+    // Shown when there is a failover list: which broker, and why the session moved.
+    let broker = move || connection.with(|c| c.broker.clone()).filter(|b| b.of > 1);
     view! {
         <div class="status" role="status" aria-live="polite">
             <span class=move || format!("status-dot {}", status().as_str())></span>
             <span data-testid="connection-status" class="status-text">{move || status().as_str()}</span>
             <span class="status-retry">{retry}</span>
             <span data-testid="connection-error" class="status-error" title=error>{error}</span>
+            {move || broker().map(|b| view! {
+                <span class="status-broker" title=b.moved_because.clone().unwrap_or_default()>
+                    "broker " {b.index + 1} "/" {b.of} ": "
+                    <span data-testid="broker-in-use">{b.url.clone()}</span>
+                    {b.moved_because.clone().map(|why| view! {
+                        <span data-testid="failover-note" class="status-note">{format!(" — moved: {why}")}</span>
+                    })}
+                </span>
+            })}
         </div>
     }
 }
@@ -64,6 +75,16 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         prefill.client_id = random_client_id();
     }
     let broker_url = RwSignal::new(prefill.broker_url.clone());
+    let failover = RwSignal::new(prefill.failover.join("\n"));
+    let failover_list = move || {
+        failover
+            .get_untracked()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
     let client_id = RwSignal::new(prefill.client_id.clone());
     let username = RwSignal::new(prefill.username.clone());
     let password = RwSignal::new(prefill.password.clone().unwrap_or_default());
@@ -97,6 +118,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     let url_subs = StoredValue::new(initial_subs);
     let current_profile = move || Profile {
         broker_url: broker_url.get_untracked(),
+        failover: failover_list(),
         client_id: client_id.get_untracked(),
         username: username.get_untracked(),
         password: Some(password.get_untracked()).filter(|p| !p.is_empty()),
@@ -120,6 +142,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     };
     let apply_profile = move |p: Profile| {
         broker_url.set(p.broker_url);
+        failover.set(p.failover.join("\n"));
         client_id.set(p.client_id);
         username.set(p.username);
         password.set(p.password.unwrap_or_default());
@@ -216,7 +239,11 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             s.connection.user_connect();
             changed
         });
-        commands.send(Command::Connect { url, options });
+        commands.send(Command::Connect {
+            url,
+            failover: failover_list(),
+            options,
+        });
         // `sub` URL parameters (or the profile's filters): asked for on the first successful
         // connect; the session sends them on CONNACK and again after every reconnect.
         for (filter, qos) in url_subs
@@ -264,6 +291,16 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     prop:value=move || broker_url.get()
                     on:input=move |ev| broker_url.set(event_target_value(&ev)) />
             </label>
+            <details class="failover wide" open=!prefill.failover.is_empty()>
+                <summary>"Failover brokers"</summary>
+                <label class="field wide">
+                    <span>"Tried in order when the broker above fails 3 times in a row (one URL per line)"</span>
+                    <textarea data-testid="failover-urls" rows="2" spellcheck="false"
+                        placeholder="ws://backup.example:9001/mqtt"
+                        prop:value=move || failover.get()
+                        on:input=move |ev| failover.set(event_target_value(&ev))></textarea>
+                </label>
+            </details>
             <label class="field">
                 <span>"Client ID"</span>
                 <input data-testid="client-id" type="text" spellcheck="false"

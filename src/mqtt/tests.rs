@@ -1470,6 +1470,27 @@ fn a_failover_move_forgets_incoming_ids_and_resends_unacked_publishes_as_new() {
 }
 
 #[test]
+fn a_failover_move_starts_the_backoff_over() {
+    let mut sim = Sim::online(opts(), false);
+    let mut attempts = Vec::new();
+    for round in 0..4 {
+        if round == 3 {
+            sim.s.broker_moved();
+        }
+        sim.closed();
+        for e in sim.events() {
+            if let Event::ReconnectScheduled { attempt, .. } = e {
+                attempts.push(attempt);
+            }
+        }
+        let at = sim.s.poll_timeout().unwrap();
+        sim.advance_to(at);
+        sim.out();
+    }
+    assert_eq!(attempts, [1, 2, 3, 1]);
+}
+
+#[test]
 fn pubrel_for_an_unknown_id_is_still_answered_with_pubcomp() {
     let mut sim = Sim::online(opts(), false);
     sim.feed(Packet::PubRel(PubRel::new(42)));

@@ -1,5 +1,6 @@
 //! The connection slice: status and the last error, always visible.
 
+use crate::bridge::BrokerInUse;
 use crate::mqtt::{ConnectionState, DisconnectReason, Event, Millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub struct ConnectionView {
     pub connected_since: Option<u64>,
     /// Current reconnect attempt and its delay, while reconnecting.
     pub retry: Option<(u32, Millis)>,
+    /// The broker in use and why the session moved there (failover).
+    pub broker: Option<BrokerInUse>,
 }
 
 impl Default for ConnectionView {
@@ -23,6 +26,7 @@ impl Default for ConnectionView {
             session_present: false,
             connected_since: None,
             retry: None,
+            broker: None,
         }
     }
 }

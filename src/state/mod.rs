@@ -110,6 +110,10 @@ pub fn apply_update(state: &mut State, update: &Update, now_ms: u64) -> Changes 
     match update {
         Update::Session(event) => return apply(state, event, now_ms),
         Update::Ready => {}
+        Update::Broker(in_use) => {
+            state.connection.broker = Some(in_use.clone());
+            changes.connection = true;
+        }
         Update::WorkerFailed(why) => {
             state.connection.refused_locally(why.clone());
             changes.connection = true;
@@ -326,5 +330,19 @@ mod tests {
         );
         apply_update(&mut state, &Update::WorkerFailed("no worker".into()), 0);
         assert_eq!(state.connection.last_error.as_deref(), Some("no worker"));
+    }
+
+    #[test]
+    fn a_failover_move_shows_the_broker_in_use_and_why() {
+        let mut state = State::default();
+        let moved = crate::bridge::BrokerInUse {
+            url: "ws://b/mqtt".into(),
+            index: 1,
+            of: 2,
+            moved_because: Some("ws://a/mqtt failed 3 times in a row (refused)".into()),
+        };
+        let changes = apply_update(&mut state, &Update::Broker(moved.clone()), 0);
+        assert!(changes.connection);
+        assert_eq!(state.connection.broker, Some(moved));
     }
 }

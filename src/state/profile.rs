@@ -27,6 +27,8 @@ pub const MAX_PROFILE_SUBSCRIPTIONS: usize = 256;
 #[serde(default)]
 pub struct Profile {
     pub broker_url: String,
+    /// Brokers to move to, in order, when `broker_url` keeps failing.
+    pub failover: Vec<String>,
     pub client_id: String,
     pub username: String,
     /// Present only when `remember_password` is set.
@@ -52,6 +54,7 @@ impl Default for Profile {
     fn default() -> Self {
         Profile {
             broker_url: String::new(),
+            failover: Vec::new(),
             client_id: String::new(),
             username: String::new(),
             password: None,
@@ -113,6 +116,9 @@ impl Profile {
         for sub in &mut profile.subscriptions {
             sub.qos = sub.qos.min(2);
         }
+        profile
+            .failover
+            .truncate(crate::bridge::failover::MAX_BROKERS - 1);
         let listed = profile.subscriptions.len();
         let notice = (listed > MAX_PROFILE_SUBSCRIPTIONS).then(|| {
             profile.subscriptions.truncate(MAX_PROFILE_SUBSCRIPTIONS);
@@ -128,6 +134,7 @@ impl Profile {
     pub fn for_broker(&self, broker: &str) -> Profile {
         let mut form = self.clone();
         if !same_broker(&self.broker_url, broker) {
+            form.failover.clear();
             form.username.clear();
             form.password = None;
             form.remember_password = false;
@@ -277,6 +284,7 @@ mod tests {
     fn remembered() -> Profile {
         Profile {
             remember_password: true,
+            failover: vec!["ws://127.0.0.1:9002/mqtt".into()],
             ..sample()
         }
     }
@@ -299,6 +307,10 @@ mod tests {
         assert!(!form.remember_password);
         assert_eq!(on_load, OnLoad::Confirm(EVIL.into()));
         assert_eq!(form.subscriptions, saved.subscriptions, "the rest is kept");
+        assert!(
+            form.failover.is_empty(),
+            "the saved failover list stays with its broker"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use crate::bridge::{self, Command, Update};
+use crate::bridge::{self, Brokers, Command, Update};
 use crate::mqtt::{Millis, Session, SessionConfig, Transmit, TransportError};
 
 /// Receives the session's events and the answers to commands, in order. It must not call
@@ -33,7 +33,7 @@ pub struct Driver {
 
 struct Inner {
     session: Session,
-    url: String,
+    brokers: Brokers,
     link: Option<Link>,
     /// Bumped for every socket so callbacks from an old one are ignored.
     generation: u64,
@@ -64,7 +64,7 @@ impl Driver {
         Driver {
             inner: Rc::new(RefCell::new(Inner {
                 session: Session::new(config),
-                url: String::new(),
+                brokers: Brokers::default(),
                 link: None,
                 generation: 0,
                 timer: None,
@@ -78,8 +78,10 @@ impl Driver {
     pub fn execute(&self, command: Command) {
         let refusal = {
             let mut inner = self.inner.borrow_mut();
-            let Inner { session, url, .. } = &mut *inner;
-            bridge::execute(session, url, command, clock::now_ms())
+            let Inner {
+                session, brokers, ..
+            } = &mut *inner;
+            bridge::execute(session, brokers, command, clock::now_ms())
         };
         self.pump(refusal);
     }
@@ -106,8 +108,14 @@ impl Driver {
                     }
                 }
             }
-            while let Some(event) = inner.session.poll_event() {
+            let Inner {
+                session, brokers, ..
+            } = &mut *inner;
+            while let Some(event) = session.poll_event() {
+                // Failover watches the same events; a move applies to the next open.
+                let moved = brokers.observe(&event, session);
                 updates.push(Update::Session(event));
+                updates.extend(moved.map(Update::Broker));
             }
             self.arm_timer(&mut inner);
         }
@@ -124,7 +132,7 @@ impl Driver {
         }
         inner.generation += 1;
         let generation = inner.generation;
-        let url = inner.url.clone();
+        let url = inner.brokers.current().to_string();
         let socket = match WebSocket::new_with_str(&url, "mqtt") {
             Ok(socket) => socket,
             Err(err) => {
@@ -222,7 +230,7 @@ impl Driver {
             let inner = self.inner.borrow();
             (
                 inner.link.as_ref().is_some_and(|l| l.opened),
-                inner.url.clone(),
+                inner.brokers.current().to_string(),
             )
         };
         let error = if opened {

@@ -242,9 +242,11 @@ impl Session {
     /// Failover moved the link to another broker of the same service: incoming QoS 2 ids
     /// were the old broker's and are forgotten; unacknowledged publishes go out again as new
     /// ones after the next CONNACK whatever it says (at least once, as with a clean session).
+    /// The backoff starts over: the failures counted were the old broker's.
     pub fn broker_moved(&mut self) {
         self.inflight.forget_incoming();
         self.fresh_broker = true;
+        self.backoff.reset();
     }
 
     /// Send DISCONNECT (if connected), close the link and stop reconnecting.
