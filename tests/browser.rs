@@ -43,6 +43,8 @@ fn recording_driver() -> (Driver, Rc<RefCell<Vec<Event>>>) {
             for update in batch {
                 match update {
                     Update::Session(event) => sink.borrow_mut().push(event),
+                    // The broker in use, answering each connect.
+                    Update::Broker(_) => {}
                     other => panic!("unexpected answer: {other:?}"),
                 }
             }
@@ -128,8 +130,26 @@ fn text(root: &web_sys::HtmlElement, testid: &str) -> String {
         .unwrap_or_default()
 }
 
+fn click(root: &web_sys::HtmlElement, testid: &str) {
+    root.query_selector(&format!("[data-testid=\"{testid}\"]"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {testid}"))
+        .dyn_into::<web_sys::HtmlElement>()
+        .unwrap()
+        .click();
+}
+
+fn exists(root: &web_sys::HtmlElement, testid: &str) -> bool {
+    root.query_selector(&format!("[data-testid=\"{testid}\"]"))
+        .unwrap()
+        .is_some()
+}
+
 #[wasm_bindgen_test]
 async fn the_mounted_app_connects_from_its_settings_and_shows_connected() {
+    // No saved profile: the test's broker is one only the link names.
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage.clear().unwrap();
     let root = container();
     let params = UrlParams {
         broker: Some(broker().into()),
@@ -138,6 +158,12 @@ async fn the_mounted_app_connects_from_its_settings_and_shows_connected() {
         ..UrlParams::default()
     };
     mount_into(root.clone(), params);
+    // A broker named only by the link: the page asks before connecting.
+    assert!(exists(&root, "confirm-connect"));
+    assert_eq!(text(&root, "confirm-connect-url"), broker());
+    TimeoutFuture::new(300).await;
+    assert_eq!(text(&root, "connection-status"), "disconnected");
+    click(&root, "confirm-connect-yes");
     assert!(
         wait_until(5000, || text(&root, "connection-status") == "connected").await,
         "status: {} / {}",
@@ -165,6 +191,7 @@ async fn the_mounted_app_refuses_a_malformed_broker_url_without_connecting() {
         ..UrlParams::default()
     };
     mount_into(root.clone(), params);
+    click(&root, "confirm-connect-yes");
     assert!(wait_until(1000, || text(&root, "connection-error").contains("ws://")).await);
     assert_eq!(text(&root, "connection-status"), "disconnected");
     root.remove();

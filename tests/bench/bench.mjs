@@ -64,12 +64,15 @@ async function metrics(cdp) {
   return Object.fromEntries(metrics.map((m) => [m.name, m.value]));
 }
 
+/** The broker is the user's saved one (a returning user), so `connect=1` connects at once. */
+const savedBroker = (wsUrl) => `\nlocalStorage.setItem('mqtt-web.profile', ${JSON.stringify(JSON.stringify({ broker_url: wsUrl }))});`;
+
 async function openClient(browser, kind, site, broker) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
-  if (kind === 'a') await page.addInitScript(UI_COUNTER);
+  if (kind === 'a') await page.addInitScript(UI_COUNTER + savedBroker(broker.wsUrl));
   await page.addInitScript(FRAME_RECORDER);
   const b = encodeURIComponent(broker.wsUrl);
   const url = {
@@ -177,7 +180,7 @@ async function main() {
     for (let i = 0; i < 5; i++) {
       const context = await browser.newContext();
       const page = await context.newPage();
-      await page.addInitScript(UI_COUNTER);
+      await page.addInitScript(UI_COUNTER + savedBroker(broker.wsUrl));
       await page.goto(`${site.url}/?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`);
       await page.waitForFunction(() => window.bench.connectedAt > 0, null, { timeout: 20000 });
       connectTimes.push(await page.evaluate(() => window.bench.connectedAt));

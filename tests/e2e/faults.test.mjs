@@ -13,7 +13,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import {
-  Mosquitto, FaultProxy, serveDist, launchBrowser, byTestId, waitForStatus, panics, sleep, waitUntil,
+  Mosquitto, FaultProxy, serveDist, launchBrowser, byTestId, waitForStatus, panics, sleep, waitUntil, confirmLinkedBroker,
 } from './lib.mjs';
 
 let site, browser;
@@ -90,6 +90,7 @@ async function openPage(url) {
     document.addEventListener('DOMContentLoaded', poll);
   });
   await page.goto(url);
+  await confirmLinkedBroker(page, url);
   page.statuses = () => page.evaluate(() => window.__statuses.slice());
   page.markStatuses = () => page.evaluate(() => { window.__statuses = [window.__statuses[window.__statuses.length - 1]]; });
   return page;

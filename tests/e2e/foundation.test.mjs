@@ -2,7 +2,7 @@
 // an unreachable broker in words.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Mosquitto, serveDist, launchBrowser, openApp, byTestId, waitForStatus, panics } from './lib.mjs';
+import { Mosquitto, serveDist, launchBrowser, openApp, byTestId, waitForStatus, panics, confirmLinkedBroker } from './lib.mjs';
 
 let site, browser;
 before(async () => { site = await serveDist(); browser = await launchBrowser(); });
@@ -81,7 +81,9 @@ test('the app still connects when its wasm arrives after the session worker is r
       await route.continue();
     });
     const page = await context.newPage();
-    await page.goto(`${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`);
+    const url = `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`;
+    await page.goto(url);
+    await confirmLinkedBroker(page, url);
     await waitForStatus(page, 'connected');
     assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'worker');
     await context.close();

@@ -106,6 +106,17 @@ export async function launchBrowser() {
   });
 }
 
+/**
+ * A link naming a broker with `connect=1` makes the page ask first (the broker is not the
+ * saved one in a fresh browser context); answer "Connect" as the user would.
+ */
+export async function confirmLinkedBroker(page, url) {
+  const query = new URL(url).searchParams;
+  if (query.get('connect') === '1' && query.has('broker')) {
+    await page.locator('[data-testid="confirm-connect-yes"]').click({ timeout: 15000 });
+  }
+}
+
 /** Opens the app; collects console errors and page errors (a panic shows up there). */
 export async function openApp(browser, url, { colorScheme = 'light' } = {}) {
   const context = await browser.newContext({ colorScheme, viewport: { width: 1400, height: 900 } });
@@ -114,6 +125,7 @@ export async function openApp(browser, url, { colorScheme = 'light' } = {}) {
   page.on('pageerror', (e) => page.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
   await page.goto(url);
+  await confirmLinkedBroker(page, url);
   return page;
 }
 
