@@ -143,4 +143,26 @@ mod tests {
     fn the_benchmark_page_is_recognised() {
         assert!(UrlParams::from_query("?bench=session&broker=ws://h/mqtt").bench_session);
     }
+
+    proptest::proptest! {
+        /// Any query string (a link is untrusted): no panic, the caps hold, and a broker
+        /// parameter is taken only as text, never acted on here.
+        #[test]
+        fn any_query_parses_without_panic_within_the_caps(query in "[?&=%+a-z0-9_/#.:\\-é\u{0}]{0,300}") {
+            let params = UrlParams::from_query(&query);
+            proptest::prop_assert!(params.subs.len() <= MAX_URL_SUBS);
+            proptest::prop_assert!(params.subs.iter().all(|s| !s.is_empty()));
+        }
+    }
+
+    #[test]
+    fn a_flood_of_subs_is_capped_and_bad_escapes_are_skipped() {
+        let query: String = (0..10_000).map(|i| format!("sub=t/{i}&")).collect();
+        let params = UrlParams::from_query(&query);
+        assert_eq!(params.subs.len(), MAX_URL_SUBS);
+        assert_eq!(params.subs[0], "t/0");
+        let params = UrlParams::from_query("broker=%ZZ&client_id=%E9&username=ok");
+        assert_eq!((params.broker, params.client_id), (None, None));
+        assert_eq!(params.username.as_deref(), Some("ok"));
+    }
 }

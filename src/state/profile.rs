@@ -407,4 +407,16 @@ mod tests {
             Some("the profile lists 5000 subscriptions; the first 256 were kept")
         );
     }
+
+    proptest::proptest! {
+        /// Stored or imported text is untrusted: any input is a profile or a reason, never a
+        /// panic, and what comes out is within the caps.
+        #[test]
+        fn any_text_is_a_capped_profile_or_a_reason(text in ".{0,400}") {
+            if let Ok(loaded) = Profile::from_json(&text) {
+                proptest::prop_assert!(loaded.profile.subscriptions.len() <= MAX_PROFILE_SUBSCRIPTIONS);
+                proptest::prop_assert!(loaded.profile.will_qos <= 2);
+            }
+        }
+    }
 }
