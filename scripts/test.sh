@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints (host and wasm32), native tests, browser tests
 # (wasm-bindgen-test in headless Chromium against a real mosquitto), the release build,
-# and the end-to-end suite (the built page in Chromium against real mosquitto brokers).
+# and the end-to-end suite (the built page in Chromium against real brokers: mosquitto, and aedes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -42,7 +42,7 @@ node tests/fault_proxy/selfcheck.mjs "$FAULT_PROXY" | tee "$logs/selfcheck.log"
 step "release build (trunk build --release)"
 bash scripts/build-release.sh
 
-step "end-to-end tests (playwright-core + Chromium + mosquitto)"
+step "end-to-end tests (playwright-core + Chromium + mosquitto and aedes)"
 node --test --test-concurrency=1 tests/e2e/*.test.mjs | tee "$logs/e2e.log"
 
 step "all tests passed"

@@ -232,3 +232,53 @@ export async function waitUntil(check, ms = 8000, what = 'condition') {
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
+
+/**
+ * An aedes broker (tests/e2e/aedes-broker.mjs, in its own node process) with a TCP and a
+ * WebSocket listener on loopback: the same interface as `Mosquitto` (start on free ports,
+ * `wsUrl`, `tcpPort`, `stop` by pid), and `restart` on the same ports. `auth: 'user:password'`
+ * accepts only that login; `log` makes it write one stderr line per client event.
+ */
+export class Aedes {
+  constructor({ auth = null, log = false } = {}) {
+    this.auth = auth;
+    this.log = log;
+  }
+  async start() {
+    this.tcpPort ??= await freePort();
+    this.wsPort ??= await freePort();
+    const args = [join(ROOT, 'tests/e2e/aedes-broker.mjs'), '--ws-port', String(this.wsPort), '--tcp-port', String(this.tcpPort),
+      '--stdin-lifeline'];
+    if (this.auth) args.push('--auth', this.auth);
+    if (this.log) args.push('--log');
+    this.proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.stderr = '';
+    this.proc.stderr.on('data', (d) => { this.stderr += d; });
+    let out = '';
+    await new Promise((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`aedes did not start: ${this.stderr}`)), 10000);
+      this.proc.stdout.on('data', (d) => {
+        out += d;
+        if (/^aedes ready /m.test(out)) { clearTimeout(timer); ok(); }
+      });
+      this.proc.once('exit', (code) => { clearTimeout(timer); fail(new Error(`aedes exited (${code}): ${this.stderr}`)); });
+    });
+    this.proc.stdout.resume();
+    return this;
+  }
+  get pid() { return this.proc?.pid; }
+  get wsUrl() { return `ws://127.0.0.1:${this.wsPort}/mqtt`; }
+  /** Stops this aedes by its pid (SIGTERM: its clients lose their sockets) and waits for it to exit. */
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    process.kill(this.proc.pid, 'SIGTERM');
+    await exited;
+  }
+  /** Stops it and starts a new process on the same ports (in memory: nothing survives). */
+  async restart() {
+    await this.stop();
+    await this.start();
+    return this;
+  }
+}
