@@ -38,6 +38,14 @@ impl ConnectionView {
         self.retry = None;
     }
 
+    /// The session took the user's connect. Everything it reported before this answer
+    /// belongs to the previous attempt (an old refusal can arrive after the press), so the
+    /// error line starts clean here too.
+    pub fn connect_taken(&mut self) {
+        self.last_error = None;
+        self.retry = None;
+    }
+
     /// A connect refused locally (bad URL, bad options): nothing was sent.
     pub fn refused_locally(&mut self, reason: String) {
         self.last_error = Some(reason);

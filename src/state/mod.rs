@@ -111,6 +111,9 @@ pub fn apply_update(state: &mut State, update: &Update, now_ms: u64) -> Changes 
         Update::Session(event) => return apply(state, event, now_ms),
         Update::Ready => {}
         Update::Broker(in_use) => {
+            if in_use.moved_because.is_none() {
+                state.connection.connect_taken();
+            }
             state.connection.broker = Some(in_use.clone());
             changes.connection = true;
         }
@@ -344,5 +347,38 @@ mod tests {
         let changes = apply_update(&mut state, &Update::Broker(moved.clone()), 0);
         assert!(changes.connection);
         assert_eq!(state.connection.broker, Some(moved));
+    }
+
+    #[test]
+    fn an_old_refusal_arriving_after_the_connect_press_is_cleared_by_the_connect_answer() {
+        let mut state = State::default();
+        state.connection.user_connect();
+        let refused = Event::ConnectionLost(crate::mqtt::DisconnectReason::Refused(
+            crate::mqtt::ConnectRefused::NotAuthorized,
+        ));
+        apply(&mut state, &refused, 0);
+        assert!(
+            state.connection.last_error.is_some(),
+            "the old attempt's refusal"
+        );
+        let answer = crate::bridge::BrokerInUse {
+            url: "ws://a/mqtt".into(),
+            index: 0,
+            of: 1,
+            moved_because: None,
+        };
+        apply_update(&mut state, &Update::Broker(answer), 0);
+        assert_eq!(state.connection.last_error, None);
+        apply(
+            &mut state,
+            &Event::Connected {
+                session_present: false,
+            },
+            0,
+        );
+        assert_eq!(
+            state.connection.last_error, None,
+            "connected with a clean error line"
+        );
     }
 }
