@@ -131,6 +131,7 @@ fn publish_failure() -> impl Strategy<Value = PublishFailure> {
         Just(PublishFailure::DisconnectedBeforeSent),
         Just(PublishFailure::DisconnectedUnacknowledged),
         Just(PublishFailure::SessionLeft),
+        any::<u8>().prop_map(|times| PublishFailure::ClosedByBroker { times }),
         encode_error().prop_map(PublishFailure::Unencodable),
     ]
 }

@@ -249,6 +249,8 @@ pub enum PublishFailure {
     /// Its ack was pending when the user connected with another client id or to another
     /// broker: the session it was sent in is left behind.
     SessionLeft,
+    /// The broker closed the connection right after it each time it was sent.
+    ClosedByBroker { times: u8 },
 }
 
 impl fmt::Display for PublishFailure {
@@ -267,6 +269,10 @@ impl fmt::Display for PublishFailure {
                 "disconnected before the broker acknowledged it (it may or may not have arrived)"
             ),
             PublishFailure::Unencodable(e) => write!(f, "{e}"),
+            PublishFailure::ClosedByBroker { times } => write!(
+                f,
+                "the broker closed the connection right after it, {times} times in a row (does it refuse this topic?)"
+            ),
             PublishFailure::SessionLeft => write!(
                 f,
                 "the client id or broker changed before the broker acknowledged it (it may or may not have arrived)"

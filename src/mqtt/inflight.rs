@@ -32,6 +32,8 @@ pub struct Outgoing {
     pub qos: QoS,
     pub retain: bool,
     pub awaiting: Awaiting,
+    /// Times the broker closed the link right after this was sent, nothing answered between.
+    pub closes_right_after: u8,
     seq: u64,
 }
 
@@ -73,6 +75,7 @@ impl Inflight {
             qos,
             retain,
             awaiting: Outgoing::first_ack(qos),
+            closes_right_after: 0,
             seq: self.seq,
         };
         self.outgoing.insert(pkid, entry);

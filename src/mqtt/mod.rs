@@ -79,6 +79,10 @@
 //!   are checked when queued). A packet of the protocol's own (CONNECT, acks, PINGREQ,
 //!   SUBSCRIBE…) that cannot be encoded ends the connection with
 //!   `DisconnectReason::LocalEncode`, then reconnects as after any loss.
+//! - **A publish the broker will not take.** Some brokers close the connection instead of
+//!   acking a publish they refuse (aedes does for `$SYS/…`). If the broker closes the link
+//!   right after a QoS 1/2 PUBLISH with nothing answered between, that publish gets a mark;
+//!   at 3 marks it is reported `Failed(ClosedByBroker)` instead of being re-sent forever.
 //! - **One session per (broker, client id).** In-flight state belongs to the broker's
 //!   session for one client id. A `connect` with another client id, or the caller's
 //!   `leave_session` when the user picks another broker, reports unacknowledged publishes

@@ -1491,6 +1491,66 @@ fn a_failover_move_starts_the_backoff_over() {
 }
 
 #[test]
+fn a_publish_the_broker_closes_the_link_on_fails_after_three_times_instead_of_looping() {
+    // Some brokers (aedes for `$SYS/…`) close the connection instead of acking a publish.
+    let mut sim = Sim::online(opts(), false);
+    let bad = sim
+        .publish("$SYS/probe", b"x".to_vec(), QoS::AtLeastOnce, false, 0)
+        .unwrap();
+    sim.out();
+    sim.closed();
+    let mut failed = Vec::new();
+    // Sent three times in all: once, then again after each of the first two closes.
+    for round in 1..=2 {
+        let (out, events) = sim.reconnect(false);
+        failed.extend(events);
+        assert_eq!(
+            out,
+            [Out::Packet(publish(
+                "$SYS/probe",
+                QoS::AtLeastOnce,
+                1,
+                b"x"
+            ))],
+            "round {round}"
+        );
+        sim.closed();
+        failed.extend(sim.events());
+    }
+    let expected = outcome(
+        bad,
+        PublishOutcome::Failed(PublishFailure::ClosedByBroker { times: 3 }),
+    );
+    assert_eq!(
+        failed.iter().filter(|e| **e == expected).count(),
+        1,
+        "{failed:?}"
+    );
+    let (out, _) = sim.reconnect(false);
+    assert_eq!(out, [], "not sent a fourth time");
+    assert_eq!(sim.s.unacked_publishes(), 0);
+}
+
+#[test]
+fn a_close_after_the_broker_answered_something_blames_no_publish() {
+    let mut sim = Sim::online(opts(), false);
+    let id = sim
+        .publish("ok", b"x".to_vec(), QoS::AtLeastOnce, false, 0)
+        .unwrap();
+    sim.out();
+    for _ in 0..5 {
+        // The broker answers (a PINGRESP here) before the link drops: not the publish's fault.
+        sim.feed(Packet::PingResp);
+        sim.closed();
+        sim.events();
+        sim.reconnect(false);
+    }
+    assert_eq!(sim.s.unacked_publishes(), 1, "still waiting for its ack");
+    sim.feed(Packet::PubAck(PubAck::new(1)));
+    assert!(sim.events().contains(&outcome(id, PublishOutcome::Acked)));
+}
+
+#[test]
 fn pubrel_for_an_unknown_id_is_still_answered_with_pubcomp() {
     let mut sim = Sim::online(opts(), false);
     sim.feed(Packet::PubRel(PubRel::new(42)));

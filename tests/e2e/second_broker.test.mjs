@@ -280,6 +280,23 @@ test('aedes: the last will of a client whose socket is destroyed reaches the pag
   } finally { await cleanup(); }
 });
 
+test('aedes closes the link on a $SYS publish: the page reports it failed after three tries and stays usable', async () => {
+  try {
+    const page = await openPage(open, '&client_id=sb-sys');
+    await connect(page);
+    await byTestId(page, 'publish-topic').fill('$SYS/probe');
+    await byTestId(page, 'publish-payload').fill('x');
+    await byTestId(page, 'publish-qos').selectOption('1');
+    await byTestId(page, 'publish-button').click();
+    await waitUntil(async () => /^failed: the broker closed the connection right after it, 3 times/.test(await text(page, 'publish-result')),
+      20000, 'the $SYS publish reported failed');
+    await waitForStatus(page, 'connected');
+    await publishForm(page, 'sb/sys/after', 'still works', 1, 'acked');
+    assert.deepEqual(panics(page), []);
+    flowsRun += 1;
+  } finally { await cleanup(); }
+});
+
 test('aedes restart on the same port: the page goes reconnecting, then connected, and still receives', async () => {
   const broker = await new Aedes({ log: true }).start();
   cleanups.push(() => broker.stop());

@@ -87,7 +87,15 @@ struct Conn {
     sub_requests: BTreeMap<u16, String>,
     /// UNSUBSCRIBEs awaiting UNSUBACK, in send order.
     unsub_requests: Vec<(u16, PendingUnsub)>,
+    /// The first QoS 1/2 PUBLISH sent since the broker last sent anything: if the broker then
+    /// closes the link, this is the publish it most likely refused.
+    unanswered_publish: Option<u16>,
 }
+
+/// A publish after which the broker closed the link this many times in a row, with nothing
+/// answered between, is reported failed rather than sent forever (some brokers drop the
+/// connection for a topic they refuse, e.g. `$SYS/…`, instead of acking it).
+pub(super) const MAX_CLOSES_RIGHT_AFTER_PUBLISH: u8 = 3;
 
 /// Who closes the socket when a link is lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -456,8 +464,17 @@ impl Session {
         if close == Close::Send {
             self.transmits.push_back(Transmit::Close);
         }
+        let suspect = match (&self.link, &reason) {
+            (Link::Connected(conn), DisconnectReason::Transport(TransportError::Closed { .. })) => {
+                conn.unanswered_publish
+            }
+            _ => None,
+        };
         let up_since = self.end_link();
         self.events.push_back(Event::ConnectionLost(reason));
+        if let Some(pkid) = suspect {
+            self.broker_closed_right_after(pkid);
+        }
         if up_since
             .is_some_and(|since| now.saturating_sub(since) >= self.config.backoff_reset_after_ms)
         {
@@ -501,6 +518,7 @@ impl Session {
             (Link::Connected(_), Frame::Packet(packet)) => {
                 if let Link::Connected(conn) = &mut self.link {
                     conn.ping = None; // any packet is a sign of life
+                    conn.unanswered_publish = None;
                 }
                 self.on_packet(packet, now)
             }
@@ -521,6 +539,7 @@ impl Session {
             ping: None,
             sub_requests: BTreeMap::new(),
             unsub_requests: Vec::new(),
+            unanswered_publish: None,
         });
         self.set_state(ConnectionState::Connected);
         self.events.push_back(Event::Connected { session_present });

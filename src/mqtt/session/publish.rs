@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use mqttbytes::v4::{Packet, PubAck, PubRec, PubRel, Publish};
 
-use super::{Link, LinkEnded, Session, Stop};
+use super::{Link, LinkEnded, Session, Stop, MAX_CLOSES_RIGHT_AFTER_PUBLISH};
 use crate::mqtt::framing::{encode, from_mqttbytes_qos, publish_len, to_mqttbytes_qos};
 use crate::mqtt::inflight::{Awaiting, Outgoing};
 use crate::mqtt::topic::validate_topic;
@@ -84,6 +84,7 @@ impl Session {
                     }
                 };
                 self.send_bytes(bytes, now);
+                self.publish_sent(pkid);
                 self.inflight
                     .insert(id, pkid, topic.to_owned(), payload, qos, retain);
                 return Ok(());
@@ -133,6 +134,32 @@ impl Session {
     }
 
     /// Unfinished QoS 1/2 publishes after a reconnect, in their original order.
+    /// Notes a QoS 1/2 PUBLISH just sent (see `Conn::unanswered_publish`).
+    fn publish_sent(&mut self, pkid: u16) {
+        if let Link::Connected(conn) = &mut self.link {
+            conn.unanswered_publish.get_or_insert(pkid);
+        }
+    }
+
+    /// The broker closed the link right after `pkid` was sent; past the limit it fails.
+    pub(super) fn broker_closed_right_after(&mut self, pkid: u16) {
+        let Some(o) = self.inflight.get_mut(pkid) else {
+            return;
+        };
+        o.closes_right_after += 1;
+        if o.closes_right_after >= MAX_CLOSES_RIGHT_AFTER_PUBLISH {
+            if let Some(o) = self.inflight.remove(pkid) {
+                self.pkids.release(pkid);
+                self.publish_failed(
+                    o.id,
+                    PublishFailure::ClosedByBroker {
+                        times: o.closes_right_after,
+                    },
+                );
+            }
+        }
+    }
+
     pub(super) fn retransmit(&mut self, now: Millis) -> Result<(), LinkEnded> {
         let clean = self.clean_session() || std::mem::take(&mut self.fresh_broker);
         for pkid in self.inflight.send_order() {
@@ -155,7 +182,10 @@ impl Session {
                 }
             };
             match bytes {
-                Ok(bytes) => self.send_bytes(bytes, now),
+                Ok(bytes) => {
+                    self.send_bytes(bytes, now);
+                    self.publish_sent(pkid);
+                }
                 Err(e) => {
                     // It encoded when it was first sent; should it not any more, that one
                     // publish fails rather than the connection.
@@ -191,6 +221,7 @@ impl Session {
             if q.qos == QoS::AtMostOnce {
                 self.publish_event(q.id, PublishOutcome::Sent);
             } else {
+                self.publish_sent(pkid);
                 self.inflight
                     .insert(q.id, pkid, q.topic, q.payload, q.qos, q.retain);
             }
