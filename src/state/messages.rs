@@ -7,6 +7,11 @@ use crate::mqtt::{topic, Message, QoS};
 /// Default number of messages kept.
 pub const DEFAULT_CAPACITY: usize = 5_000;
 
+/// Topic and payload bytes kept at most, whatever the count: a broker sending 1 MiB
+/// payloads must not make 5,000 of them (5 GiB) live in the page. The newest message is
+/// always kept.
+pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedMessage {
     /// Increasing per log; a stable key for the list view.
@@ -23,6 +28,8 @@ pub struct LoggedMessage {
 pub struct MessageLog {
     capacity: usize,
     entries: VecDeque<LoggedMessage>,
+    /// Topic and payload bytes of `entries`.
+    bytes: usize,
     next_seq: u64,
     /// Messages that fell off the end of the ring (the user sees this count).
     pub evicted: u64,
@@ -39,6 +46,7 @@ impl MessageLog {
         MessageLog {
             capacity: capacity.max(1),
             entries: VecDeque::new(),
+            bytes: 0,
             next_seq: 1,
             evicted: 0,
         }
@@ -86,6 +94,7 @@ impl MessageLog {
     }
 
     pub fn push(&mut self, message: &Message, now_ms: u64) {
+        self.bytes += message.topic.len() + message.payload.len();
         self.entries.push_back(LoggedMessage {
             seq: self.next_seq,
             topic: message.topic.clone(),
@@ -100,6 +109,7 @@ impl MessageLog {
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.bytes = 0;
     }
 
     pub fn get(&self, seq: u64) -> Option<&LoggedMessage> {
@@ -149,8 +159,12 @@ impl MessageLog {
     }
 
     fn trim(&mut self) {
-        while self.entries.len() > self.capacity {
-            self.entries.pop_front();
+        while self.entries.len() > self.capacity
+            || (self.bytes > MAX_LOG_BYTES && self.entries.len() > 1)
+        {
+            if let Some(old) = self.entries.pop_front() {
+                self.bytes -= old.topic.len() + old.payload.len();
+            }
             self.evicted += 1;
         }
     }
@@ -180,6 +194,34 @@ mod tests {
             retain: false,
             dup: false,
         }
+    }
+
+    #[test]
+    fn huge_payloads_are_bounded_by_bytes_not_only_by_count() {
+        let mut log = MessageLog::default();
+        let big = Message {
+            topic: "flood".into(),
+            payload: vec![b'x'; 1024 * 1024],
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+        };
+        for _ in 0..200 {
+            log.push(&big, 0);
+        }
+        assert!(log.len() < 64, "{} messages of 1 MiB kept", log.len());
+        assert!(log.len() >= 60, "still as many as fit: {}", log.len());
+        assert_eq!(log.total(), 200);
+        assert_eq!(
+            log.evicted as usize,
+            200 - log.len(),
+            "every dropped one is counted"
+        );
+        let newest = log.newest_first("", u64::MAX, 1).next().unwrap();
+        assert_eq!(newest.seq, 200, "the newest is kept");
+        log.clear();
+        log.push(&big, 0);
+        assert_eq!(log.len(), 1);
     }
 
     #[test]
