@@ -232,31 +232,6 @@ impl Session {
         Ok(())
     }
 
-    /// In-flight state belongs to one (broker, client id) session; this ends our part of it.
-    /// `connect` calls it when the client id changes; the caller calls it when the broker
-    /// changes (the session does not know URLs). Unacknowledged publishes are reported
-    /// `Failed(SessionLeft)` rather than re-sent into a session that never saw them, their
-    /// packet ids are freed, and incoming QoS 2 ids awaiting PUBREL are forgotten (a new
-    /// PUBLISH reusing one must be shown, not taken for a duplicate). The outbox (never
-    /// sent) and the wanted subscriptions stay: they belong to the user, not to the broker.
-    pub fn leave_session(&mut self) {
-        self.inflight.forget_incoming();
-        for o in self.inflight.drain_outgoing() {
-            self.pkids.release(o.pkid);
-            self.publish_failed(o.id, PublishFailure::SessionLeft);
-        }
-    }
-
-    /// Failover moved the link to another broker of the same service: incoming QoS 2 ids
-    /// were the old broker's and are forgotten; unacknowledged publishes go out again as new
-    /// ones after the next CONNACK whatever it says (at least once, as with a clean session).
-    /// The backoff starts over: the failures counted were the old broker's.
-    pub fn broker_moved(&mut self) {
-        self.inflight.forget_incoming();
-        self.fresh_broker = true;
-        self.backoff.reset();
-    }
-
     /// Send DISCONNECT (if connected), close the link and stop reconnecting.
     pub fn disconnect(&mut self, now: Millis) {
         if !self.running {
