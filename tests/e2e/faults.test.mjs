@@ -13,7 +13,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import {
-  Mosquitto, FaultProxy, serveDist, launchBrowser, byTestId, waitForStatus, panics, sleep, waitUntil, confirmLinkedBroker,
+  Mosquitto, FaultProxy, serveDist, launchBrowser, byTestId, waitForStatus, panics, sleep, waitUntil, openRecordedPage,
 } from './lib.mjs';
 
 let site, browser;
@@ -58,43 +58,7 @@ async function outsideClient(broker, options = {}) {
   return client;
 }
 
-/**
- * Opens the app in a fresh context, collecting console errors and page errors of the page and
- * of its workers (a wasm panic in the session's worker shows up there) in `page.errors`, and
- * recording every `connection-status` text in `page.statuses()` (a MutationObserver).
- */
-async function openPage(url) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  cleanups.push(() => context.close());
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
-  page.on('worker', (w) => {
-    w.on('console', (m) => { if (m.type() === 'error') page.errors.push(`[worker] ${m.text()}`); });
-  });
-  await page.addInitScript(() => {
-    window.__statuses = [];
-    const watch = () => {
-      const el = document.querySelector('[data-testid="connection-status"]');
-      if (!el) return false;
-      const note = () => {
-        const s = el.textContent;
-        if (window.__statuses[window.__statuses.length - 1] !== s) window.__statuses.push(s);
-      };
-      note();
-      new MutationObserver(note).observe(el, { childList: true, characterData: true, subtree: true });
-      return true;
-    };
-    const poll = () => { if (!watch()) requestAnimationFrame(poll); };
-    document.addEventListener('DOMContentLoaded', poll);
-  });
-  await page.goto(url);
-  await confirmLinkedBroker(page, url);
-  page.statuses = () => page.evaluate(() => window.__statuses.slice());
-  page.markStatuses = () => page.evaluate(() => { window.__statuses = [window.__statuses[window.__statuses.length - 1]]; });
-  return page;
-}
+const openPage = (url) => openRecordedPage(browser, url, cleanups);
 
 const pageUrl = (brokerUrl, params = '') => `${site.url}?broker=${encodeURIComponent(brokerUrl)}${params}`;
 const text = (page, id) => byTestId(page, id).textContent();

@@ -129,6 +129,43 @@ export async function openApp(browser, url, { colorScheme = 'light' } = {}) {
   return page;
 }
 
+/**
+ * Opens `url` in a fresh context (its close is pushed onto `cleanups`), collecting console
+ * and page errors of the page and of its workers (a wasm panic in the session's worker shows
+ * up there) in `page.errors`, and recording every `connection-status` text in
+ * `page.statuses()` (a MutationObserver); `page.markStatuses()` starts the record again.
+ * A link naming a broker with `connect=1` is confirmed as the user would.
+ */
+export async function openRecordedPage(browser, url, cleanups) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  cleanups.push(() => context.close());
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+  page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error') page.errors.push(`[worker] ${m.text()}`); }));
+  await page.addInitScript(() => {
+    window.__statuses = [];
+    const watch = () => {
+      const el = document.querySelector('[data-testid="connection-status"]');
+      if (!el) return false;
+      const note = () => {
+        if (window.__statuses[window.__statuses.length - 1] !== el.textContent) window.__statuses.push(el.textContent);
+      };
+      note();
+      new MutationObserver(note).observe(el, { childList: true, characterData: true, subtree: true });
+      return true;
+    };
+    const poll = () => { if (!watch()) requestAnimationFrame(poll); };
+    document.addEventListener('DOMContentLoaded', poll);
+  });
+  await page.goto(url);
+  await confirmLinkedBroker(page, url);
+  page.statuses = () => page.evaluate(() => window.__statuses.slice());
+  page.markStatuses = () => page.evaluate(() => { window.__statuses = [window.__statuses[window.__statuses.length - 1]]; });
+  return page;
+}
+
 export const byTestId = (page, id) => page.locator(`[data-testid="${id}"]`);
 
 export async function waitForStatus(page, wanted, timeout = 15000) {

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { Aedes, ROOT, serveDist, launchBrowser, byTestId, waitForStatus, panics, sleep, waitUntil } from './lib.mjs';
+import { Aedes, ROOT, serveDist, launchBrowser, byTestId, waitForStatus, panics, sleep, waitUntil, openRecordedPage } from './lib.mjs';
 
 const AEDES_VERSION = JSON.parse(readFileSync(join(ROOT, 'tests/e2e/node_modules/aedes/package.json'), 'utf8')).version;
 
@@ -55,38 +55,9 @@ async function outsideClient(broker, options = {}) {
   return client;
 }
 
-/**
- * Opens the page for `broker` in a fresh context (not connected yet: `connect()` presses the
- * button, as a user would), collecting page and worker errors and every `connection-status`
- * text in `page.statuses()`.
- */
-async function openPage(broker, params = '') {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  cleanups.push(() => context.close());
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
-  page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error') page.errors.push(`[worker] ${m.text()}`); }));
-  await page.addInitScript(() => {
-    window.__statuses = [];
-    const watch = () => {
-      const el = document.querySelector('[data-testid="connection-status"]');
-      if (!el) return false;
-      const note = () => {
-        if (window.__statuses[window.__statuses.length - 1] !== el.textContent) window.__statuses.push(el.textContent);
-      };
-      note();
-      new MutationObserver(note).observe(el, { childList: true, characterData: true, subtree: true });
-      return true;
-    };
-    const poll = () => { if (!watch()) requestAnimationFrame(poll); };
-    document.addEventListener('DOMContentLoaded', poll);
-  });
-  await page.goto(`${site.url}?broker=${encodeURIComponent(broker.wsUrl)}${params}`);
-  page.statuses = () => page.evaluate(() => window.__statuses.slice());
-  return page;
-}
+/** The page for `broker`, not connected yet: `connect()` presses the button, as a user would. */
+const openPage = (broker, params = '') =>
+  openRecordedPage(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}${params}`, cleanups);
 
 const text = (page, id) => byTestId(page, id).textContent();
 const subscriptionRow = (page, filter) => page.locator(`[data-testid="subscription"][data-filter="${filter}"]`);

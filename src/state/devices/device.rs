@@ -126,6 +126,7 @@ impl Device {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::nodeinfo;
     use super::super::DeviceRegistry;
     use super::*;
 
@@ -135,14 +136,6 @@ mod tests {
 
     fn reg() -> DeviceRegistry {
         DeviceRegistry::new()
-    }
-
-    fn nodeinfo(id: u32, from: u32) -> String {
-        format!(
-            r#"{{"channel":0,"from":{from},"id":{id},"payload":{{"hardware":9,"id":"!a1b2c3d4",
-            "longname":"Hilltop Relay","shortname":"HTR","role":2}},"sender":"!0000aaaa",
-            "timestamp":1714564790,"to":4294967295,"type":"nodeinfo"}}"#
-        )
     }
 
     #[test]

@@ -378,7 +378,8 @@ mod tests {
         assert_eq!(r.get("s").unwrap().readings["t"].history, vec![20.0, 21.0]);
     }
 
-    fn nodeinfo(id: u32, from: u32) -> String {
+    /// A Meshtastic JSON nodeinfo uplink (also used by the device tests).
+    pub(super) fn nodeinfo(id: u32, from: u32) -> String {
         format!(
             r#"{{"channel":0,"from":{from},"id":{id},"payload":{{"hardware":9,"id":"!a1b2c3d4",
             "longname":"Hilltop Relay","shortname":"HTR","role":2}},"sender":"!0000aaaa",
