@@ -11,7 +11,7 @@ SUDO=""
 # 1. Debian packages: Debian's rustc-web (has a buildable wasm32 std), lld, Chromium +
 #    chromedriver, mosquitto, node (for playwright-core and binaryen's wasm-opt).
 APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy lld-22 chromium chromium-driver
-  mosquitto mosquitto-clients nodejs npm curl ca-certificates)
+  mosquitto mosquitto-clients nodejs npm curl ca-certificates python3 python3-venv)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -79,4 +79,7 @@ if [ ! -x "$ROOT/tests/e2e/node_modules/.bin/wasm-opt" ] || [ ! -d "$ROOT/tests/
   log "npm ci (tests/e2e)"
   (cd "$ROOT/tests/e2e" && timeout 900 npm ci --no-audit --no-fund --loglevel=error)
 fi
+# 5. A Python venv with the Meshtastic protobufs and `cryptography`: the independent
+#    implementation the mesh tests check our envelopes against (scripts/mesh-venv.sh).
+bash "$ROOT/scripts/mesh-venv.sh" >/dev/null
 log "ready"

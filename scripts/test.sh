@@ -24,6 +24,11 @@ cargo test -q 2>&1 | tee "$logs/native.log" | grep -Ev '^$|^running 0 tests|^tes
 grep -q "test result: FAILED" "$logs/native.log" && { echo "native tests failed"; exit 1; }
 grep -q "test result: ok" "$logs/native.log" || { echo "native tests did not run"; exit 1; }
 
+step "Meshtastic envelopes read back by an independent implementation (Python meshtastic + cryptography)"
+MESH_PYTHON="$(bash scripts/mesh-venv.sh)"
+export MESH_PYTHON
+cargo run -q --example mesh-vectors | "$MESH_PYTHON" tests/mesh/independent.py check | tee "$logs/mesh.log"
+
 step "browser tests (wasm-bindgen-test, headless Chromium, real mosquitto)"
 broker_dir="$(mktemp -d)"
 trap 'bash scripts/mosquitto.sh stop "$broker_dir"' EXIT

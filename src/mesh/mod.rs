@@ -1,5 +1,9 @@
-//! Meshtastic JSON uplink/downlink.
+//! Meshtastic over MQTT: JSON uplink/downlink and protobuf envelopes.
 //!
+//! - [`envelope`]: read the protobuf `ServiceEnvelope`s on `msh/<region>/2/e/…` and
+//!   `…/2/map/…` ([`MeshDecoder`]) and build encrypted ones ([`build_envelope`]).
+//! - [`crypto`]: channel keys, channel hash, AES-CTR; [`proto`]: the protobuf codec.
+//! - [`packet`]: what the decoder tells the UI.
 //! - [`uplink`]: parse `msh/<region>/2/json/<channel>/!<gateway>` messages.
 //! - [`downlink`]: build the `sendtext` JSON for `msh/<REGION>/2/json/mqtt/`.
 //! - [`node_id`]: `!aabbccdd` ⇄ node number.
@@ -9,18 +13,28 @@
 //! The node registry itself lives in `crate::state::devices`; it applies updates and
 //! knows nothing of Meshtastic fields.
 
+pub mod crypto;
 pub mod downlink;
+pub mod envelope;
 pub mod node_id;
+pub mod packet;
+pub mod proto;
 mod to_device;
 pub mod uplink;
 
 use std::collections::{HashSet, VecDeque};
 
+pub use crypto::{ChannelKey, KeyError};
 pub use downlink::{
     build_sendtext, check_text, downlink_topic, Downlink, DownlinkError, MAX_CHANNEL_INDEX,
     MAX_TEXT_BYTES,
 };
+pub use envelope::{
+    build_envelope, mesh_topic_kind, role_name, routing_error_name, EnvelopeError, MeshDecoder,
+    MeshTopic, MeshTopicKind, OutgoingBody, OutgoingPacket, MAX_PROTOBUF_TEXT_BYTES,
+};
 pub use node_id::{format_node_id, parse_bang_hex, parse_gateway, parse_node_target, BROADCAST};
+pub use packet::*;
 pub(crate) use to_device::device_update;
 pub use uplink::{
     hardware_model_name, parse_uplink, parse_uplink_topic, Uplink, UplinkError, UplinkPayload,
