@@ -13,6 +13,8 @@ pub mod failover;
 
 use serde::{Deserialize, Serialize};
 
+use crate::mesh::packet::ChannelConfig;
+use crate::mesh::{build_envelope, MeshDecoder, MeshUpdate, OutgoingPacket};
 use crate::mqtt::{CommandError, ConnectOptions, Event, Millis, PublishId, QoS, Session};
 use crate::state::connection::validate_broker_url;
 pub use failover::{BrokerInUse, Brokers};
@@ -46,10 +48,21 @@ pub enum Command {
     SetOutboxExpiry {
         ms: Millis,
     },
+    /// The Meshtastic channels (name + key) to decrypt with. The keys stay on the session
+    /// side; the UI gets decoded packets only.
+    SetMeshChannels {
+        channels: Vec<ChannelConfig>,
+    },
+    /// Sends a Meshtastic packet as our own node: built and encrypted on the session side,
+    /// published at QoS 1 with `id` (its outcomes come back as `Event::Publish`).
+    MeshSend {
+        id: PublishId,
+        packet: OutgoingPacket,
+    },
 }
 
 /// What the UI learns from the session side.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Update {
     Session(Event),
     /// The broker the session uses now (after a connect, or a failover move).
@@ -63,6 +76,13 @@ pub enum Update {
     Ready,
     /// The session worker could not start or failed; the session is not running.
     WorkerFailed(String),
+    /// What the mesh decoder read from a message on a Meshtastic protobuf topic (sent right
+    /// after the `Session(Event::Message)` it came from).
+    Mesh(MeshUpdate),
+    /// Channels of the last `SetMeshChannels` whose key was refused: `(name, reason)`.
+    MeshKeys {
+        refused: Vec<(String, String)>,
+    },
 }
 
 /// Which command a refusal answers, with what the UI needs to match it.
@@ -81,6 +101,8 @@ pub enum Refusal {
     BrokerUrl(String),
     /// The session refused it (invalid topic, not started, too large…).
     Session(CommandError),
+    /// A Meshtastic packet could not be built (text too long, bad key…).
+    Mesh(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -88,16 +110,19 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::BrokerUrl(why) => f.write_str(why),
             Refusal::Session(e) => write!(f, "{e}"),
+            Refusal::Mesh(why) => f.write_str(why),
         }
     }
 }
 
 /// Carries out one command on the session. `brokers` holds the URLs the transport opens on
-/// the session's `Transmit::Open` (set by `Connect`). Returns the answer, if any (a refusal,
-/// or the broker now in use); the caller then runs the session's polling order.
+/// the session's `Transmit::Open` (set by `Connect`); `mesh` holds the Meshtastic channel
+/// keys. Returns the answer, if any (a refusal, the broker now in use, refused keys); the
+/// caller then runs the session's polling order.
 pub fn execute(
     session: &mut Session,
     brokers: &mut Brokers,
+    mesh: &mut MeshDecoder,
     command: Command,
     now: Millis,
 ) -> Option<Update> {
@@ -166,6 +191,37 @@ pub fn execute(
             session.set_outbox_expiry(ms);
             None
         }
+        Command::SetMeshChannels { channels } => {
+            let refused = mesh
+                .set_channels(&channels)
+                .into_iter()
+                .map(|(name, why)| (name, why.to_string()))
+                .collect();
+            Some(Update::MeshKeys { refused })
+        }
+        Command::MeshSend { id, packet } => {
+            let (topic, payload) = match build_envelope(&packet) {
+                Ok(built) => built,
+                Err(why) => {
+                    return refused(Refused::Publish { id }, Refusal::Mesh(why.to_string()))
+                }
+            };
+            match session.publish(id, &topic, payload, QoS::AtLeastOnce, false, now) {
+                Ok(()) => None,
+                Err(e) => refused(Refused::Publish { id }, Refusal::Session(e)),
+            }
+        }
+    }
+}
+
+/// What the session side adds after one session event: for a message on a Meshtastic
+/// protobuf topic, the decoded packet (or why it could not be read).
+pub fn observe(mesh: &MeshDecoder, event: &Event) -> Option<Update> {
+    match event {
+        Event::Message(message) => mesh
+            .decode(&message.topic, &message.payload)
+            .map(Update::Mesh),
+        _ => None,
     }
 }
 

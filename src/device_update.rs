@@ -12,7 +12,7 @@ use std::fmt;
 pub enum DeviceKind {
     /// `devices/<id>/status` and `sensors/<id>/<kind>`.
     Generic,
-    /// A Meshtastic node heard through a JSON uplink.
+    /// A Meshtastic node heard through a JSON uplink or a protobuf envelope.
     Meshtastic,
 }
 
@@ -96,6 +96,8 @@ pub(crate) struct DeviceUpdate {
     pub name: Option<String>,
     pub short_name: Option<String>,
     pub hardware: Option<String>,
+    /// Meshtastic role (`CLIENT`, `ROUTER`, …).
+    pub role: Option<String>,
     /// A text message the device sent.
     pub text: Option<String>,
     pub readings: Vec<UpdateReading>,
@@ -119,6 +121,7 @@ impl DeviceUpdate {
             name: None,
             short_name: None,
             hardware: None,
+            role: None,
             text: None,
             readings: Vec::new(),
             sent_ms: None,

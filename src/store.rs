@@ -119,6 +119,9 @@ impl AppStore {
         if changes.devices {
             state.devices().notify();
         }
+        if changes.mesh {
+            state.mesh().notify();
+        }
         if changes.publish {
             state.publish().notify();
             state.send().notify();

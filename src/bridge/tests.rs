@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::mesh::MeshDecoder;
 use crate::mqtt::{
     ConnectField, ConnectRefused, ConnectionState, DisconnectReason, EncodeError, LastWill,
     Message, ProtocolError, PublishFailure, PublishOutcome, SessionConfig, Transmit,
@@ -274,7 +275,13 @@ fn connect_sets_the_url_the_transport_opens_and_asks_for_a_link() {
     let mut s = session();
     let mut url = Brokers::default();
     assert!(matches!(
-        execute(&mut s, &mut url, connect(" ws://127.0.0.1:9001/mqtt "), 0),
+        execute(
+            &mut s,
+            &mut url,
+            &mut MeshDecoder::default(),
+            connect(" ws://127.0.0.1:9001/mqtt "),
+            0
+        ),
         Some(Update::Broker(BrokerInUse {
             index: 0,
             of: 1,
@@ -291,7 +298,13 @@ fn a_bad_broker_url_is_refused_as_an_update_and_nothing_is_opened() {
     let mut s = session();
     let mut url = Brokers::default();
     url.set(vec!["ws://old/mqtt".into()]);
-    let answer = execute(&mut s, &mut url, connect("http://127.0.0.1:9001"), 0);
+    let answer = execute(
+        &mut s,
+        &mut url,
+        &mut MeshDecoder::default(),
+        connect("http://127.0.0.1:9001"),
+        0,
+    );
     let Some(Update::Refused {
         command: Refused::Connect { url: refused_url },
         reason: Refusal::BrokerUrl(why),
@@ -317,7 +330,7 @@ fn refusals_name_the_command_they_answer() {
         retain: false,
     };
     assert!(matches!(
-        execute(&mut s, &mut url, publish, 0),
+        execute(&mut s, &mut url, &mut MeshDecoder::default(), publish, 0),
         Some(Update::Refused {
             command: Refused::Publish { id: PublishId(41) },
             reason: Refusal::Session(CommandError::InvalidTopic(_)),
@@ -328,7 +341,7 @@ fn refusals_name_the_command_they_answer() {
         qos: QoS::AtLeastOnce,
     };
     assert_eq!(
-        execute(&mut s, &mut url, subscribe, 0),
+        execute(&mut s, &mut url, &mut MeshDecoder::default(), subscribe, 0),
         Some(Update::Refused {
             command: Refused::Subscribe {
                 filter: "a/b".into()
@@ -340,7 +353,13 @@ fn refusals_name_the_command_they_answer() {
         filter: "a/#/b".into(),
     };
     assert!(matches!(
-        execute(&mut s, &mut url, unsubscribe, 0),
+        execute(
+            &mut s,
+            &mut url,
+            &mut MeshDecoder::default(),
+            unsubscribe,
+            0
+        ),
         Some(Update::Refused {
             command: Refused::Unsubscribe { .. },
             reason: Refusal::Session(CommandError::InvalidFilter(_)),
@@ -352,7 +371,13 @@ fn refusals_name_the_command_they_answer() {
 fn a_publish_keeps_the_id_the_ui_gave_it() {
     let mut s = session();
     let mut url = Brokers::default();
-    execute(&mut s, &mut url, connect("ws://h/mqtt"), 0);
+    execute(
+        &mut s,
+        &mut url,
+        &mut MeshDecoder::default(),
+        connect("ws://h/mqtt"),
+        0,
+    );
     let publish = Command::Publish {
         id: PublishId(7),
         topic: "t".into(),
@@ -360,7 +385,10 @@ fn a_publish_keeps_the_id_the_ui_gave_it() {
         qos: QoS::AtLeastOnce,
         retain: false,
     };
-    assert_eq!(execute(&mut s, &mut url, publish, 1), None);
+    assert_eq!(
+        execute(&mut s, &mut url, &mut MeshDecoder::default(), publish, 1),
+        None
+    );
     let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
     assert!(
         events.contains(&Event::Publish {
@@ -375,7 +403,13 @@ fn a_publish_keeps_the_id_the_ui_gave_it() {
 fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
     let mut s = session();
     let mut url = Brokers::default();
-    execute(&mut s, &mut url, connect("ws://a/mqtt"), 0);
+    execute(
+        &mut s,
+        &mut url,
+        &mut MeshDecoder::default(),
+        connect("ws://a/mqtt"),
+        0,
+    );
     s.handle_open(0);
     s.handle_bytes(&[0x20, 0x02, 0x00, 0x00], 0); // CONNACK accepted
     let publish = Command::Publish {
@@ -385,12 +419,24 @@ fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
         qos: QoS::AtLeastOnce,
         retain: false,
     };
-    execute(&mut s, &mut url, publish, 1);
+    execute(&mut s, &mut url, &mut MeshDecoder::default(), publish, 1);
     let _: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
     // Same broker again: the publish stays in flight.
-    execute(&mut s, &mut url, connect("ws://a/mqtt"), 2);
+    execute(
+        &mut s,
+        &mut url,
+        &mut MeshDecoder::default(),
+        connect("ws://a/mqtt"),
+        2,
+    );
     assert_eq!(s.unacked_publishes(), 1);
-    execute(&mut s, &mut url, connect("ws://b/mqtt"), 3);
+    execute(
+        &mut s,
+        &mut url,
+        &mut MeshDecoder::default(),
+        connect("ws://b/mqtt"),
+        3,
+    );
     assert_eq!(s.unacked_publishes(), 0);
     let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
     assert!(
@@ -415,7 +461,13 @@ fn online_with_failover(urls: &[&str]) -> (Session, Brokers) {
             ..ConnectOptions::default()
         },
     };
-    execute(&mut s, &mut brokers, connect, 0);
+    execute(
+        &mut s,
+        &mut brokers,
+        &mut MeshDecoder::default(),
+        connect,
+        0,
+    );
     s.handle_open(0);
     s.handle_bytes(&[0x20, 0x02, 0x00, 0x00], 0);
     drain(&mut s, &mut brokers);
@@ -497,7 +549,13 @@ fn a_single_broker_never_moves_and_a_user_disconnect_resets_the_count() {
             ..ConnectOptions::default()
         },
     };
-    execute(&mut s, &mut brokers, connect, now);
+    execute(
+        &mut s,
+        &mut brokers,
+        &mut MeshDecoder::default(),
+        connect,
+        now,
+    );
     drain(&mut s, &mut brokers);
     s.handle_open(now);
     assert_eq!(
@@ -520,7 +578,13 @@ fn a_bad_failover_url_refuses_the_connect_and_names_the_problem() {
             ..ConnectOptions::default()
         },
     };
-    let answer = execute(&mut s, &mut brokers, connect, 0);
+    let answer = execute(
+        &mut s,
+        &mut brokers,
+        &mut MeshDecoder::default(),
+        connect,
+        0,
+    );
     assert!(
         matches!(
             answer,
@@ -532,4 +596,158 @@ fn a_bad_failover_url_refuses_the_connect_and_names_the_problem() {
         "{answer:?}"
     );
     assert_eq!(s.poll_transmit(), None, "nothing opened");
+}
+
+fn mesh_text(to: u32, text: &str, psk: &str) -> OutgoingPacket {
+    OutgoingPacket {
+        region: "EU_868".into(),
+        channel: ChannelConfig {
+            name: "LongFast".into(),
+            psk: psk.into(),
+        },
+        from: 0x0a0b0c0d,
+        to,
+        packet_id: 0x1234,
+        want_ack: true,
+        body: crate::mesh::OutgoingBody::Text {
+            text: text.into(),
+            reply_id: None,
+            emoji: false,
+        },
+    }
+}
+
+#[test]
+fn a_mesh_send_publishes_the_encrypted_envelope_as_our_node_with_the_ui_id() {
+    let (mut s, mut brokers) = online_with_failover(&["ws://a/mqtt"]);
+    let _ = std::iter::from_fn(|| s.poll_transmit()).count();
+    let mut mesh = MeshDecoder::default();
+    let send = Command::MeshSend {
+        id: PublishId(9),
+        packet: mesh_text(0xa1b2c3d4, "over", "AQ=="),
+    };
+    assert_eq!(execute(&mut s, &mut brokers, &mut mesh, send, 5), None);
+    let Some(Transmit::Bytes(bytes)) = s.poll_transmit() else {
+        panic!("nothing sent");
+    };
+    let Ok(mqttbytes::v4::Packet::Publish(publish)) =
+        mqttbytes::v4::read(&mut bytes::BytesMut::from(&bytes[..]), 1 << 20)
+    else {
+        panic!("not a PUBLISH");
+    };
+    assert_eq!(publish.topic, "msh/EU_868/2/e/LongFast/!0a0b0c0d");
+    assert_eq!(publish.qos, mqttbytes::QoS::AtLeastOnce);
+    // Our own decoder reads it back as the text we sent, to the node we chose.
+    let Some(MeshUpdate::Packet(seen)) = mesh.decode(&publish.topic, &publish.payload) else {
+        panic!("our envelope does not decode");
+    };
+    assert_eq!(
+        (seen.from, seen.to, seen.id),
+        (0x0a0b0c0d, 0xa1b2c3d4, 0x1234)
+    );
+    assert!(seen.want_ack);
+    // The broker's PUBACK answers with the UI's id.
+    s.handle_bytes(&[0x40, 0x02, 0x00, publish.pkid as u8], 6);
+    let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(
+        events.contains(&Event::Publish {
+            id: PublishId(9),
+            outcome: PublishOutcome::Acked
+        }),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_mesh_send_that_cannot_be_built_is_refused_by_id_and_nothing_is_sent() {
+    let (mut s, mut brokers) = online_with_failover(&["ws://a/mqtt"]);
+    let _ = std::iter::from_fn(|| s.poll_transmit()).count();
+    let mut mesh = MeshDecoder::default();
+    for packet in [
+        mesh_text(1, &"x".repeat(234), "AQ=="),
+        mesh_text(1, "hi", "not base64!"),
+    ] {
+        let answer = execute(
+            &mut s,
+            &mut brokers,
+            &mut mesh,
+            Command::MeshSend {
+                id: PublishId(3),
+                packet,
+            },
+            0,
+        );
+        let Some(Update::Refused {
+            command: Refused::Publish { id: PublishId(3) },
+            reason: Refusal::Mesh(why),
+        }) = answer
+        else {
+            panic!("not refused: {answer:?}");
+        };
+        assert!(!why.is_empty());
+        assert_eq!(s.poll_transmit(), None);
+    }
+}
+
+#[test]
+fn channel_keys_the_decoder_refuses_are_reported_by_name() {
+    let mut s = session();
+    let mut mesh = MeshDecoder::default();
+    let channels = vec![
+        ChannelConfig::default_channel(),
+        ChannelConfig {
+            name: "Broken".into(),
+            psk: "AAAA".into(),
+        },
+    ];
+    let answer = execute(
+        &mut s,
+        &mut Brokers::default(),
+        &mut mesh,
+        Command::SetMeshChannels { channels },
+        0,
+    );
+    let Some(Update::MeshKeys { refused }) = answer else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].0, "Broken");
+}
+
+#[test]
+fn only_messages_on_mesh_protobuf_topics_are_decoded_after_the_event() {
+    let mesh = MeshDecoder::default();
+    let message = |topic: &str, payload: &[u8]| {
+        Event::Message(Message {
+            topic: topic.into(),
+            payload: payload.to_vec(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+        })
+    };
+    assert_eq!(
+        observe(&mesh, &message("devices/x/status", b"online")),
+        None
+    );
+    assert_eq!(
+        observe(&mesh, &message("msh/US/2/json/LongFast/!01", b"{}")),
+        None
+    );
+    let garbage = observe(&mesh, &message("msh/US/2/e/LongFast/!01", b"\xff\xff"));
+    assert!(
+        matches!(
+            garbage,
+            Some(Update::Mesh(MeshUpdate::Undecodable {
+                why: crate::mesh::MeshUndecodable::BadEnvelope,
+                ..
+            }))
+        ),
+        "{garbage:?}"
+    );
+    let (topic, envelope) = build_envelope(&mesh_text(5, "yo", "AQ==")).unwrap();
+    assert!(matches!(
+        observe(&mesh, &message(&topic, &envelope)),
+        Some(Update::Mesh(MeshUpdate::Packet(_)))
+    ));
 }

@@ -129,6 +129,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         will_payload: will_payload.get_untracked(),
         will_qos: will_qos.get_untracked().as_u8(),
         will_retain: will_retain.get_untracked(),
+        mesh: store.peek(|s| s.mesh.settings.clone()),
         subscriptions: store.peek(|s| {
             s.subscriptions
                 .iter()
@@ -141,6 +142,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         }),
     };
     let apply_profile = move |p: Profile| {
+        crate::components::mesh::apply_settings(store, commands, p.mesh.clone());
         broker_url.set(p.broker_url);
         failover.set(p.failover.join("\n"));
         client_id.set(p.client_id);
@@ -381,7 +383,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     <input data-testid="export-include-password" type="checkbox"
                         prop:checked=move || include_password.get()
                         on:change=move |ev| include_password.set(event_target_checked(&ev)) />
-                    <span>"include password"</span>
+                    <span>"include password and channel keys"</span>
                 </label>
                 <label class="button small">
                     "Import profile"
@@ -405,7 +407,7 @@ fn storage() -> Option<web_sys::Storage> {
     window().local_storage().ok().flatten()
 }
 
-fn load_profile() -> Option<Profile> {
+pub(crate) fn load_profile() -> Option<Profile> {
     let text = storage()?.get_item(STORAGE_KEY).ok().flatten()?;
     Profile::from_json(&text).ok().map(|loaded| loaded.profile)
 }
@@ -414,6 +416,15 @@ fn load_profile() -> Option<Profile> {
 fn save_profile(profile: &Profile) {
     if let Some(storage) = storage() {
         let _ = storage.set_item(STORAGE_KEY, &profile.to_json());
+    }
+}
+
+/// Stores the mesh settings with the profile (creating one if none is stored yet).
+pub(crate) fn save_mesh_settings(mesh: &crate::state::mesh::MeshSettings) {
+    let mut profile = load_profile().unwrap_or_default();
+    if profile.mesh != *mesh {
+        profile.mesh = mesh.clone();
+        save_profile(&profile);
     }
 }
 

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::components::use_now;
+use crate::mesh::format_node_id;
 use crate::state::devices::{Device, DeviceKind, Liveness, ReadingValue};
 use crate::state::display::format_relative;
 use crate::state::StateStoreFields;
@@ -53,7 +54,7 @@ pub fn DevicesPanel() -> impl IntoView {
         </div>
         <Show when=empty>
             <p class="hint">"Devices appear from " <code>"devices/<id>/status"</code> ", " <code>"sensors/<id>/<kind>"</code>
-                " and Meshtastic " <code>"msh/…/json/…"</code> " traffic: subscribe to them (or " <code>"#"</code> ")."</p>
+                " and Meshtastic " <code>"msh/#"</code> " traffic: subscribe to them (or " <code>"#"</code> ")."</p>
         </Show>
         <ul class="devices" aria-label="Devices">
             <For each=rows key=|d| (d.kind, d.id.clone(), d.revision)
@@ -87,6 +88,10 @@ fn device_row(
         .iter()
         .map(|(key, reading)| {
             let value = match &reading.value {
+                // Coordinates need metres, not kilometres.
+                ReadingValue::Number(n) if matches!(key.as_str(), "latitude" | "longitude") => {
+                    format!("{n:.5}")
+                }
                 ReadingValue::Number(n) => format_number(*n),
                 ReadingValue::Text(t) => t.clone(),
             };
@@ -110,11 +115,25 @@ fn device_row(
                 <button type="button" class="small" title="Send to this device"
                     on:click=move |_| picked.0.set(Some((pick_id.clone(), kind)))>"Send…"</button>
             </div>
-            {device.hardware.clone().map(|hw| view! { <div class="device-hw">{hw}</div> })}
+            {hardware_line(&device).map(|hw| view! { <div class="device-hw">{hw}</div> })}
             {device.last_text.clone().map(|text| view! { <div class="device-text">"“" {text} "”"</div> })}
             <ul class="readings">{readings}</ul>
         </li>
     }
+}
+
+/// "RAK4631 · ROUTER · via !0000aaaa, !0000bbbb" (what is known of it).
+fn hardware_line(device: &Device) -> Option<String> {
+    let mut parts: Vec<String> = [&device.hardware, &device.role]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    if !device.via.is_empty() {
+        let via: Vec<String> = device.via.iter().map(|g| format_node_id(*g)).collect();
+        parts.push(format!("via {}", via.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 fn format_number(n: f64) -> String {

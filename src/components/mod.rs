@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod devices;
+pub mod mesh;
 pub mod messages;
 pub mod publish;
 pub mod send_to_node;
@@ -19,6 +20,7 @@ use crate::store::{use_commands, AppStore, Commands};
 use crate::transport::clock;
 use connection::{ConnectionPanel, StatusBadge};
 use devices::{DevicesPanel, PickedTarget};
+use mesh::{MeshChatPanel, MeshSettingsPanel};
 use messages::MessagesPanel;
 use publish::PublishPanel;
 use send_to_node::SendToNodePanel;
@@ -36,6 +38,11 @@ pub fn App(params: UrlParams) -> impl IntoView {
     gloo_timers::callback::Interval::new(1_000, move || now.set(clock::wall_ms())).forget();
     provide_context(Now(now));
     provide_context(PickedTarget(RwSignal::new(None)));
+    mesh::start_mesh(
+        crate::store::use_store(),
+        use_commands(),
+        connection::load_profile().map(|p| p.mesh),
+    );
     let tab = RwSignal::new("messages");
     let tab_button = move |id: &'static str, label: &'static str| {
         view! {
@@ -71,11 +78,13 @@ pub fn App(params: UrlParams) -> impl IntoView {
                 <div class="tabs" role="tablist">
                     {tab_button("messages", "Messages")}
                     {tab_button("topics", "Topic tree")}
+                    {tab_button("chat", "Mesh chat")}
                 </div>
                 <div hidden=move || tab.get() != "messages"><MessagesPanel /></div>
                 <div hidden=move || tab.get() != "topics">
                     <TopicsPanel visible=Signal::derive(move || tab.get() == "topics") />
                 </div>
+                <div hidden=move || tab.get() != "chat"><MeshChatPanel /></div>
             </section>
             <div class="column area-side">
                 <section class="panel" aria-labelledby="publish-heading">
@@ -89,6 +98,12 @@ pub fn App(params: UrlParams) -> impl IntoView {
                 <section class="panel" aria-labelledby="send-heading">
                     <h2 id="send-heading">"Send to node"</h2>
                     <SendToNodePanel />
+                </section>
+                <section class="panel" aria-labelledby="mesh-heading">
+                    <details>
+                        <summary><h2 id="mesh-heading" class="inline">"Meshtastic node and channels"</h2></summary>
+                        <MeshSettingsPanel />
+                    </details>
                 </section>
             </div>
         </main>

@@ -1,11 +1,15 @@
-//! Send to node: Meshtastic JSON downlink (sendtext) or a JSON command to a generic device.
+//! Send to node: a Meshtastic text, as our own node (encrypted protobuf envelope, the
+//! default) or through a gateway (JSON downlink, firmware 2.7 and older); or a JSON command
+//! to a generic device.
 
 use leptos::prelude::*;
 
 use crate::components::devices::PickedTarget;
+use crate::components::mesh::send_as_node;
 use crate::components::{publish_from_form, OutcomeLine};
 use crate::mesh::{
-    build_sendtext, format_node_id, parse_gateway, parse_node_target, MAX_TEXT_BYTES,
+    build_sendtext, format_node_id, parse_gateway, parse_node_target, EnvelopeError, OutgoingBody,
+    MAX_PROTOBUF_TEXT_BYTES, MAX_TEXT_BYTES,
 };
 use crate::mqtt::{topic, QoS};
 use crate::state::devices::DeviceKind;
@@ -24,6 +28,21 @@ pub fn SendToNodePanel() -> impl IntoView {
     let commands = use_commands();
     let picked = expect_context::<PickedTarget>();
     let mode = RwSignal::new(Mode::Meshtastic);
+    // `protobuf` (as our own node) or `json` (through a gateway).
+    let format = RwSignal::new("protobuf".to_string());
+    let protobuf = move || format.get() == "protobuf";
+    // Protobuf: the channel by name (its key is in the settings).
+    let channel_name = RwSignal::new(String::new());
+    let mesh = store.state().mesh();
+    let channel_names = move || {
+        mesh.with(|m| {
+            m.settings
+                .decoder_channels()
+                .into_iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+        })
+    };
     let target = RwSignal::new(String::new());
     let gateway = RwSignal::new(String::new());
     let channel = RwSignal::new("0".to_string());
@@ -71,6 +90,13 @@ pub fn SendToNodePanel() -> impl IntoView {
         seen().1.first().map(|g| Ok(*g))
     };
     let bytes_used = move || text.get().len();
+    let byte_limit = move || {
+        if protobuf() {
+            MAX_PROTOBUF_TEXT_BYTES
+        } else {
+            MAX_TEXT_BYTES
+        }
+    };
 
     let finish = move |request: Result<(String, Vec<u8>), String>| {
         error.set(request.as_ref().err().cloned().unwrap_or_default());
@@ -99,6 +125,51 @@ pub fn SendToNodePanel() -> impl IntoView {
                 })
                 .map(|_| (topic_name, body.into_bytes()));
             finish(result);
+            return;
+        }
+        if format.get_untracked() == "protobuf" {
+            let text_now = text.get_untracked();
+            let picked = channel_name.get_untracked();
+            let channels = store.peek(|s| s.mesh.settings.decoder_channels());
+            let channel = channels
+                .iter()
+                .find(|c| c.name == picked)
+                .or(channels.first())
+                .cloned();
+            let checked = parse_node_target(target.get_untracked().trim())
+                .map_err(|why| format!("target: {why}"))
+                .and_then(|to| {
+                    // The same checks the session side makes, so the reason shows at once.
+                    if text_now.trim().is_empty() {
+                        return Err(EnvelopeError::EmptyText.to_string());
+                    }
+                    if text_now.len() > MAX_PROTOBUF_TEXT_BYTES {
+                        let (bytes, limit) = (text_now.len(), MAX_PROTOBUF_TEXT_BYTES);
+                        return Err(EnvelopeError::TextTooLong { bytes, limit }.to_string());
+                    }
+                    let channel = channel.ok_or_else(|| {
+                        "add a channel with its key under Meshtastic node and channels".to_string()
+                    })?;
+                    Ok((to, channel))
+                });
+            match checked {
+                Ok((to, channel)) => {
+                    error.set(String::new());
+                    send_as_node(
+                        store,
+                        commands,
+                        OutcomeLine::Send,
+                        channel,
+                        to,
+                        OutgoingBody::Text {
+                            text: text_now,
+                            reply_id: None,
+                            emoji: false,
+                        },
+                    );
+                }
+                Err(why) => finish(Err(why)),
+            }
             return;
         }
         let result = parse_node_target(target.get_untracked().trim())
@@ -141,13 +212,41 @@ pub fn SendToNodePanel() -> impl IntoView {
                     {move || seen().0.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
                 </datalist>
             </label>
-            <Show when=move || mode.get() == Mode::Meshtastic
+            <Show when=move || mode.get() == Mode::Meshtastic>
+                <label class="field">
+                    <span>"Format"</span>
+                    <select data-testid="node-format" prop:value=move || format.get()
+                        on:change=move |ev| format.set(event_target_value(&ev))>
+                        <option value="protobuf">"protobuf — as our own node"</option>
+                        <option value="json">"JSON — via a gateway (2.7)"</option>
+                    </select>
+                </label>
+            </Show>
+            <Show when=move || mode.get() == Mode::Meshtastic && protobuf()>
+                <label class="field">
+                    <span>"Channel"</span>
+                    <select data-testid="node-channel"
+                        on:change=move |ev| channel_name.set(event_target_value(&ev))>
+                        // `selected` on the option: the list can arrive after the select.
+                        {move || {
+                            let picked = channel_name.get();
+                            channel_names().into_iter().map(|name| {
+                                let selected = name == picked;
+                                view! { <option value=name.clone() selected=selected>{name.clone()}</option> }
+                            }).collect_view()
+                        }}
+                    </select>
+                </label>
+            </Show>
+            <Show when=move || mode.get() == Mode::Meshtastic && !protobuf()
                 fallback=move || view! {
+                    <Show when=move || mode.get() == Mode::Generic>
                     <label class="field">
                         <span>"Topic"</span>
                         <input type="text" spellcheck="false" placeholder="devices/<id>/commands"
                             prop:value=move || command_topic.get() on:input=move |ev| command_topic.set(event_target_value(&ev)) />
                     </label>
+                    </Show>
                 }>
                 <label class="field">
                     <span>"Gateway node"</span>
@@ -175,10 +274,10 @@ pub fn SendToNodePanel() -> impl IntoView {
             </Show>
             <label class="field wide">
                 <span>{move || if mode.get() == Mode::Meshtastic {
-                    format!("Message ({} / {} bytes)", bytes_used(), MAX_TEXT_BYTES)
+                    format!("Message ({} / {} bytes)", bytes_used(), byte_limit())
                 } else { "Command (JSON)".to_string() }}</span>
                 <textarea data-testid="node-message" rows="2"
-                    aria-invalid=move || (mode.get() == Mode::Meshtastic && bytes_used() > MAX_TEXT_BYTES).to_string()
+                    aria-invalid=move || (mode.get() == Mode::Meshtastic && bytes_used() > byte_limit()).to_string()
                     prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
             </label>
             <div class="actions wide">

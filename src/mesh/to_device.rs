@@ -4,6 +4,7 @@
 use crate::device_update::{DeviceKind, DeviceUpdate, ReadingValue, Relay, UpdateReading};
 
 use super::node_id::format_node_id;
+use super::packet::{MeshBody, MeshPacketSeen};
 use super::uplink::{parse_uplink, Uplink, UplinkPayload};
 
 /// What a Meshtastic JSON uplink (`msh/<region>/2/json/<channel>/!<gateway>`) says about
@@ -73,6 +74,96 @@ fn from_uplink(up: Uplink) -> DeviceUpdate {
         put(readings, "hops_away", f64::from(h));
     }
     update
+}
+
+/// What a decoded protobuf packet says about the node it came from, in the same terms as a
+/// JSON uplink; `None` for packets that say nothing about their sender (PKI direct messages
+/// still count as "heard").
+pub(crate) fn packet_device_update(p: &MeshPacketSeen) -> Option<DeviceUpdate> {
+    if p.from == 0 || p.from == super::BROADCAST {
+        return None;
+    }
+    let mut update = DeviceUpdate {
+        node_num: Some(p.from),
+        sent_ms: p.rx_time.map(|s| u64::from(s) * 1000),
+        packet: Some((p.from, p.id)),
+        relay: p.gateway.map(|gateway| Relay {
+            gateway,
+            region: p.region.clone(),
+            channel_name: p.channel.clone(),
+            channel_index: None,
+        }),
+        ..DeviceUpdate::new(format_node_id(p.from), DeviceKind::Meshtastic)
+    };
+    let readings = &mut update.readings;
+    match &p.body {
+        MeshBody::NodeInfo {
+            long_name,
+            short_name,
+            hardware,
+            role,
+        } => {
+            update.name = long_name.clone();
+            update.short_name = short_name.clone();
+            update.hardware = hardware.clone();
+            update.role = role.clone();
+        }
+        MeshBody::MapReport {
+            long_name,
+            short_name,
+            hardware,
+            role,
+            firmware_version,
+            latitude,
+            longitude,
+        } => {
+            update.name = long_name.clone();
+            update.short_name = short_name.clone();
+            update.hardware = hardware.clone();
+            update.role = role.clone();
+            if let Some(v) = firmware_version {
+                readings.push(UpdateReading::new(
+                    "firmware_version",
+                    ReadingValue::Text(v.clone()),
+                    None,
+                ));
+            }
+            if let (Some(lat), Some(lon)) = (latitude, longitude) {
+                put(readings, "latitude", *lat);
+                put(readings, "longitude", *lon);
+            }
+        }
+        MeshBody::Telemetry(fields) => {
+            for (key, x) in fields {
+                put(readings, key, *x);
+            }
+        }
+        MeshBody::Position {
+            latitude,
+            longitude,
+            altitude,
+        } => {
+            if let (Some(lat), Some(lon)) = (latitude, longitude) {
+                put(readings, "latitude", *lat);
+                put(readings, "longitude", *lon);
+            }
+            if let Some(alt) = altitude {
+                put(readings, "altitude", *alt);
+            }
+        }
+        MeshBody::Text { text, emoji, .. } if !emoji => update.text = Some(text.clone()),
+        _ => {}
+    }
+    if let Some(x) = p.rx_rssi {
+        put(readings, "rssi", f64::from(x));
+    }
+    if let Some(x) = p.rx_snr {
+        put(readings, "snr", f64::from(x));
+    }
+    if let Some(h) = p.hops_away {
+        put(readings, "hops_away", f64::from(h));
+    }
+    Some(update)
 }
 
 fn put(readings: &mut Vec<UpdateReading>, key: &str, x: f64) {

@@ -6,6 +6,7 @@
 pub mod connection;
 pub mod devices;
 pub mod display;
+pub mod mesh;
 pub mod messages;
 pub mod payload;
 pub mod profile;
@@ -14,10 +15,13 @@ mod time;
 pub mod topics;
 
 use crate::bridge::{Refused, Update};
+use crate::mesh::MeshUpdate;
 use crate::mqtt::{Event, PublishId, PublishOutcome};
+use mesh::Delivery;
 
 pub use connection::ConnectionView;
 pub use devices::DeviceRegistry;
+pub use mesh::MeshView;
 pub use messages::MessageLog;
 pub use subscriptions::Subscriptions;
 pub use topics::TopicTree;
@@ -32,6 +36,8 @@ pub struct State {
     pub messages: MessageLog,
     pub devices: DeviceRegistry,
     pub topics: TopicTree,
+    /// Meshtastic chat, unreadable-packet counts, channel settings.
+    pub mesh: MeshView,
     /// The publish form's last outcome.
     pub publish: PublishView,
     /// The send-to-node form's last outcome.
@@ -46,6 +52,7 @@ pub struct Changes {
     pub messages: bool,
     pub devices: bool,
     pub publish: bool,
+    pub mesh: bool,
 }
 
 impl Changes {
@@ -55,9 +62,15 @@ impl Changes {
         self.messages |= other.messages;
         self.devices |= other.devices;
         self.publish |= other.publish;
+        self.mesh |= other.mesh;
     }
     pub fn any(&self) -> bool {
-        self.connection || self.subscriptions || self.messages || self.devices || self.publish
+        self.connection
+            || self.subscriptions
+            || self.messages
+            || self.devices
+            || self.publish
+            || self.mesh
     }
 }
 
@@ -85,7 +98,7 @@ impl PublishView {
         self.result = format!("failed: {reason}");
     }
     /// Records an outcome; true when it is the one shown.
-    fn outcome(&mut self, id: PublishId, text: &str) -> bool {
+    pub(crate) fn outcome(&mut self, id: PublishId, text: &str) -> bool {
         if self.last_id == Some(id) {
             self.result = text.to_string();
             return true;
@@ -120,6 +133,25 @@ pub fn apply_update(state: &mut State, update: &Update, now_ms: u64) -> Changes 
         Update::WorkerFailed(why) => {
             state.connection.refused_locally(why.clone());
             changes.connection = true;
+        }
+        Update::Mesh(MeshUpdate::Packet(packet)) => {
+            changes.devices = state.devices.apply_mesh_packet(packet, now_ms);
+            let (shown, delivery) = state.mesh.apply_packet(packet, now_ms);
+            changes.mesh = shown;
+            if let (Some(delivery), Some(publish)) = (delivery, state.mesh.last_publish) {
+                let text = match delivery {
+                    Delivery::Acked => "acked".to_string(),
+                    Delivery::Failed(error) => format!("failed: {error}"),
+                };
+                changes.publish |= state.send.outcome(publish, &text);
+            }
+        }
+        Update::Mesh(MeshUpdate::Undecodable { channel, why }) => {
+            changes.mesh = state.mesh.count_unreadable(channel, why);
+        }
+        Update::MeshKeys { refused } => {
+            state.mesh.key_errors = refused.clone();
+            changes.mesh = true;
         }
         Update::Refused { command, reason } => match command {
             Refused::Publish { id } => {
@@ -172,7 +204,12 @@ pub fn apply(state: &mut State, event: &Event, now_ms: u64) -> Changes {
                 }
                 changes.publish = true;
             }
-            let text = outcome_text(outcome);
+            let mut text = outcome_text(outcome);
+            // For a mesh packet the broker's PUBACK only means "on the broker": `acked` is
+            // kept for the mesh's own ACK.
+            if state.mesh.last_publish == Some(*id) && *outcome == PublishOutcome::Acked {
+                text = "sent".into();
+            }
             for view in [&mut state.publish, &mut state.send] {
                 changes.publish |= view.outcome(*id, &text);
             }
@@ -380,5 +417,113 @@ mod tests {
             state.connection.last_error, None,
             "connected with a clean error line"
         );
+    }
+
+    fn mesh_packet(from: u32, id: u32, gateway: u32, body: crate::mesh::MeshBody) -> Update {
+        Update::Mesh(MeshUpdate::Packet(crate::mesh::MeshPacketSeen {
+            region: "EU_868".into(),
+            channel: "LongFast".into(),
+            gateway: Some(gateway),
+            from,
+            to: crate::mesh::BROADCAST,
+            id,
+            rx_time: None,
+            rx_snr: Some(6.25),
+            rx_rssi: Some(-71),
+            hops_away: Some(1),
+            via_mqtt: false,
+            want_ack: false,
+            body,
+        }))
+    }
+
+    #[test]
+    fn decoded_mesh_packets_fill_one_node_row_and_the_chat_once_across_gateways() {
+        use crate::mesh::MeshBody;
+        let mut state = State::default();
+        let info = MeshBody::NodeInfo {
+            long_name: Some("Ridge".into()),
+            short_name: Some("RDG".into()),
+            hardware: Some("RAK4631".into()),
+            role: Some("ROUTER".into()),
+        };
+        let battery = MeshBody::Telemetry(vec![("battery_level".into(), 64.0)]);
+        let text = MeshBody::Text {
+            text: "hi".into(),
+            reply_id: None,
+            emoji: false,
+        };
+        for gateway in [0xaaaa, 0xbbbb] {
+            apply_update(&mut state, &mesh_packet(7, 1, gateway, info.clone()), 10);
+            apply_update(&mut state, &mesh_packet(7, 2, gateway, battery.clone()), 10);
+            let changes = apply_update(&mut state, &mesh_packet(7, 3, gateway, text.clone()), 10);
+            assert_eq!(
+                changes.mesh,
+                gateway == 0xaaaa,
+                "the repeat is not shown again"
+            );
+        }
+        let node = state.devices.iter().next().unwrap();
+        assert_eq!(state.devices.iter().count(), 1);
+        assert_eq!(node.id, "!00000007");
+        assert_eq!(node.name.as_deref(), Some("Ridge"));
+        assert_eq!(node.role.as_deref(), Some("ROUTER"));
+        assert_eq!(node.number("battery_level"), Some(64.0));
+        assert_eq!(node.number("hops_away"), Some(1.0));
+        assert_eq!(node.via, [0xbbbb, 0xaaaa]);
+        assert_eq!(node.message_count, 3);
+        assert_eq!(state.mesh.texts().count(), 1);
+        assert_eq!(state.devices.node_name(7), Some("Ridge"));
+    }
+
+    #[test]
+    fn a_mesh_send_shows_sent_on_the_brokers_puback_and_acked_on_the_meshes_ack() {
+        use crate::mesh::MeshBody;
+        let mut state = State::default();
+        let id = PublishId(5);
+        state.send.started(id);
+        state.mesh.last_publish = Some(id);
+        state.mesh.await_ack(id, 0xbeef, 0);
+        let puback = Update::Session(Event::Publish {
+            id,
+            outcome: PublishOutcome::Acked,
+        });
+        apply_update(&mut state, &puback, 1);
+        assert_eq!(state.send.result, "sent");
+        let routing = |error: &str| MeshBody::Routing {
+            request_id: Some(0xbeef),
+            error: error.into(),
+        };
+        let changes = apply_update(&mut state, &mesh_packet(9, 77, 0xaaaa, routing("NONE")), 2);
+        assert!(changes.publish);
+        assert_eq!(state.send.result, "acked");
+        // A refusal from the mesh shows its name.
+        let id = PublishId(6);
+        state.send.started(id);
+        state.mesh.last_publish = Some(id);
+        state.mesh.await_ack(id, 0xbeef, 0);
+        apply_update(
+            &mut state,
+            &mesh_packet(9, 78, 0xaaaa, routing("NO_ROUTE")),
+            3,
+        );
+        assert_eq!(state.send.result, "failed: NO_ROUTE");
+    }
+
+    #[test]
+    fn unreadable_envelopes_and_refused_keys_are_counted_not_shown_as_messages_of_the_chat() {
+        let mut state = State::default();
+        let bad = Update::Mesh(MeshUpdate::Undecodable {
+            channel: "LongFast".into(),
+            why: crate::mesh::MeshUndecodable::WrongKey,
+        });
+        assert!(apply_update(&mut state, &bad, 0).mesh);
+        assert_eq!(state.mesh.unreadable["LongFast"].wrong_key, 1);
+        assert_eq!(state.mesh.texts().count(), 0);
+        let keys = Update::MeshKeys {
+            refused: vec![("Broken".into(), "not base64".into())],
+        };
+        apply_update(&mut state, &keys, 0);
+        assert_eq!(state.mesh.key_errors.len(), 1);
     }
 }

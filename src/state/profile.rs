@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::params::UrlParams;
+use crate::state::mesh::MeshSettings;
 
 /// localStorage key of the current profile.
 pub const STORAGE_KEY: &str = "mqtt-web.profile";
@@ -42,6 +43,8 @@ pub struct Profile {
     pub will_qos: u8,
     pub will_retain: bool,
     pub subscriptions: Vec<SavedSubscription>,
+    /// Meshtastic: our own node and the channels (with their keys) we read.
+    pub mesh: MeshSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +69,7 @@ impl Default for Profile {
             will_qos: 0,
             will_retain: false,
             subscriptions: Vec::new(),
+            mesh: MeshSettings::default(),
         }
     }
 }
@@ -88,10 +92,12 @@ impl Profile {
         serde_json::to_string_pretty(&copy).unwrap_or_default()
     }
 
-    /// JSON for an exported file: the password only when the user ticked "include password"
-    /// (it then comes back as remembered on import, bound to this profile's broker).
+    /// JSON for an exported file: the password and the channel keys only when the user
+    /// ticked "include password and keys" (the password then comes back as remembered on
+    /// import, bound to this profile's broker).
     pub fn to_export_json(&self, include_password: bool) -> String {
         let mut copy = self.clone();
+        copy.mesh = copy.mesh.for_export(include_password);
         copy.remember_password = include_password && copy.password.is_some();
         if !include_password {
             copy.password = None;
@@ -110,6 +116,7 @@ impl Profile {
             profile.password = None;
         }
         profile.will_qos = profile.will_qos.min(2);
+        profile.mesh = profile.mesh.sanitized();
         profile
             .subscriptions
             .retain(|s| crate::mqtt::topic::validate_filter(&s.filter).is_ok());

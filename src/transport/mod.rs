@@ -19,6 +19,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::bridge::{self, Brokers, Command, Update};
+use crate::mesh::MeshDecoder;
 use crate::mqtt::{Millis, Session, SessionConfig, Transmit, TransportError};
 
 /// Receives the session's events and the answers to commands, in order. It must not call
@@ -34,6 +35,8 @@ pub struct Driver {
 struct Inner {
     session: Session,
     brokers: Brokers,
+    /// Meshtastic channel keys; decodes mesh traffic before it reaches the UI.
+    mesh: MeshDecoder,
     link: Option<Link>,
     /// Bumped for every socket so callbacks from an old one are ignored.
     generation: u64,
@@ -65,6 +68,7 @@ impl Driver {
             inner: Rc::new(RefCell::new(Inner {
                 session: Session::new(config),
                 brokers: Brokers::default(),
+                mesh: MeshDecoder::default(),
                 link: None,
                 generation: 0,
                 timer: None,
@@ -79,9 +83,12 @@ impl Driver {
         let refusal = {
             let mut inner = self.inner.borrow_mut();
             let Inner {
-                session, brokers, ..
+                session,
+                brokers,
+                mesh,
+                ..
             } = &mut *inner;
-            bridge::execute(session, brokers, command, clock::now_ms())
+            bridge::execute(session, brokers, mesh, command, clock::now_ms())
         };
         self.pump(refusal);
     }
@@ -109,12 +116,17 @@ impl Driver {
                 }
             }
             let Inner {
-                session, brokers, ..
+                session,
+                brokers,
+                mesh,
+                ..
             } = &mut *inner;
             while let Some(event) = session.poll_event() {
                 // Failover watches the same events; a move applies to the next open.
                 let moved = brokers.observe(&event, session);
+                let decoded = bridge::observe(mesh, &event);
                 updates.push(Update::Session(event));
+                updates.extend(decoded);
                 updates.extend(moved.map(Update::Broker));
             }
             self.arm_timer(&mut inner);

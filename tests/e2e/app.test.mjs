@@ -127,7 +127,7 @@ test('devices appear from a retained status and Meshtastic JSON, and go offline 
   assert.deepEqual(panics(page), []);
 });
 
-test('send to node publishes exactly the Meshtastic downlink JSON, and refuses 238 bytes', async () => {
+test('send to node in JSON format publishes exactly the Meshtastic downlink JSON, and refuses 238 bytes', async () => {
   const outside = await outsideClient();
   await outside.subscribeAsync('msh/US/2/json/mqtt/#', { qos: 1 });
   const page = await openApp(browser, pageUrl('&sub=msh/%23'));
@@ -136,6 +136,7 @@ test('send to node publishes exactly the Meshtastic downlink JSON, and refuses 2
   // The gateway is learned from an uplink's `sender`.
   await outside.publishAsync('msh/US/2/json/LongFast/!da5ad56c', JSON.stringify({ channel: 0, from: 0x0badcafe, id: 99, payload: { text: 'hi' }, sender: '!da5ad56c', to: 4294967295, type: 'text' }));
   await page.locator('[data-testid="device"][data-device-id="!0badcafe"]').waitFor({ timeout: 5000 });
+  await byTestId(page, 'node-format').selectOption('json');
   await byTestId(page, 'node-target').fill('!a1b2c3d4');
   await byTestId(page, 'node-message').fill('x'.repeat(238));
   await byTestId(page, 'send-to-node-button').click();

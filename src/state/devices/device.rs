@@ -68,6 +68,10 @@ pub struct Device {
     pub name: Option<String>,
     pub short_name: Option<String>,
     pub hardware: Option<String>,
+    /// Meshtastic role (`CLIENT`, `ROUTER`, …).
+    pub role: Option<String>,
+    /// Meshtastic gateways that relayed this node's packets, most recent first (capped).
+    pub via: Vec<u32>,
     /// From a status message: `Some(true)` online, `Some(false)` offline, `None` never said.
     pub online: Option<bool>,
     /// Best estimate of when the device was last heard (wall-clock ms). Live messages count
@@ -92,6 +96,8 @@ impl Device {
             name: None,
             short_name: None,
             hardware: None,
+            role: None,
+            via: Vec::new(),
             online: None,
             last_seen_ms: 0,
             readings: BTreeMap::new(),

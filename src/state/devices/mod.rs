@@ -27,6 +27,8 @@ pub(crate) const DEFAULT_HISTORY_LEN: usize = 30;
 pub(crate) const MAX_READINGS_PER_DEVICE: usize = 64;
 /// Gateways remembered (most recently heard first).
 pub(crate) const MAX_GATEWAYS: usize = 64;
+/// Gateways remembered per node ("heard via").
+pub(crate) const MAX_VIA_PER_DEVICE: usize = 8;
 /// Regions remembered (most recently heard first).
 pub(crate) const MAX_REGIONS: usize = 32;
 /// Payloads larger than this are not parsed.
@@ -107,6 +109,22 @@ impl DeviceRegistry {
         }
     }
 
+    /// Applies a packet the mesh decoder read from a protobuf envelope (same node model as
+    /// the JSON uplinks: one device per node number, de-duplicated across gateways).
+    pub fn apply_mesh_packet(&mut self, packet: &mesh::MeshPacketSeen, now_ms: u64) -> bool {
+        match mesh::packet_device_update(packet) {
+            Some(update) => self.apply_update(update, false, now_ms),
+            None => false,
+        }
+    }
+
+    /// The display name of a Meshtastic node, if it is known (for chat senders).
+    pub fn node_name(&self, num: u32) -> Option<&str> {
+        self.devices
+            .get(&mesh::format_node_id(num))
+            .and_then(|d| d.name.as_deref().or(d.short_name.as_deref()))
+    }
+
     /// Applies what one message says about one device. A retained message counts as heard
     /// at the time it carries (if any), a live one as `now_ms`. Returns whether anything
     /// shown changed: a packet already applied (relayed again by another gateway) changes
@@ -116,6 +134,13 @@ impl DeviceRegistry {
         if let Some(relay) = &update.relay {
             changed |= self.note_gateway(relay, now_ms);
             changed |= self.note_region(&relay.region);
+        }
+        // A repeat heard through another gateway still adds to "heard via".
+        if let (Some(relay), Some(dev)) = (&update.relay, self.devices.get_mut(&update.id)) {
+            if note_via(dev, relay.gateway) {
+                dev.revision = dev.revision.wrapping_add(1);
+                changed = true;
+            }
         }
         if let Some((source, id)) = update.packet {
             if !self.dedup.first_time(source, id) {
@@ -138,6 +163,9 @@ impl DeviceRegistry {
         if update.node_num.is_some() {
             dev.node_num = update.node_num;
         }
+        if let Some(relay) = &update.relay {
+            note_via(dev, relay.gateway);
+        }
         if let Some(online) = update.online {
             dev.online = Some(online);
         }
@@ -145,6 +173,7 @@ impl DeviceRegistry {
             (&mut dev.name, update.name),
             (&mut dev.short_name, update.short_name),
             (&mut dev.hardware, update.hardware),
+            (&mut dev.role, update.role),
             (&mut dev.last_text, update.text),
         ];
         for (field, text) in texts {
@@ -278,6 +307,17 @@ impl DeviceRegistry {
     pub fn regions(&self) -> Vec<String> {
         self.regions.clone()
     }
+}
+
+/// Puts `gateway` first in the device's "heard via" list; whether the list changed.
+fn note_via(dev: &mut Device, gateway: u32) -> bool {
+    if dev.via.first() == Some(&gateway) {
+        return false;
+    }
+    dev.via.retain(|g| *g != gateway);
+    dev.via.insert(0, gateway);
+    dev.via.truncate(MAX_VIA_PER_DEVICE);
+    true
 }
 
 /// Cuts a string to at most [`MAX_TEXT_BYTES`] bytes on a character boundary.
@@ -652,10 +692,11 @@ mod tests {
         let tele = br#"{"from":9,"id":7,"payload":{"voltage":4},"type":"telemetry"}"#;
         r.apply_message(GW1, tele, false, NOW);
         r.apply_message(GW2, tele, false, NOW);
-        assert_eq!(
-            r.get_node(9).unwrap().revision,
-            1,
-            "a relayed copy is not applied"
-        );
+        let node = r.get_node(9).unwrap();
+        assert_eq!(node.message_count, 1, "a relayed copy is not applied");
+        assert_eq!(node.revision, 2, "but the row shows the second gateway");
+        assert_eq!(node.via.len(), 2);
+        r.apply_message(GW2, tele, false, NOW);
+        assert_eq!(r.get_node(9).unwrap().revision, 2, "nothing new to show");
     }
 }
