@@ -196,3 +196,70 @@ async fn the_mounted_app_refuses_a_malformed_broker_url_without_connecting() {
     assert_eq!(text(&root, "connection-status"), "disconnected");
     root.remove();
 }
+
+/// A driver recording every update (mesh packets included).
+fn recording_all() -> (Driver, Rc<RefCell<Vec<Update>>>) {
+    let updates = Rc::new(RefCell::new(Vec::new()));
+    let sink = updates.clone();
+    let driver = Driver::new(
+        SessionConfig::default(),
+        Box::new(move |batch| sink.borrow_mut().extend(batch)),
+    );
+    (driver, updates)
+}
+
+#[wasm_bindgen_test]
+async fn a_mesh_text_sent_as_our_node_comes_back_from_the_broker_decrypted_in_the_browser() {
+    use mqtt_web::mesh::{ChannelConfig, MeshBody, MeshUpdate, OutgoingBody, OutgoingPacket};
+    let (driver, updates) = recording_all();
+    driver.execute(connect(broker(), "browser-test-mesh"));
+    driver.execute(Command::SetMeshChannels {
+        channels: vec![ChannelConfig::default_channel()],
+    });
+    driver.execute(Command::Subscribe {
+        filter: "msh/BROWSER/2/e/#".into(),
+        qos: QoS::AtMostOnce,
+    });
+    let subscribed = wait_until(5000, || {
+        updates.borrow().iter().any(|u| {
+            matches!(u, Update::Session(Event::Subscribed { filter, .. }) if filter == "msh/BROWSER/2/e/#")
+        })
+    })
+    .await;
+    assert!(subscribed, "no SUBACK: {:?}", updates.borrow());
+    driver.execute(Command::MeshSend {
+        id: PublishId(2),
+        packet: OutgoingPacket {
+            region: "BROWSER".into(),
+            channel: ChannelConfig::default_channel(),
+            from: 0x0b0e0e0f,
+            to: 0xa1b2c3d4,
+            packet_id: 4242,
+            want_ack: true,
+            body: OutgoingBody::Text {
+                text: "über den Berg".into(),
+                reply_id: None,
+                emoji: false,
+            },
+        },
+    });
+    let decoded = wait_until(5000, || {
+        updates.borrow().iter().any(|u| match u {
+            Update::Mesh(MeshUpdate::Packet(p)) => {
+                p.from == 0x0b0e0e0f
+                    && p.to == 0xa1b2c3d4
+                    && p.id == 4242
+                    && p.gateway == Some(0x0b0e0e0f)
+                    && matches!(&p.body, MeshBody::Text { text, .. } if text == "über den Berg")
+            }
+            _ => false,
+        })
+    })
+    .await;
+    assert!(
+        decoded,
+        "our text did not come back decoded: {:?}",
+        updates.borrow()
+    );
+    driver.execute(Command::Disconnect);
+}
