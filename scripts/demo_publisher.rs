@@ -13,13 +13,24 @@
 //!   following a daily cycle (UTC time of day) plus noise;
 //! - three Meshtastic nodes as JSON uplinks on `msh/US/2/json/LongFast/!da5ad56c` (nodeinfo,
 //!   telemetry, position, the odd text); every telemetry packet is published again as heard by
-//!   a second gateway `!c0ffee01` with the same packet id, to exercise de-duplication.
+//!   a second gateway `!c0ffee01` with the same packet id, to exercise de-duplication;
+//! - three more Meshtastic nodes the way current firmware uplinks them: encrypted protobuf
+//!   `ServiceEnvelope`s on `msh/EU_868/2/e/LongFast/!<gateway>` (channel LongFast, default key
+//!   `AQ==`, built with `mqtt_web::mesh::envelope::build_uplink_envelope`): `Lakeside Weather`
+//!   (`!e2e0b101`, SEEED_SOLAR_NODE, SENSOR; device and environment telemetry), `Harbour
+//!   Master` (`!e2e0b102`, STATION_G2, ROUTER) and `Trail Runner` (`!e2e0b103`,
+//!   TRACKER_T1000_E, TRACKER; moves about). They send NODEINFO, POSITION, TELEMETRY and the
+//!   odd broadcast TEXT_MESSAGE_APP on the JSON nodes' cadence, and every packet is
+//!   published by both gateways `!e2e0a001` (hop_limit 3 of 3, zero hops) and `!e2e0a002`
+//!   (hop_limit 2, one hop away, weaker SNR/RSSI) with one packet id, for de-duplication.
 //!
 //! Its last will sets `devices/demo-gateway/status` to `{"status":"offline"}` (retained), so
 //! killing the process (no signal handler on purpose) shows the gateway going offline. With
 //! `--count N` it publishes N rounds, waits (bounded) for the QoS 1 acks, disconnects and exits.
 //! It connects only to the host given with `--host` (default 127.0.0.1).
 
+use mqtt_web::mesh::envelope::{build_uplink_envelope, UplinkBody, UplinkPacket};
+use mqtt_web::mesh::{ChannelConfig, BROADCAST};
 use mqtt_web::mqtt::{
     ConnectOptions, DisconnectReason, Event, LastWill, Millis, PublishId, PublishOutcome, QoS,
     Session, SessionConfig, Transmit, TransportError,
@@ -46,6 +57,10 @@ const WILL_TOPIC: &str = "devices/demo-gateway/status";
 const WILL_PAYLOAD: &str = r#"{"status":"offline"}"#;
 const GATEWAY: u32 = 0xda5a_d56c;
 const SECOND_GATEWAY: u32 = 0xc0ff_ee01;
+/// The protobuf nodes' topic root and their two gateways.
+const MESH_REGION: &str = "EU_868";
+const MESH_GATEWAY: u32 = 0xe2e0_a001;
+const MESH_SECOND_GATEWAY: u32 = 0xe2e0_a002;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Options {
@@ -252,7 +267,7 @@ impl Driver {
 
     /// Every publish goes through here (the one call of `Session::publish`).
     fn publish(&mut self, msg: Msg) {
-        let (payload, now) = (msg.payload.to_string().into_bytes(), self.now());
+        let (payload, now) = (msg.payload.into_bytes(), self.now());
         self.next_publish_id += 1;
         let id = PublishId(self.next_publish_id);
         match self
@@ -388,6 +403,14 @@ impl Rng {
     }
 }
 
+/// Daily sinusoid over the UTC time of day (peak at 15:00) plus noise, clamped.
+fn sensor_reading(rng: &mut Rng, s: &Sensor, now: u64) -> f64 {
+    let &(_, _, mean, amplitude, noise, decimals, min, max) = s;
+    let phase = ((now % 86_400) as f64 - 9.0 * 3600.0) / 86_400.0 * std::f64::consts::TAU;
+    let v = mean + amplitude * phase.sin() + rng.noise(noise);
+    round_to(v.clamp(min, max), decimals)
+}
+
 fn round_to(x: f64, decimals: i32) -> f64 {
     let m = 10f64.powi(decimals);
     (x * m).round() / m
@@ -403,16 +426,46 @@ fn unix_now() -> u64 {
 #[derive(Debug)]
 struct Msg {
     topic: String,
-    payload: Value,
+    payload: Payload,
     qos: QoS,
     retain: bool,
 }
 
-fn qos0(topic: String, payload: Value) -> Msg {
+/// What a message carries.
+#[derive(Debug)]
+enum Payload {
+    /// Published as its compact JSON text.
+    Json(Value),
+    /// Published as is (a protobuf envelope).
+    Binary(Vec<u8>),
+}
+
+impl Payload {
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Payload::Json(value) => value.to_string().into_bytes(),
+            Payload::Binary(bytes) => bytes,
+        }
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Payload {
+        Payload::Json(value)
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(bytes: Vec<u8>) -> Payload {
+        Payload::Binary(bytes)
+    }
+}
+
+fn qos0(topic: String, payload: impl Into<Payload>) -> Msg {
     let (qos, retain) = (QoS::AtMostOnce, false);
     Msg {
         topic,
-        payload,
+        payload: payload.into(),
         qos,
         retain,
     }
@@ -474,8 +527,55 @@ const NODES: [Node; 3] = [
         lat: 47.4203, lon: 8.5012, altitude: 455, rssi: -82.0, snr: 9.5, battery: 96.0 },
 ];
 
+/// A Meshtastic node uplinked as protobuf; `rssi` and `snr` are as the first gateway hears it.
+#[derive(Clone)]
+struct MeshNode {
+    num: u32,
+    long: &'static str,
+    short: &'static str,
+    /// `HardwareModel` and `Config.DeviceConfig.Role` numbers.
+    hw_model: u32,
+    role: u32,
+    text: &'static str,
+    lat: f64,
+    lon: f64,
+    altitude: i32,
+    rssi: f64,
+    snr: f64,
+    battery: f64,
+    drain: f64,
+    uptime_base: u32,
+    /// Sends environment telemetry from these sensors (°C, %, hPa), after its device metrics.
+    environment: &'static [Sensor],
+    /// Wanders about (its position drifts).
+    moves: bool,
+}
+
+#[rustfmt::skip]
+const MESH_NODES: [MeshNode; 3] = [
+    MeshNode { num: 0xe2e0_b101, long: "Lakeside Weather", short: "LWX", hw_model: 95, role: 6,
+        text: "gusts up to 40 km/h on the lake", lat: 47.3489, lon: 8.5562, altitude: 409,
+        rssi: -91.0, snr: 7.25, battery: 100.0, drain: 0.01, uptime_base: 9 * 86_400 + 1_234,
+        environment: &[
+            ("temperature", "°C", 14.0, 5.0, 0.3, 1, -40.0, 60.0),
+            ("relative_humidity", "%", 70.0, -15.0, 1.5, 1, 0.0, 100.0),
+            ("barometric_pressure", "hPa", 1013.0, 2.5, 0.4, 1, 900.0, 1100.0),
+        ], moves: false },
+    MeshNode { num: 0xe2e0_b102, long: "Harbour Master", short: "HRBR", hw_model: 31, role: 2,
+        text: "harbour closed until 14:00", lat: 47.3663, lon: 8.5410, altitude: 408,
+        rssi: -79.0, snr: 10.5, battery: 100.0, drain: 0.0, uptime_base: 41 * 86_400 + 777,
+        environment: &[], moves: false },
+    MeshNode { num: 0xe2e0_b103, long: "Trail Runner", short: "TRL", hw_model: 71, role: 5,
+        text: "on the ridge, 5 km to go", lat: 47.3490, lon: 8.4918, altitude: 815,
+        rssi: -112.0, snr: -4.0, battery: 58.0, drain: 0.08, uptime_base: 6_120,
+        environment: &[], moves: true },
+];
+
 struct Sim {
     rng: Rng,
+    /// The protobuf nodes' own noise and packet ids, so the JSON messages are what they would
+    /// be without them.
+    mesh_rng: Rng,
     started: Instant,
     /// Rounds published so far.
     round: u64,
@@ -485,12 +585,15 @@ struct Sim {
     nodeinfo_due: u64,
     devices: Vec<Device>,
     nodes: Vec<Node>,
+    mesh_nodes: Vec<MeshNode>,
 }
 
 impl Sim {
     fn new(rng: Rng) -> Sim {
+        let mesh_rng = Rng((rng.0.rotate_left(29) ^ 0x6d65_7368_7461_7374) | 1);
         Sim {
             rng,
+            mesh_rng,
             started: Instant::now(),
             round: 0,
             now: 0,
@@ -498,6 +601,7 @@ impl Sim {
             nodeinfo_due: 0,
             devices: DEVICES.to_vec(),
             nodes: NODES.to_vec(),
+            mesh_nodes: MESH_NODES.to_vec(),
         }
     }
 
@@ -509,10 +613,103 @@ impl Sim {
 
     /// Daily sinusoid over the UTC time of day (peak at 15:00) plus noise, clamped.
     fn reading(&mut self, s: &Sensor, now: u64) -> f64 {
-        let &(_, _, mean, amplitude, noise, decimals, min, max) = s;
-        let phase = ((now % 86_400) as f64 - 9.0 * 3600.0) / 86_400.0 * std::f64::consts::TAU;
-        let v = mean + amplitude * phase.sin() + self.rng.noise(noise);
-        round_to(v.clamp(min, max), decimals)
+        sensor_reading(&mut self.rng, s, now)
+    }
+
+    /// One packet of protobuf node `node`, as both mesh gateways uplink it: one packet id; the
+    /// second gateway hears it one hop further away and weaker.
+    fn mesh_uplinks(&mut self, node: usize, body: UplinkBody) -> [Msg; 2] {
+        let packet_id = self.mesh_rng.packet_id();
+        let n = &self.mesh_nodes[node];
+        let (from, rssi, snr) = (n.num, n.rssi, n.snr);
+        let rx_time = u32::try_from(self.now).unwrap_or(u32::MAX);
+        [(MESH_GATEWAY, 3, 0.0), (MESH_SECOND_GATEWAY, 2, 9.0)].map(
+            |(gateway, hop_limit, weaker)| {
+                let rx_rssi = (rssi - weaker + self.mesh_rng.noise(3.0)).round() as i32;
+                // The radio reports SNR in quarter dB.
+                let rx_snr =
+                    ((snr - weaker / 2.0 + self.mesh_rng.noise(1.5)) * 4.0).round() as f32 / 4.0;
+                let packet = UplinkPacket {
+                    region: MESH_REGION.into(),
+                    channel: ChannelConfig::default_channel(),
+                    gateway,
+                    from,
+                    to: BROADCAST,
+                    packet_id,
+                    hop_start: 3,
+                    hop_limit,
+                    rx_time,
+                    rx_snr,
+                    rx_rssi,
+                    body: body.clone(),
+                };
+                let (topic, envelope) =
+                    build_uplink_envelope(&packet).expect("the demo's mesh packets are valid");
+                qos0(topic, envelope)
+            },
+        )
+    }
+
+    /// The protobuf nodes' messages of this round (`now` in Unix seconds).
+    fn mesh_round(&mut self, round: u64, nodeinfo: bool, now: u64, out: &mut Vec<Msg>) {
+        let uptime = self.started.elapsed().as_secs();
+        for i in 0..self.mesh_nodes.len() {
+            let offset = i as u64;
+            if nodeinfo {
+                let n = &self.mesh_nodes[i];
+                let body = UplinkBody::NodeInfo {
+                    long_name: n.long.into(),
+                    short_name: n.short.into(),
+                    hw_model: n.hw_model,
+                    role: n.role,
+                };
+                out.extend(self.mesh_uplinks(i, body));
+            }
+            if (round + offset).is_multiple_of(3) {
+                let (air, util) = (self.mesh_rng.noise(0.8), self.mesh_rng.noise(2.5));
+                let n = &mut self.mesh_nodes[i];
+                n.battery = (n.battery - n.drain).max(5.0);
+                let body = UplinkBody::DeviceTelemetry {
+                    battery_level: n.battery.round() as u32,
+                    voltage: round_to(3.3 + n.battery / 100.0 * 0.9, 2) as f32,
+                    channel_utilization: round_to(6.1 + util, 2) as f32,
+                    air_util_tx: round_to(1.5 + air, 2) as f32,
+                    uptime_seconds: n.uptime_base.saturating_add(uptime as u32),
+                };
+                let sensors = n.environment;
+                out.extend(self.mesh_uplinks(i, body));
+                if let [temperature, humidity, pressure] = sensors {
+                    let body = UplinkBody::EnvironmentTelemetry {
+                        temperature: sensor_reading(&mut self.mesh_rng, temperature, now) as f32,
+                        relative_humidity: sensor_reading(&mut self.mesh_rng, humidity, now) as f32,
+                        barometric_pressure: sensor_reading(&mut self.mesh_rng, pressure, now)
+                            as f32,
+                    };
+                    out.extend(self.mesh_uplinks(i, body));
+                }
+            }
+            if (round + offset).is_multiple_of(5) {
+                if self.mesh_nodes[i].moves {
+                    let (dlat, dlon) = (self.mesh_rng.noise(0.0006), self.mesh_rng.noise(0.0006));
+                    let n = &mut self.mesh_nodes[i];
+                    n.lat = (n.lat + dlat).clamp(47.33, 47.37);
+                    n.lon = (n.lon + dlon).clamp(8.47, 8.51);
+                }
+                let n = &self.mesh_nodes[i];
+                let body = UplinkBody::Position {
+                    latitude: n.lat,
+                    longitude: n.lon,
+                    altitude: n.altitude,
+                    time: u32::try_from(now).unwrap_or(u32::MAX),
+                };
+                out.extend(self.mesh_uplinks(i, body));
+            }
+        }
+        if round % 7 == 5 {
+            let i = (round / 7) as usize % self.mesh_nodes.len();
+            let text = self.mesh_nodes[i].text;
+            out.extend(self.mesh_uplinks(i, UplinkBody::Text(text.into())));
+        }
     }
 
     /// A fresh packet of `node` as heard by `gateway` (the second one hears it weaker).
@@ -553,7 +750,7 @@ impl Sim {
                 let (topic, qos) = (format!("devices/{id}/status"), QoS::AtLeastOnce);
                 out.push(Msg {
                     topic,
-                    payload,
+                    payload: payload.into(),
                     qos,
                     retain: true,
                 });
@@ -617,6 +814,7 @@ impl Sim {
             let (id, text) = (self.rng.packet_id(), self.nodes[i].text);
             out.push(self.uplink(GATEWAY, i, id, "text", json!({ "text": text })));
         }
+        self.mesh_round(round, nodeinfo, now, &mut out);
         self.round += 1;
         out
     }
@@ -626,6 +824,7 @@ impl Sim {
 mod tests {
     use super::*;
     use bytes::BytesMut;
+    use mqtt_web::mesh::{MeshBody, MeshDecoder, MeshPacketSeen, MeshUpdate};
     use mqttbytes::v4::{read, ConnAck, ConnectReturnCode, Packet, PingResp, PubAck};
     use std::net::TcpListener;
 
@@ -667,11 +866,83 @@ mod tests {
         }
     }
 
+    /// A JSON message's payload (null for a binary one).
+    fn json(m: &Msg) -> &Value {
+        static NULL: Value = Value::Null;
+        match &m.payload {
+            Payload::Json(value) => value,
+            Payload::Binary(_) => &NULL,
+        }
+    }
+
     fn kinds(msgs: &[Msg], kind: &str) -> usize {
         let topic = |m: &&Msg| m.topic.split('/').next() == Some(kind);
         msgs.iter()
-            .filter(|m| topic(m) || m.payload["type"] == kind)
+            .filter(|m| topic(m) || json(m)["type"] == kind)
             .count()
+    }
+
+    const MESH_TOPIC: &str = "msh/EU_868/2/e/LongFast/!e2e0a001";
+    const MESH_SECOND_TOPIC: &str = "msh/EU_868/2/e/LongFast/!e2e0a002";
+
+    /// The protobuf envelopes among `msgs`, decoded with the default channel, in order.
+    fn mesh_packets(msgs: &[Msg]) -> Vec<(&str, MeshPacketSeen)> {
+        let decoder = MeshDecoder::default();
+        msgs.iter()
+            .filter(|m| m.topic.starts_with("msh/EU_868/"))
+            .map(|m| {
+                let Payload::Binary(bytes) = &m.payload else {
+                    panic!("{m:?} is not binary");
+                };
+                assert_eq!((m.qos, m.retain), (QoS::AtMostOnce, false), "{m:?}");
+                match decoder.decode(&m.topic, bytes) {
+                    Some(MeshUpdate::Packet(p)) => (m.topic.as_str(), p),
+                    other => panic!("{} did not decode: {other:?}", m.topic),
+                }
+            })
+            .collect()
+    }
+
+    /// Each packet comes twice, from the first then the second gateway, with one id: returns
+    /// the first gateway's copies.
+    fn heard_by_both_gateways(packets: &[(&str, MeshPacketSeen)], now: u32) -> Vec<MeshPacketSeen> {
+        assert!(packets.len().is_multiple_of(2), "{packets:?}");
+        packets
+            .chunks(2)
+            .map(|pair| {
+                let [(t1, a), (t2, b)] = pair else {
+                    unreachable!()
+                };
+                assert_eq!((*t1, *t2), (MESH_TOPIC, MESH_SECOND_TOPIC));
+                assert_eq!((a.from, a.id, &a.body), (b.from, b.id, &b.body));
+                assert_eq!(
+                    (a.gateway, b.gateway),
+                    (Some(0xe2e0_a001), Some(0xe2e0_a002))
+                );
+                assert_eq!((a.hops_away, b.hops_away), (Some(0), Some(1)));
+                assert_eq!((a.rx_time, b.rx_time), (Some(now), Some(now)));
+                assert!(a.rx_rssi.unwrap() > b.rx_rssi.unwrap(), "{a:?} {b:?}");
+                assert!(a.rx_snr.unwrap() > b.rx_snr.unwrap(), "{a:?} {b:?}");
+                assert_eq!((a.channel.as_str(), a.to), ("LongFast", BROADCAST));
+                a.clone()
+            })
+            .collect()
+    }
+
+    fn node_info(long: &str, short: &str, hardware: &str, role: &str) -> MeshBody {
+        MeshBody::NodeInfo {
+            long_name: Some(long.into()),
+            short_name: Some(short.into()),
+            hardware: Some(hardware.into()),
+            role: Some(role.into()),
+        }
+    }
+
+    fn telemetry_names(body: &MeshBody) -> Vec<&str> {
+        let MeshBody::Telemetry(fields) = body else {
+            panic!("{body:?} is not telemetry");
+        };
+        fields.iter().map(|(name, _)| name.as_str()).collect()
     }
 
     #[test]
@@ -694,7 +965,7 @@ mod tests {
         // Node 0's telemetry is heard by both gateways, with one packet id.
         let telemetry: Vec<_> = first
             .iter()
-            .filter(|m| m.payload["type"] == "telemetry")
+            .filter(|m| json(m)["type"] == "telemetry")
             .collect();
         let topics: Vec<_> = telemetry.iter().map(|m| m.topic.as_str()).collect();
         assert_eq!(
@@ -704,20 +975,111 @@ mod tests {
                 "msh/US/2/json/LongFast/!c0ffee01"
             ]
         );
-        assert_eq!(telemetry[0].payload["id"], telemetry[1].payload["id"]);
+        assert_eq!(json(telemetry[0])["id"], json(telemetry[1])["id"]);
+
+        // The protobuf nodes announce themselves too, and node 0 (the weather station) sends
+        // its device and environment telemetry and its position; all through both gateways.
+        let mesh = heard_by_both_gateways(&mesh_packets(&first), 1_700_000_000);
+        let seen: Vec<_> = mesh.iter().map(|p| (p.from, &p.body)).collect();
+        let from: Vec<_> = seen.iter().map(|(from, _)| *from).collect();
+        let weather = 0xe2e0_b101;
+        assert_eq!(
+            from,
+            [weather, weather, weather, weather, 0xe2e0_b102, 0xe2e0_b103]
+        );
+        assert_eq!(
+            [seen[0].1, seen[4].1, seen[5].1],
+            [
+                &node_info("Lakeside Weather", "LWX", "SEEED_SOLAR_NODE", "SENSOR"),
+                &node_info("Harbour Master", "HRBR", "STATION_G2", "ROUTER"),
+                &node_info("Trail Runner", "TRL", "TRACKER_T1000_E", "TRACKER"),
+            ]
+        );
+        assert_eq!(
+            telemetry_names(seen[1].1),
+            [
+                "battery_level",
+                "voltage",
+                "channel_utilization",
+                "air_util_tx",
+                "uptime_seconds"
+            ]
+        );
+        assert_eq!(
+            telemetry_names(seen[2].1),
+            ["temperature", "relative_humidity", "barometric_pressure"]
+        );
+        let MeshBody::Position {
+            latitude: Some(lat),
+            longitude: Some(lon),
+            altitude: Some(altitude),
+        } = *seen[3].1
+        else {
+            panic!("{:?} is not a position", seen[3]);
+        };
+        assert_eq!(
+            ((lat * 1e4).round(), (lon * 1e4).round(), altitude),
+            (473489.0, 85562.0, 409.0)
+        );
+        let ids: HashSet<_> = mesh.iter().map(|p| p.id).collect();
+        assert_eq!(ids.len(), mesh.len(), "a fresh packet id per packet");
 
         let second = sim.next_round(1_700_000_002);
         assert_eq!(
             (kinds(&second, "devices"), kinds(&second, "nodeinfo")),
             (0, 0)
         );
+        // Round 1: only the trail runner's telemetry is due (its offset is 2).
+        let mesh = heard_by_both_gateways(&mesh_packets(&second), 1_700_000_002);
+        assert_eq!(mesh.len(), 1, "{mesh:?}");
+        assert_eq!(mesh[0].from, 0xe2e0_b103);
+        assert_eq!(telemetry_names(&mesh[0].body).len(), 5);
         sim.announce(); // as on a reconnection
         let third = sim.next_round(1_700_000_004);
         assert_eq!(
             (kinds(&third, "devices"), kinds(&third, "nodeinfo")),
             (3, 3)
         );
+        let mesh = heard_by_both_gateways(&mesh_packets(&third), 1_700_000_004);
+        let infos = mesh
+            .iter()
+            .filter(|p| matches!(p.body, MeshBody::NodeInfo { .. }))
+            .count();
+        assert_eq!(infos, 3);
         assert_eq!(sim.round, 3);
+    }
+
+    #[test]
+    fn the_protobuf_nodes_keep_their_cadence_and_send_the_odd_text() {
+        let mut sim = Sim::new(Rng(9));
+        let (mut texts, mut positions, mut telemetry) = (Vec::new(), 0, 0);
+        for round in 0..30u32 {
+            let now = 1_700_000_000 + 2 * round;
+            let msgs = sim.next_round(u64::from(now));
+            let mesh = heard_by_both_gateways(&mesh_packets(&msgs), now);
+            for p in mesh {
+                match p.body {
+                    MeshBody::Text { text, .. } => texts.push((round, p.from, text)),
+                    MeshBody::Position { .. } => positions += 1,
+                    MeshBody::Telemetry(_) => telemetry += 1,
+                    MeshBody::NodeInfo { .. } => assert_eq!(round, 0),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            texts,
+            [
+                (5, 0xe2e0_b101, "gusts up to 40 km/h on the lake".into()),
+                (12, 0xe2e0_b102, "harbour closed until 14:00".into()),
+                (19, 0xe2e0_b103, "on the ridge, 5 km to go".into()),
+                (26, 0xe2e0_b101, "gusts up to 40 km/h on the lake".into()),
+            ]
+        );
+        // Every 5 rounds per node; every 3 rounds per node, plus the weather station's
+        // environment telemetry.
+        assert_eq!(positions, 3 * 6);
+        assert_eq!(telemetry, 3 * 10 + 10);
     }
 
     fn next_packet(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<Packet> {
@@ -795,6 +1157,7 @@ mod tests {
             .collect();
         assert!(publishes.contains(&("devices/demo-gateway/status", true)));
         assert!(publishes.contains(&("msh/US/2/json/LongFast/!c0ffee01", false)));
+        assert!(publishes.contains(&(MESH_SECOND_TOPIC, false)));
         assert_eq!(
             publishes
                 .iter()

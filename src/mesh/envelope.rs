@@ -6,6 +6,10 @@
 //! can decrypt it (the channel hash matches), its hop counts are at most 7 and neither
 //! `gateway_id` nor `from` is the gateway's own node; hence [`build_envelope`] sends as our
 //! own node, with hop_limit = hop_start = 3 and the OK_TO_MQTT bit set.
+//!
+//! [`build_uplink_envelope`] builds what a gateway publishes for another node's packet
+//! (gateway and sender differ, with rx time, SNR, RSSI and hop counts), for the demo
+//! publisher and tests.
 
 use std::fmt;
 
@@ -16,7 +20,7 @@ use super::node_id::{format_node_id, parse_bang_hex, BROADCAST};
 use super::packet::{ChannelConfig, MeshBody, MeshPacketSeen, MeshUndecodable, MeshUpdate};
 use super::proto::{
     port, Data, MapReport, MeshPacket, PacketPayload, Position, Routing, ServiceEnvelope,
-    Telemetry, User,
+    Telemetry, User, WireWriter,
 };
 use super::uplink::hardware_model_name;
 
@@ -531,13 +535,7 @@ fn check_channel_name(name: &str) -> Result<(), EnvelopeError> {
 /// format_node_id(from), long_name, short_name, hw_model = 0 (UNSET), role = CLIENT(0)};
 /// Data.want_response = false.
 pub fn build_envelope(packet: &OutgoingPacket) -> Result<(String, Vec<u8>), EnvelopeError> {
-    let region = check_region(&packet.region)?;
-    let channel = packet.channel.name.as_str();
-    check_channel_name(channel)?;
-    let key = ChannelKey::from_psk_base64(&packet.channel.psk).map_err(EnvelopeError::BadKey)?;
-    if packet.packet_id == 0 {
-        return Err(EnvelopeError::ZeroPacketId);
-    }
+    let (region, key) = check_packet(&packet.region, &packet.channel, packet.packet_id)?;
     if packet.from == BROADCAST || packet.from == 0 {
         return Err(EnvelopeError::BroadcastSender);
     }
@@ -548,15 +546,7 @@ pub fn build_envelope(packet: &OutgoingPacket) -> Result<(String, Vec<u8>), Enve
             reply_id,
             emoji,
         } => {
-            if text.trim().is_empty() {
-                return Err(EnvelopeError::EmptyText);
-            }
-            if text.len() > MAX_PROTOBUF_TEXT_BYTES {
-                return Err(EnvelopeError::TextTooLong {
-                    bytes: text.len(),
-                    limit: MAX_PROTOBUF_TEXT_BYTES,
-                });
-            }
+            check_text(text)?;
             Data {
                 portnum: port::TEXT_MESSAGE_APP,
                 payload: text.as_bytes().to_vec(),
@@ -570,15 +560,7 @@ pub fn build_envelope(packet: &OutgoingPacket) -> Result<(String, Vec<u8>), Enve
             long_name,
             short_name,
         } => {
-            let last4 = node_id.get(5..).unwrap_or_default();
-            let long_name = match cut(long_name.trim(), MAX_LONG_NAME_BYTES) {
-                "" => format!("Meshtastic {last4}"),
-                name => name.to_string(),
-            };
-            let short_name = match cut(short_name.trim(), MAX_SHORT_NAME_BYTES) {
-                "" => last4.to_string(),
-                name => name.to_string(),
-            };
+            let (long_name, short_name) = node_names(&node_id, long_name, short_name);
             let user = User {
                 id: node_id.clone(),
                 long_name,
@@ -595,25 +577,284 @@ pub fn build_envelope(packet: &OutgoingPacket) -> Result<(String, Vec<u8>), Enve
             }
         }
     };
-    let mut encrypted = data.encode();
-    key.apply(packet.packet_id, packet.from, &mut encrypted);
-    let envelope = ServiceEnvelope {
-        packet: Some(MeshPacket {
-            from: packet.from,
-            to: packet.to,
-            channel: key.channel_hash(channel),
-            payload: PacketPayload::Encrypted(encrypted),
-            id: packet.packet_id,
-            hop_limit: HOP_LIMIT,
-            hop_start: HOP_LIMIT,
-            want_ack: packet.want_ack,
-            ..MeshPacket::default()
-        }),
-        channel_id: channel.to_string(),
-        gateway_id: node_id.clone(),
+    let mesh_packet = MeshPacket {
+        from: packet.from,
+        to: packet.to,
+        id: packet.packet_id,
+        hop_limit: HOP_LIMIT,
+        hop_start: HOP_LIMIT,
+        want_ack: packet.want_ack,
+        ..MeshPacket::default()
     };
-    let topic = format!("msh/{region}/2/e/{channel}/{node_id}");
-    Ok((topic, envelope.encode()))
+    Ok(seal(
+        region,
+        &packet.channel.name,
+        &key,
+        &data,
+        mesh_packet,
+        node_id,
+    ))
+}
+
+/// What every built envelope needs, checked in this order: the region (returned trimmed),
+/// the channel name, the key (returned expanded) and a non-zero packet id.
+fn check_packet<'a>(
+    region: &'a str,
+    channel: &ChannelConfig,
+    packet_id: u32,
+) -> Result<(&'a str, ChannelKey), EnvelopeError> {
+    let region = check_region(region)?;
+    check_channel_name(&channel.name)?;
+    let key = ChannelKey::from_psk_base64(&channel.psk).map_err(EnvelopeError::BadKey)?;
+    if packet_id == 0 {
+        return Err(EnvelopeError::ZeroPacketId);
+    }
+    Ok((region, key))
+}
+
+/// A text fits one packet: not blank, at most [`MAX_PROTOBUF_TEXT_BYTES`].
+fn check_text(text: &str) -> Result<(), EnvelopeError> {
+    if text.trim().is_empty() {
+        return Err(EnvelopeError::EmptyText);
+    }
+    if text.len() > MAX_PROTOBUF_TEXT_BYTES {
+        return Err(EnvelopeError::TextTooLong {
+            bytes: text.len(),
+            limit: MAX_PROTOBUF_TEXT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// `User` names as the firmware keeps them: trimmed and cut to its limits; blank ones get
+/// its defaults (`Meshtastic abcd`, `abcd` from the last 4 hex digits of `node_id`).
+fn node_names(node_id: &str, long_name: &str, short_name: &str) -> (String, String) {
+    let last4 = node_id.get(5..).unwrap_or_default();
+    let long_name = match cut(long_name.trim(), MAX_LONG_NAME_BYTES) {
+        "" => format!("Meshtastic {last4}"),
+        name => name.to_string(),
+    };
+    let short_name = match cut(short_name.trim(), MAX_SHORT_NAME_BYTES) {
+        "" => last4.to_string(),
+        name => name.to_string(),
+    };
+    (long_name, short_name)
+}
+
+/// Encrypts `data` into `packet` (AES-CTR with the packet's id and `from`; `channel` set to
+/// the channel hash) and wraps it in a ServiceEnvelope from `gateway_id`. Returns the topic
+/// `msh/<region>/2/e/<channel>/<gateway_id>` and the envelope bytes.
+fn seal(
+    region: &str,
+    channel: &str,
+    key: &ChannelKey,
+    data: &Data,
+    mut packet: MeshPacket,
+    gateway_id: String,
+) -> (String, Vec<u8>) {
+    let mut encrypted = data.encode();
+    key.apply(packet.id, packet.from, &mut encrypted);
+    packet.channel = key.channel_hash(channel);
+    packet.payload = PacketPayload::Encrypted(encrypted);
+    let topic = format!("msh/{region}/2/e/{channel}/{gateway_id}");
+    let envelope = ServiceEnvelope {
+        packet: Some(packet),
+        channel_id: channel.to_string(),
+        gateway_id,
+    };
+    (topic, envelope.encode())
+}
+
+/// What a node sent, in an [`UplinkPacket`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UplinkBody {
+    /// TEXT_MESSAGE_APP; the same limits as [`OutgoingBody::Text`].
+    Text(String),
+    /// NODEINFO_APP: a `User` with `id` = the node's `!%08x`. Names are trimmed and cut as
+    /// in [`OutgoingBody::NodeInfo`]; `hw_model` is a `HardwareModel` number (see
+    /// [`hardware_model_name`]) and `role` a `Config.DeviceConfig.Role` number (see
+    /// [`role_name`]).
+    NodeInfo {
+        long_name: String,
+        short_name: String,
+        hw_model: u32,
+        role: u32,
+    },
+    /// POSITION_APP: degrees (sent as `latitude_i` / `longitude_i`, degrees × 1e7, rounded
+    /// and saturated to i32), metres, and the node's Unix time (left out when 0).
+    Position {
+        latitude: f64,
+        longitude: f64,
+        altitude: i32,
+        time: u32,
+    },
+    /// TELEMETRY_APP with `device_metrics`; `Telemetry.time` is the packet's `rx_time`.
+    DeviceTelemetry {
+        battery_level: u32,
+        voltage: f32,
+        channel_utilization: f32,
+        air_util_tx: f32,
+        uptime_seconds: u32,
+    },
+    /// TELEMETRY_APP with `environment_metrics` (°C, %, hPa); `Telemetry.time` is the
+    /// packet's `rx_time`.
+    EnvironmentTelemetry {
+        temperature: f32,
+        relative_humidity: f32,
+        barometric_pressure: f32,
+    },
+}
+
+/// An envelope as a gateway puts a node's packet on the broker (demo publisher, tests):
+/// unlike [`OutgoingPacket`], the gateway and the sender are different nodes, and the packet
+/// carries what the gateway's radio measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UplinkPacket {
+    /// Topic root after `msh/`, e.g. `EU_868` or `US/bayarea`.
+    pub region: String,
+    /// Name and PSK of the channel the node sent on.
+    pub channel: ChannelConfig,
+    /// The gateway that uplinks it (`gateway_id` and the topic's last level).
+    pub gateway: u32,
+    /// The node that sent it.
+    pub from: u32,
+    /// Target node, or [`BROADCAST`] (4294967295).
+    pub to: u32,
+    /// The sender's packet id, non-zero; several gateways uplink the same id.
+    pub packet_id: u32,
+    /// Hops the sender allowed, and the hops left when the gateway heard it: the decoder's
+    /// `hops_away` is `hop_start - hop_limit`.
+    pub hop_start: u32,
+    pub hop_limit: u32,
+    /// Unix seconds the gateway received it (0: no clock, left out).
+    pub rx_time: u32,
+    /// As the gateway's radio measured it (0: left out, as the firmware does).
+    pub rx_snr: f32,
+    pub rx_rssi: i32,
+    pub body: UplinkBody,
+}
+
+/// Topic `msh/<region>/2/e/<channel>/!<gateway as %08x>` and the encrypted ServiceEnvelope
+/// bytes a gateway publishes for `packet`: MeshPacket{from, to, channel = channel hash,
+/// encrypted = AES-CTR(Data), id = packet_id, rx_time, rx_snr, rx_rssi, hop_limit,
+/// hop_start}, channel_id = channel name, gateway_id = format_node_id(gateway);
+/// Data{portnum, payload, bitfield = 1 (OK_TO_MQTT)}.
+///
+/// Refused as [`build_envelope`] refuses (region, channel name, key, packet id 0, text), and
+/// with [`EnvelopeError::BroadcastSender`] when `from` or `gateway` is 0 or broadcast.
+pub fn build_uplink_envelope(packet: &UplinkPacket) -> Result<(String, Vec<u8>), EnvelopeError> {
+    let (region, key) = check_packet(&packet.region, &packet.channel, packet.packet_id)?;
+    if [packet.from, packet.gateway]
+        .iter()
+        .any(|&node| node == BROADCAST || node == 0)
+    {
+        return Err(EnvelopeError::BroadcastSender);
+    }
+    let (portnum, payload) = match &packet.body {
+        UplinkBody::Text(text) => {
+            check_text(text)?;
+            (port::TEXT_MESSAGE_APP, text.as_bytes().to_vec())
+        }
+        UplinkBody::NodeInfo {
+            long_name,
+            short_name,
+            hw_model,
+            role,
+        } => {
+            let id = format_node_id(packet.from);
+            let (long_name, short_name) = node_names(&id, long_name, short_name);
+            let user = User {
+                id,
+                long_name,
+                short_name,
+                hw_model: Some(*hw_model),
+                role: Some(*role),
+                ..User::default()
+            };
+            (port::NODEINFO_APP, user.encode())
+        }
+        UplinkBody::Position {
+            latitude,
+            longitude,
+            altitude,
+            time,
+        } => {
+            // `as` rounds toward zero and saturates; NaN becomes 0.
+            let e7 = |degrees: f64| (degrees * 1e7).round() as i32;
+            let mut w = WireWriter::new();
+            w.sfixed32(1, e7(*latitude))
+                .sfixed32(2, e7(*longitude))
+                .int32(3, *altitude);
+            if *time != 0 {
+                w.fixed32(4, *time);
+            }
+            (port::POSITION_APP, w.into_bytes())
+        }
+        UplinkBody::DeviceTelemetry {
+            battery_level,
+            voltage,
+            channel_utilization,
+            air_util_tx,
+            uptime_seconds,
+        } => {
+            let mut metrics = WireWriter::new();
+            metrics
+                .uint32(1, *battery_level)
+                .float(2, *voltage)
+                .float(3, *channel_utilization)
+                .float(4, *air_util_tx)
+                .uint32(5, *uptime_seconds);
+            (port::TELEMETRY_APP, telemetry(packet.rx_time, 2, &metrics))
+        }
+        UplinkBody::EnvironmentTelemetry {
+            temperature,
+            relative_humidity,
+            barometric_pressure,
+        } => {
+            let mut metrics = WireWriter::new();
+            metrics
+                .float(1, *temperature)
+                .float(2, *relative_humidity)
+                .float(3, *barometric_pressure);
+            (port::TELEMETRY_APP, telemetry(packet.rx_time, 3, &metrics))
+        }
+    };
+    let data = Data {
+        portnum,
+        payload,
+        bitfield: OK_TO_MQTT,
+        ..Data::default()
+    };
+    let mesh_packet = MeshPacket {
+        from: packet.from,
+        to: packet.to,
+        id: packet.packet_id,
+        rx_time: packet.rx_time,
+        rx_snr: packet.rx_snr,
+        rx_rssi: packet.rx_rssi,
+        hop_limit: packet.hop_limit,
+        hop_start: packet.hop_start,
+        ..MeshPacket::default()
+    };
+    Ok(seal(
+        region,
+        &packet.channel.name,
+        &key,
+        &data,
+        mesh_packet,
+        format_node_id(packet.gateway),
+    ))
+}
+
+/// A `Telemetry` with `time` (left out when 0) and `metrics` as its field `variant`
+/// (2 = device_metrics, 3 = environment_metrics).
+fn telemetry(time: u32, variant: u32, metrics: &WireWriter) -> Vec<u8> {
+    let mut w = WireWriter::new();
+    if time != 0 {
+        w.fixed32(1, time);
+    }
+    w.message(variant, metrics);
+    w.into_bytes()
 }
 
 #[cfg(test)]
@@ -1313,6 +1554,235 @@ pub(crate) mod tests {
         assert!(EnvelopeError::BroadcastSender
             .to_string()
             .contains("our own node"));
+    }
+
+    const UPLINK_NODE: u32 = 0xe2e0_b101;
+    const UPLINK_GATEWAY: u32 = 0xe2e0_a001;
+
+    fn uplink(body: UplinkBody) -> UplinkPacket {
+        UplinkPacket {
+            region: "EU_868".into(),
+            channel: ChannelConfig::default_channel(),
+            gateway: UPLINK_GATEWAY,
+            from: UPLINK_NODE,
+            to: BROADCAST,
+            packet_id: 0x2000_0001,
+            hop_start: 3,
+            hop_limit: 3,
+            rx_time: 1_700_000_000,
+            rx_snr: 6.25,
+            rx_rssi: -97,
+            body,
+        }
+    }
+
+    fn decode_uplink(packet: &UplinkPacket) -> MeshPacketSeen {
+        let (topic, bytes) = build_uplink_envelope(packet).unwrap();
+        match MeshDecoder::default().decode(&topic, &bytes) {
+            Some(MeshUpdate::Packet(seen)) => seen,
+            other => panic!("{:?} did not decode: {other:?}", packet.body),
+        }
+    }
+
+    #[test]
+    fn an_uplinked_envelope_decodes_to_the_node_the_gateway_and_its_rx_values() {
+        let packet = uplink(UplinkBody::Text("morning all".into()));
+        let (topic, bytes) = build_uplink_envelope(&packet).unwrap();
+        assert_eq!(topic, "msh/EU_868/2/e/LongFast/!e2e0a001");
+        assert_eq!(
+            decode_uplink(&packet),
+            MeshPacketSeen {
+                region: "EU_868".into(),
+                channel: "LongFast".into(),
+                gateway: Some(UPLINK_GATEWAY),
+                from: UPLINK_NODE,
+                to: BROADCAST,
+                id: 0x2000_0001,
+                rx_time: Some(1_700_000_000),
+                rx_snr: Some(6.25),
+                rx_rssi: Some(-97),
+                hops_away: Some(0),
+                via_mqtt: false,
+                want_ack: false,
+                body: text("morning all"),
+            }
+        );
+        // The fields a gateway sets, and the Data as the firmware would have sent it.
+        let packet = ServiceEnvelope::parse(&bytes).unwrap().packet.unwrap();
+        assert_eq!(
+            (packet.channel, packet.hop_start, packet.hop_limit),
+            (8, 3, 3)
+        );
+        let PacketPayload::Encrypted(mut data) = packet.payload else {
+            panic!("not encrypted");
+        };
+        ChannelKey::from_psk_base64("AQ==")
+            .unwrap()
+            .apply(packet.id, packet.from, &mut data);
+        let data = Data::parse(&data).unwrap();
+        assert_eq!((data.portnum, data.bitfield), (port::TEXT_MESSAGE_APP, 1));
+    }
+
+    #[test]
+    fn the_same_packet_through_a_second_gateway_is_one_hop_further_and_weaker() {
+        let first = uplink(UplinkBody::Text("hi".into()));
+        let second = UplinkPacket {
+            gateway: 0xe2e0_a002,
+            hop_limit: 2,
+            rx_snr: -3.5,
+            rx_rssi: -112,
+            ..first.clone()
+        };
+        let (topic, _) = build_uplink_envelope(&second).unwrap();
+        assert_eq!(topic, "msh/EU_868/2/e/LongFast/!e2e0a002");
+        let (a, b) = (decode_uplink(&first), decode_uplink(&second));
+        assert_eq!((a.from, a.id), (b.from, b.id));
+        assert_eq!(
+            (b.gateway, b.hops_away, b.rx_snr, b.rx_rssi),
+            (Some(0xe2e0_a002), Some(1), Some(-3.5), Some(-112))
+        );
+    }
+
+    #[test]
+    fn uplinked_node_info_position_and_telemetry_decode_to_their_fields() {
+        let info = uplink(UplinkBody::NodeInfo {
+            long_name: "Harbour Master".into(),
+            short_name: "HRBR".into(),
+            hw_model: 9,
+            role: 2,
+        });
+        assert_eq!(
+            decode_uplink(&info).body,
+            MeshBody::NodeInfo {
+                long_name: Some("Harbour Master".into()),
+                short_name: Some("HRBR".into()),
+                hardware: Some("RAK4631".into()),
+                role: Some("ROUTER".into()),
+            }
+        );
+        let position = uplink(UplinkBody::Position {
+            latitude: 47.3667,
+            longitude: -8.545,
+            altitude: -12,
+            time: 1_699_999_990,
+        });
+        assert_eq!(
+            decode_uplink(&position).body,
+            MeshBody::Position {
+                latitude: Some(47.3667),
+                longitude: Some(-8.545),
+                altitude: Some(-12.0),
+            }
+        );
+        let device = uplink(UplinkBody::DeviceTelemetry {
+            battery_level: 87,
+            voltage: 4.05,
+            channel_utilization: 12.5,
+            air_util_tx: 3.25,
+            uptime_seconds: 86_400,
+        });
+        assert_eq!(
+            decode_uplink(&device).body,
+            MeshBody::Telemetry(vec![
+                ("battery_level".into(), 87.0),
+                ("voltage".into(), 4.05),
+                ("channel_utilization".into(), 12.5),
+                ("air_util_tx".into(), 3.25),
+                ("uptime_seconds".into(), 86400.0),
+            ])
+        );
+        let environment = uplink(UplinkBody::EnvironmentTelemetry {
+            temperature: 21.5,
+            relative_humidity: 48.0,
+            barometric_pressure: 1013.25,
+        });
+        assert_eq!(
+            decode_uplink(&environment).body,
+            MeshBody::Telemetry(vec![
+                ("temperature".into(), 21.5),
+                ("relative_humidity".into(), 48.0),
+                ("barometric_pressure".into(), 1013.25),
+            ])
+        );
+        // Telemetry carries the receive time as its own time, as a node with a clock does.
+        let (_, bytes) = build_uplink_envelope(&environment).unwrap();
+        let packet = ServiceEnvelope::parse(&bytes).unwrap().packet.unwrap();
+        let PacketPayload::Encrypted(mut data) = packet.payload else {
+            panic!("not encrypted");
+        };
+        ChannelKey::from_psk_base64("AQ==")
+            .unwrap()
+            .apply(packet.id, packet.from, &mut data);
+        let telemetry = Telemetry::parse(&Data::parse(&data).unwrap().payload).unwrap();
+        assert_eq!(telemetry.time, 1_700_000_000);
+        assert_eq!(telemetry.device_metrics, None);
+    }
+
+    #[test]
+    fn uplinks_without_rx_values_leave_them_out_and_on_another_channel_need_its_key() {
+        let packet = UplinkPacket {
+            region: "US/bayarea".into(),
+            channel: ChannelConfig {
+                name: "Secret".into(),
+                psk: SECRET_PSK.into(),
+            },
+            hop_start: 0,
+            hop_limit: 0,
+            rx_time: 0,
+            rx_snr: 0.0,
+            rx_rssi: 0,
+            ..uplink(UplinkBody::Text("quiet".into()))
+        };
+        let (topic, bytes) = build_uplink_envelope(&packet).unwrap();
+        assert_eq!(topic, "msh/US/bayarea/2/e/Secret/!e2e0a001");
+        let Some(MeshUpdate::Packet(seen)) = decoder_with_secret().decode(&topic, &bytes) else {
+            panic!("did not decode");
+        };
+        assert_eq!(
+            (seen.rx_time, seen.rx_snr, seen.rx_rssi, seen.hops_away),
+            (None, None, None, None)
+        );
+        assert_eq!(
+            MeshDecoder::default().decode(&topic, &bytes),
+            Some(undecodable("Secret", MeshUndecodable::NoKey))
+        );
+    }
+
+    #[test]
+    fn bad_uplinks_are_refused_like_outgoing_packets() {
+        for node in [0, BROADCAST] {
+            let mut p = uplink(UplinkBody::Text("hi".into()));
+            p.from = node;
+            assert_eq!(
+                build_uplink_envelope(&p),
+                Err(EnvelopeError::BroadcastSender)
+            );
+            let mut p = uplink(UplinkBody::Text("hi".into()));
+            p.gateway = node;
+            assert_eq!(
+                build_uplink_envelope(&p),
+                Err(EnvelopeError::BroadcastSender)
+            );
+        }
+        let mut p = uplink(UplinkBody::Text("hi".into()));
+        p.packet_id = 0;
+        assert_eq!(build_uplink_envelope(&p), Err(EnvelopeError::ZeroPacketId));
+        let mut p = uplink(UplinkBody::Text("hi".into()));
+        p.region = "US/#".into();
+        assert!(matches!(
+            build_uplink_envelope(&p),
+            Err(EnvelopeError::BadRegion(_))
+        ));
+        let p = uplink(UplinkBody::Text(" ".into()));
+        assert_eq!(build_uplink_envelope(&p), Err(EnvelopeError::EmptyText));
+        let p = uplink(UplinkBody::Text("a".repeat(234)));
+        assert_eq!(
+            build_uplink_envelope(&p),
+            Err(EnvelopeError::TextTooLong {
+                bytes: 234,
+                limit: 233
+            })
+        );
     }
 
     proptest! {
