@@ -20,6 +20,8 @@ use crate::state::connection::validate_broker_url;
 pub use failover::{BrokerInUse, Brokers};
 
 /// What the UI asks of the session.
+// `Connect` is sent once per user connect; boxing its options would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// `url` first; `failover` are the brokers to move to, in order, when it fails.

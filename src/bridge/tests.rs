@@ -32,6 +32,7 @@ fn options() -> impl Strategy<Value = ConnectOptions> {
             payload,
             qos,
             retain,
+            properties: Default::default(),
         }
     });
     (
@@ -51,6 +52,7 @@ fn options() -> impl Strategy<Value = ConnectOptions> {
                     keepalive_secs,
                     clean_session,
                     last_will,
+                    ..ConnectOptions::default()
                 }
             },
         )
@@ -155,6 +157,7 @@ fn event() -> impl Strategy<Value = Event> {
                 qos,
                 retain,
                 dup,
+                properties: None,
             })
         ),
         (any::<u64>(), outcome()).prop_map(|(id, outcome)| Event::Publish {
@@ -724,6 +727,7 @@ fn only_messages_on_mesh_protobuf_topics_are_decoded_after_the_event() {
             qos: QoS::AtMostOnce,
             retain: false,
             dup: false,
+            properties: None,
         })
     };
     assert_eq!(

@@ -204,6 +204,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             payload: will_payload.get_untracked().into_bytes(),
             qos: will_qos.get_untracked(),
             retain: will_retain.get_untracked(),
+            properties: Default::default(),
         });
         let url = broker_url.get_untracked().trim().to_string();
         if let Some(stored) = load_profile() {
@@ -221,6 +222,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             keepalive_secs,
             clean_session: clean_session.get_untracked(),
             last_will,
+            ..ConnectOptions::default()
         };
         let changed = Changes {
             connection: true,

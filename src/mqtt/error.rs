@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::properties::describe_reason;
 use super::Millis;
 
 /// The broker refused CONNECT (CONNACK return codes 1–5).
@@ -62,6 +63,21 @@ pub enum ProtocolError {
     Unexpected(String),
     /// A text frame where MQTT needs binary frames.
     TextFrame,
+    /// MQTT 5: a PUBLISH with a topic alias we never gave out, or an alias the broker
+    /// never set.
+    TopicAliasInvalid(String),
+}
+
+impl ProtocolError {
+    /// The MQTT 5 reason code our DISCONNECT gives for it.
+    pub fn reason_code(&self) -> u8 {
+        match self {
+            ProtocolError::Malformed(_) | ProtocolError::TextFrame => 0x81,
+            ProtocolError::PacketTooLarge { .. } => 0x95,
+            ProtocolError::Unexpected(_) => 0x82,
+            ProtocolError::TopicAliasInvalid(_) => 0x94,
+        }
+    }
 }
 
 impl fmt::Display for ProtocolError {
@@ -80,6 +96,9 @@ impl fmt::Display for ProtocolError {
                     f,
                     "broker sent a text WebSocket frame; MQTT uses binary frames"
                 )
+            }
+            ProtocolError::TopicAliasInvalid(what) => {
+                write!(f, "topic alias invalid (0x94): {what}")
             }
         }
     }
@@ -111,6 +130,32 @@ impl fmt::Display for TransportError {
     }
 }
 
+/// An MQTT 5 broker's DISCONNECT (or a refusing CONNACK): its reason code, its reason
+/// string, and where it sends us for "use another server" (0x9C) / "server moved" (0x9D).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerDisconnect {
+    pub code: u8,
+    pub reason_string: Option<String>,
+    pub server_reference: Option<String>,
+}
+
+impl ServerDisconnect {
+    /// The broker asked us to connect elsewhere.
+    pub fn moves(&self) -> bool {
+        matches!(self.code, 0x9C | 0x9D)
+    }
+}
+
+impl fmt::Display for ServerDisconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&describe_reason(self.code, self.reason_string.as_deref()))?;
+        if let Some(to) = self.server_reference.as_deref().filter(|s| !s.is_empty()) {
+            write!(f, "; server reference: {to}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Why a connection (or an attempt) ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DisconnectReason {
@@ -124,6 +169,10 @@ pub enum DisconnectReason {
     Transport(TransportError),
     /// A packet of ours could not be encoded; the connection was closed rather than skip it.
     LocalEncode(EncodeError),
+    /// MQTT 5: the CONNACK refused us with this reason code (0x80 and up).
+    RefusedV5(ServerDisconnect),
+    /// MQTT 5: the broker sent DISCONNECT.
+    ByServer(ServerDisconnect),
 }
 
 impl fmt::Display for DisconnectReason {
@@ -146,6 +195,12 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::Protocol(p) => write!(f, "{p}"),
             DisconnectReason::Transport(t) => write!(f, "{t}"),
             DisconnectReason::LocalEncode(e) => write!(f, "{e}; connection closed"),
+            DisconnectReason::RefusedV5(d) if d.code == 0x84 || d.code == 0x01 => write!(
+                f,
+                "broker refused the connection: {d} (it may not speak MQTT 5; choose 3.1.1)"
+            ),
+            DisconnectReason::RefusedV5(d) => write!(f, "broker refused the connection: {d}"),
+            DisconnectReason::ByServer(d) => write!(f, "broker disconnected: {d}"),
         }
     }
 }
@@ -205,6 +260,15 @@ pub enum CommandError {
     NotStarted,
     /// The publish passed our checks but could not be encoded; nothing was sent or queued.
     Encode(EncodeError),
+    /// MQTT 5: the broker's CONNACK said it takes at most this QoS.
+    QosNotSupported {
+        max: super::QoS,
+    },
+    /// MQTT 5: the broker's CONNACK said it keeps no retained messages.
+    RetainNotSupported,
+    /// MQTT 5: the broker does not take this kind of subscription (shared, wildcard,
+    /// subscription identifier), as its CONNACK said.
+    NotSupportedByBroker(String),
 }
 
 impl fmt::Display for CommandError {
@@ -229,6 +293,18 @@ impl fmt::Display for CommandError {
             }
             CommandError::NotStarted => write!(f, "not connected (the session was not started)"),
             CommandError::Encode(e) => write!(f, "{e}"),
+            CommandError::QosNotSupported { max } => {
+                write!(f, "the broker takes at most QoS {}", max.as_u8())
+            }
+            CommandError::RetainNotSupported => {
+                write!(
+                    f,
+                    "the broker does not keep retained messages (retain not available)"
+                )
+            }
+            CommandError::NotSupportedByBroker(what) => {
+                write!(f, "the broker does not support {what}")
+            }
         }
     }
 }
@@ -251,6 +327,11 @@ pub enum PublishFailure {
     SessionLeft,
     /// The broker closed the connection right after it each time it was sent.
     ClosedByBroker { times: u8 },
+    /// MQTT 5: PUBACK or PUBREC with a reason code of 0x80 or more.
+    Refused {
+        code: u8,
+        reason_string: Option<String>,
+    },
 }
 
 impl fmt::Display for PublishFailure {
@@ -273,6 +354,10 @@ impl fmt::Display for PublishFailure {
                 f,
                 "the broker closed the connection right after it, {times} times in a row (does it refuse this topic?)"
             ),
+            PublishFailure::Refused {
+                code,
+                reason_string,
+            } => f.write_str(&describe_reason(*code, reason_string.as_deref())),
             PublishFailure::SessionLeft => write!(
                 f,
                 "the client id or broker changed before the broker acknowledged it (it may or may not have arrived)"

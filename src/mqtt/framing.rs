@@ -17,18 +17,11 @@
 use bytes::{BufMut, BytesMut};
 use mqttbytes::v4::{self, Packet};
 
+use super::packet::{Ack, ConnAck, InPublish, Incoming, MultiAck};
+use super::properties::ProtocolVersion;
 use super::topic::validate_topic;
-use super::varint;
+use super::{v5, varint};
 use super::{ConnectOptions, EncodeError, ProtocolError, QoS};
-
-/// One decoded packet from the broker.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Frame {
-    /// CONNACK with its raw return code (0 accepted, 1–5 defined refusals, others unknown).
-    ConnAck { session_present: bool, code: u8 },
-    /// Any other packet a client may receive.
-    Packet(Packet),
-}
 
 /// The fixed header of a packet, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,23 +55,40 @@ pub fn packet_name(kind: u8) -> &'static str {
         12 => "PINGREQ",
         13 => "PINGRESP",
         14 => "DISCONNECT",
+        15 => "AUTH",
         _ => "reserved packet type",
     }
 }
 
 /// Parse and check the fixed header at the start of `buf`. `Ok(None)`: not enough bytes yet.
-pub fn parse_header(buf: &[u8], max_packet: usize) -> Result<Option<FixedHeader>, ProtocolError> {
+/// With 3.1.1, DISCONNECT (14) and AUTH (15) never come from a broker; with 5 they may.
+pub fn parse_header(
+    buf: &[u8],
+    max_packet: usize,
+    version: ProtocolVersion,
+) -> Result<Option<FixedHeader>, ProtocolError> {
+    let v5 = version == ProtocolVersion::V5;
     let Some(&byte1) = buf.first() else {
         return Ok(None);
     };
     let (kind, flags) = (byte1 >> 4, byte1 & 0x0F);
     match kind {
-        0 | 15 => {
+        0 => {
             return Err(ProtocolError::Malformed(format!(
                 "reserved packet type {kind}"
             )))
         }
-        1 | 8 | 10 | 12 | 14 => {
+        15 if !v5 => {
+            return Err(ProtocolError::Malformed(format!(
+                "reserved packet type {kind}"
+            )))
+        }
+        14 if !v5 => {
+            return Err(ProtocolError::Unexpected(
+                "DISCONNECT (only clients send this packet in MQTT 3.1.1)".into(),
+            ))
+        }
+        1 | 8 | 10 | 12 => {
             return Err(ProtocolError::Unexpected(format!(
                 "{} (only clients send this packet)",
                 packet_name(kind)
@@ -124,11 +134,13 @@ pub fn parse_header(buf: &[u8], max_packet: usize) -> Result<Option<FixedHeader>
             max: max_packet,
         });
     }
-    let wrong_size = match kind {
-        2 | 4 | 5 | 6 | 7 | 11 => remaining != 2,
-        13 => remaining != 0,
-        9 => remaining < 3,
-        3 => remaining < 2,
+    let wrong_size = match (kind, v5) {
+        (2 | 4 | 5 | 6 | 7 | 11, false) => remaining != 2,
+        (2 | 4 | 5 | 6 | 7, true) => remaining < 2,
+        (9, false) => remaining < 3,
+        (9 | 11, true) => remaining < 4,
+        (13, _) => remaining != 0,
+        (3, _) => remaining < 2,
         _ => false,
     };
     if wrong_size {
@@ -156,18 +168,20 @@ fn describe(error: mqttbytes::Error) -> String {
     }
 }
 
-/// Accumulates broker bytes and yields whole packets.
+/// Accumulates broker bytes and yields whole packets of one protocol version.
 #[derive(Debug)]
 pub struct Framer {
     buf: BytesMut,
     max_packet: usize,
+    version: ProtocolVersion,
 }
 
 impl Framer {
-    pub fn new(max_packet: usize) -> Framer {
+    pub fn new(max_packet: usize, version: ProtocolVersion) -> Framer {
         Framer {
             buf: BytesMut::new(),
             max_packet,
+            version,
         }
     }
 
@@ -187,7 +201,7 @@ impl Framer {
 
     /// The next whole packet, `Ok(None)` if more bytes are needed. After an error the buffer
     /// is dropped: the connection is over.
-    pub fn next_frame(&mut self) -> Result<Option<Frame>, ProtocolError> {
+    pub(crate) fn next_frame(&mut self) -> Result<Option<Incoming>, ProtocolError> {
         let result = self.decode();
         if result.is_err() {
             self.clear();
@@ -195,14 +209,17 @@ impl Framer {
         result
     }
 
-    fn decode(&mut self) -> Result<Option<Frame>, ProtocolError> {
-        let Some(header) = parse_header(&self.buf, self.max_packet)? else {
+    fn decode(&mut self) -> Result<Option<Incoming>, ProtocolError> {
+        let Some(header) = parse_header(&self.buf, self.max_packet, self.version)? else {
             return Ok(None);
         };
         if self.buf.len() < header.packet_len() {
             return Ok(None);
         }
-        if header.kind == 2 {
+        let malformed = |what: String| {
+            ProtocolError::Malformed(format!("{}: {what}", packet_name(header.kind)))
+        };
+        if header.kind == 2 && self.version == ProtocolVersion::V311 {
             let packet = self.buf.split_to(header.packet_len());
             let (flags, code) = (packet[header.header_len], packet[header.header_len + 1]);
             if flags & 0xFE != 0 {
@@ -210,28 +227,111 @@ impl Framer {
                     "CONNACK with reserved flags {flags:#04x} set"
                 )));
             }
-            return Ok(Some(Frame::ConnAck {
+            return Ok(Some(Incoming::ConnAck(ConnAck {
                 session_present: flags & 1 == 1,
                 code,
-            }));
+                capabilities: None,
+                server_reference: None,
+            })));
+        }
+        if header.kind == 3 {
+            return self.decode_publish(&header).map(Some);
+        }
+        if self.version == ProtocolVersion::V5 {
+            let packet = self.buf.split_to(header.packet_len());
+            return v5::decode(header.kind, &packet[header.header_len..])
+                .map(Some)
+                .map_err(malformed);
         }
         match v4::read(&mut self.buf, self.max_packet) {
-            Ok(Packet::Publish(publish)) => {
-                if let Err(why) = validate_topic(&publish.topic) {
-                    return Err(ProtocolError::Malformed(format!("PUBLISH topic: {why}")));
-                }
-                Ok(Some(Frame::Packet(Packet::Publish(publish))))
-            }
-            Ok(packet) => Ok(Some(Frame::Packet(packet))),
+            Ok(packet) => Ok(Some(from_v4(packet)?)),
             // Cannot happen (the whole packet is buffered), but waiting is the safe answer.
             Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
-            Err(e) => Err(ProtocolError::Malformed(format!(
-                "{}: {}",
-                packet_name(header.kind),
-                describe(e)
-            ))),
+            Err(e) => Err(malformed(describe(e))),
         }
     }
+
+    fn decode_publish(&mut self, header: &FixedHeader) -> Result<Incoming, ProtocolError> {
+        let malformed = |what: String| ProtocolError::Malformed(format!("PUBLISH: {what}"));
+        let publish = match self.version {
+            ProtocolVersion::V311 => match v4::read(&mut self.buf, self.max_packet) {
+                Ok(Packet::Publish(p)) => InPublish {
+                    topic: p.topic,
+                    pkid: p.pkid,
+                    qos: from_mqttbytes_qos(p.qos),
+                    retain: p.retain,
+                    dup: p.dup,
+                    payload: p.payload,
+                    topic_alias: None,
+                    properties: None,
+                },
+                Ok(_) => unreachable!("a PUBLISH header decodes as a PUBLISH"),
+                Err(e) => return Err(malformed(describe(e))),
+            },
+            ProtocolVersion::V5 => match mqttbytes::v5::read(&mut self.buf, self.max_packet) {
+                Ok(mqttbytes::v5::Packet::Publish(p)) => {
+                    let (topic_alias, properties) = v5::publish_properties(p.properties);
+                    InPublish {
+                        topic: p.topic,
+                        pkid: p.pkid,
+                        qos: from_mqttbytes_qos(p.qos),
+                        retain: p.retain,
+                        dup: p.dup,
+                        payload: p.payload,
+                        topic_alias,
+                        properties,
+                    }
+                }
+                Ok(_) => unreachable!("a PUBLISH header decodes as a PUBLISH"),
+                Err(e) => return Err(malformed(describe(e))),
+            },
+        };
+        // With a topic alias the topic may be empty (the session resolves it).
+        let aliased = publish.topic.is_empty() && publish.topic_alias.is_some();
+        if !aliased {
+            if let Err(why) = validate_topic(&publish.topic) {
+                return Err(malformed(format!("topic: {why}")));
+            }
+        }
+        let _ = header;
+        Ok(Incoming::Publish(publish))
+    }
+}
+
+/// A decoded 3.1.1 packet as the session's own type.
+fn from_v4(packet: Packet) -> Result<Incoming, ProtocolError> {
+    use v4::SubscribeReasonCode as Code;
+    Ok(match packet {
+        Packet::PubAck(p) => Incoming::PubAck(Ack::ok(p.pkid)),
+        Packet::PubRec(p) => Incoming::PubRec(Ack::ok(p.pkid)),
+        Packet::PubRel(p) => Incoming::PubRel(Ack::ok(p.pkid)),
+        Packet::PubComp(p) => Incoming::PubComp(Ack::ok(p.pkid)),
+        Packet::SubAck(p) => Incoming::SubAck(MultiAck {
+            pkid: p.pkid,
+            codes: p
+                .return_codes
+                .iter()
+                .map(|c| match c {
+                    Code::Success(q) => from_mqttbytes_qos(*q).as_u8(),
+                    Code::Failure => 0x80,
+                })
+                .collect(),
+            reason_string: None,
+        }),
+        Packet::UnsubAck(p) => Incoming::UnsubAck(MultiAck {
+            pkid: p.pkid,
+            codes: Vec::new(),
+            reason_string: None,
+        }),
+        Packet::PingResp => Incoming::PingResp,
+        // The header check refuses the others already; kept so none is ignored silently.
+        other => {
+            return Err(ProtocolError::Unexpected(format!(
+                "{} (only clients send this packet)",
+                name_of(&other)
+            )))
+        }
+    })
 }
 
 pub fn to_mqttbytes_qos(qos: QoS) -> mqttbytes::QoS {
@@ -250,7 +350,7 @@ pub fn from_mqttbytes_qos(qos: mqttbytes::QoS) -> QoS {
     }
 }
 
-/// Size of a PUBLISH packet on the wire, header included.
+/// Size of a 3.1.1 PUBLISH packet on the wire, header included.
 pub fn publish_len(topic: &str, qos: QoS, payload_len: usize) -> usize {
     let pkid = if qos == QoS::AtMostOnce { 0 } else { 2 };
     let remaining = 2usize
@@ -260,12 +360,10 @@ pub fn publish_len(topic: &str, qos: QoS, payload_len: usize) -> usize {
     remaining.saturating_add(1 + varint::encoded_len(remaining))
 }
 
-/// A DISCONNECT packet (fixed bytes: nothing to fail).
-pub(crate) const DISCONNECT: [u8; 2] = [0xE0, 0x00];
-
-/// Encode any packet with `mqttbytes`: the whole packet, or the encoder's refusal (e.g. a
+/// Encode any 3.1.1 packet with `mqttbytes` (the test broker's side): the whole packet, or the encoder's refusal (e.g. a
 /// QoS 1/2 PUBLISH with packet id 0, or a remaining length over [`varint::MAX`]). Never a
 /// half-written or empty packet.
+#[cfg(test)]
 pub(crate) fn encode(packet: &Packet) -> Result<Vec<u8>, EncodeError> {
     let mut buf = BytesMut::new();
     let result = match packet {
@@ -293,6 +391,7 @@ pub(crate) fn encode(packet: &Packet) -> Result<Vec<u8>, EncodeError> {
     }
 }
 
+#[cfg(test)]
 fn describe_encode(error: mqttbytes::Error) -> String {
     use mqttbytes::Error as E;
     match error {
@@ -405,7 +504,7 @@ mod tests {
         bytes
     }
 
-    fn drain(f: &mut Framer) -> Vec<Frame> {
+    fn drain(f: &mut Framer) -> Vec<Incoming> {
         let mut out = Vec::new();
         while let Some(frame) = f.next_frame().unwrap() {
             out.push(frame);
@@ -416,27 +515,29 @@ mod tests {
     #[test]
     fn packets_split_at_any_offset_or_coalesced_decode_the_same() {
         let bytes = stream();
-        let mut whole = Framer::new(1 << 20);
+        let mut whole = Framer::new(1 << 20, ProtocolVersion::V311);
         whole.push(&bytes);
         let expected = drain(&mut whole);
         assert_eq!(expected.len(), 5);
         assert_eq!(
             expected[0],
-            Frame::ConnAck {
+            Incoming::ConnAck(ConnAck {
                 session_present: true,
-                code: 0
-            }
+                code: 0,
+                capabilities: None,
+                server_reference: None,
+            })
         );
         assert_eq!(whole.buffered(), 0);
         for cut in 0..=bytes.len() {
-            let mut f = Framer::new(1 << 20);
+            let mut f = Framer::new(1 << 20, ProtocolVersion::V311);
             f.push(&bytes[..cut]);
             let mut got = drain(&mut f);
             f.push(&bytes[cut..]);
             got.extend(drain(&mut f));
             assert_eq!(got, expected, "cut at {cut}");
         }
-        let mut f = Framer::new(1 << 20);
+        let mut f = Framer::new(1 << 20, ProtocolVersion::V311);
         let mut got = Vec::new();
         for b in &bytes {
             f.push(std::slice::from_ref(b));
@@ -447,7 +548,7 @@ mod tests {
 
     #[test]
     fn five_byte_remaining_length_is_malformed() {
-        let mut f = Framer::new(usize::MAX);
+        let mut f = Framer::new(usize::MAX, ProtocolVersion::V311);
         f.push(&[0x30, 0xFF, 0xFF, 0xFF]);
         assert_eq!(f.next_frame(), Ok(None), "4 length bytes so far: wait");
         f.push(&[0xFF]);
@@ -461,7 +562,7 @@ mod tests {
 
     #[test]
     fn packet_over_the_limit_is_refused_from_its_header_alone() {
-        let mut f = Framer::new(1000);
+        let mut f = Framer::new(1000, ProtocolVersion::V311);
         // PUBLISH announcing 200 MB: refused with only 5 bytes buffered.
         let len = 200_000_000usize;
         let mut header = vec![0x30];
@@ -491,7 +592,7 @@ mod tests {
             (0x60, false), // PUBREL without its 0b0010 flags
             (0x41, false), // PUBACK with reserved flags
         ] {
-            let mut f = Framer::new(1000);
+            let mut f = Framer::new(1000, ProtocolVersion::V311);
             f.push(&[byte]);
             match f.next_frame() {
                 Err(ProtocolError::Unexpected(_)) if unexpected => {}
@@ -512,7 +613,7 @@ mod tests {
             &[0x90, 0x03, 0x00, 0x01, 0x03],       // SUBACK code 3
         ];
         for bytes in cases {
-            let mut f = Framer::new(1000);
+            let mut f = Framer::new(1000, ProtocolVersion::V311);
             f.push(bytes);
             assert!(
                 matches!(f.next_frame(), Err(ProtocolError::Malformed(_))),
@@ -523,14 +624,16 @@ mod tests {
 
     #[test]
     fn connack_keeps_unknown_return_codes_and_refuses_reserved_flags() {
-        let mut f = Framer::new(1000);
+        let mut f = Framer::new(1000, ProtocolVersion::V311);
         f.push(&[0x20, 0x02, 0x00, 0x86]);
         assert_eq!(
             f.next_frame(),
-            Ok(Some(Frame::ConnAck {
+            Ok(Some(Incoming::ConnAck(ConnAck {
                 session_present: false,
-                code: 0x86
-            }))
+                code: 0x86,
+                capabilities: None,
+                server_reference: None,
+            })))
         );
         f.push(&[0x20, 0x02, 0x02, 0x00]);
         assert!(matches!(f.next_frame(), Err(ProtocolError::Malformed(_))));
@@ -549,7 +652,9 @@ mod tests {
                 payload: b"offline".to_vec(),
                 qos: QoS::AtLeastOnce,
                 retain: true,
+                properties: Default::default(),
             }),
+            ..ConnectOptions::default()
         };
         let mut buf = BytesMut::from(&encode_connect(&options).unwrap()[..]);
         let Ok(Packet::Connect(c)) = v4::read(&mut buf, 1 << 20) else {
@@ -624,6 +729,6 @@ mod tests {
                 varint::MAX
             )
         );
-        assert_eq!(encode(&Packet::Disconnect).unwrap(), DISCONNECT);
+        assert_eq!(encode(&Packet::Disconnect).unwrap(), [0xE0, 0x00]);
     }
 }

@@ -8,7 +8,31 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use super::{PublishId, QoS};
+use super::{PublishId, PublishProperties, QoS};
+
+/// A publish of ours as the user asked for it: what is sent (again) for it.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub topic: String,
+    pub payload: Bytes,
+    pub qos: QoS,
+    pub retain: bool,
+    /// MQTT 5 only.
+    pub properties: Option<Box<PublishProperties>>,
+}
+
+impl Draft {
+    #[cfg(test)]
+    pub fn plain(topic: &str, qos: QoS) -> Draft {
+        Draft {
+            topic: topic.into(),
+            payload: Bytes::new(),
+            qos,
+            retain: false,
+            properties: None,
+        }
+    }
+}
 
 /// Which ack an outgoing message waits for.
 // Named after the packets MQTT calls so.
@@ -27,10 +51,7 @@ pub enum Awaiting {
 pub struct Outgoing {
     pub id: PublishId,
     pub pkid: u16,
-    pub topic: String,
-    pub payload: Bytes,
-    pub qos: QoS,
-    pub retain: bool,
+    pub draft: Draft,
     pub awaiting: Awaiting,
     /// Times the broker closed the link right after this was sent, nothing answered between.
     pub closes_right_after: u8,
@@ -57,24 +78,13 @@ pub struct Inflight {
 
 impl Inflight {
     /// Remember a QoS 1/2 PUBLISH that was just sent with `pkid`.
-    pub fn insert(
-        &mut self,
-        id: PublishId,
-        pkid: u16,
-        topic: String,
-        payload: Bytes,
-        qos: QoS,
-        retain: bool,
-    ) {
+    pub fn insert(&mut self, id: PublishId, pkid: u16, draft: Draft) {
         self.seq += 1;
         let entry = Outgoing {
             id,
             pkid,
-            topic,
-            payload,
-            qos,
-            retain,
-            awaiting: Outgoing::first_ack(qos),
+            awaiting: Outgoing::first_ack(draft.qos),
+            draft,
             closes_right_after: 0,
             seq: self.seq,
         };
@@ -140,24 +150,9 @@ mod tests {
     #[test]
     fn send_order_survives_id_wrap() {
         let mut f = Inflight::default();
-        let p = Bytes::new();
-        f.insert(
-            PublishId(1),
-            65_535,
-            "a".into(),
-            p.clone(),
-            QoS::AtLeastOnce,
-            false,
-        );
-        f.insert(
-            PublishId(2),
-            1,
-            "b".into(),
-            p.clone(),
-            QoS::ExactlyOnce,
-            false,
-        );
-        f.insert(PublishId(3), 2, "c".into(), p, QoS::AtLeastOnce, false);
+        f.insert(PublishId(1), 65_535, Draft::plain("a", QoS::AtLeastOnce));
+        f.insert(PublishId(2), 1, Draft::plain("b", QoS::ExactlyOnce));
+        f.insert(PublishId(3), 2, Draft::plain("c", QoS::AtLeastOnce));
         assert_eq!(f.send_order(), [65_535, 1, 2]);
         assert_eq!(f.get(1).unwrap().awaiting, Awaiting::PubRec);
         assert_eq!(f.get(2).unwrap().awaiting, Awaiting::PubAck);

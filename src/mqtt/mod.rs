@@ -1,4 +1,4 @@
-//! Sans-IO MQTT 3.1.1 client session.
+//! Sans-IO MQTT client session, 3.1.1 or 5 (`ConnectOptions::protocol`).
 //!
 //! Why sans-IO: the same session runs in a dedicated Web Worker (the app's default) or on
 //! the page's main thread (`?worker=0`), natively in the benchmark, and its tests are
@@ -98,17 +98,26 @@ pub(crate) mod backoff;
 mod error;
 pub(crate) mod framing;
 pub(crate) mod inflight;
+pub(crate) mod packet;
 pub(crate) mod pkid;
+pub mod properties;
 mod session;
 pub(crate) mod topic;
+mod v5;
 pub mod varint;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v5;
 
 pub use error::{
     CommandError, ConnectField, ConnectRefused, DisconnectReason, EncodeError, ProtocolError,
-    PublishFailure, TransportError,
+    PublishFailure, ServerDisconnect, TransportError,
+};
+pub use properties::{
+    BrokerCapabilities, ConnectProperties, ProtocolVersion, PublishProperties, RetainHandling,
+    SubscribeOptions, UserProperties, WillProperties,
 };
 pub use session::Session;
 
@@ -149,6 +158,8 @@ pub struct LastWill {
     pub payload: Vec<u8>,
     pub qos: QoS,
     pub retain: bool,
+    /// MQTT 5 only.
+    pub properties: WillProperties,
 }
 
 /// Everything that goes into CONNECT.
@@ -159,8 +170,13 @@ pub struct ConnectOptions {
     pub password: Option<String>,
     /// Seconds; 0 disables keepalive pings.
     pub keepalive_secs: u16,
+    /// 3.1.1 clean session; MQTT 5 clean start (on the user's connect; reconnects resume
+    /// the session when its expiry is above 0).
     pub clean_session: bool,
     pub last_will: Option<LastWill>,
+    pub protocol: ProtocolVersion,
+    /// MQTT 5 only.
+    pub properties: ConnectProperties,
 }
 
 impl Default for ConnectOptions {
@@ -172,6 +188,8 @@ impl Default for ConnectOptions {
             keepalive_secs: 60,
             clean_session: true,
             last_will: None,
+            protocol: ProtocolVersion::V311,
+            properties: ConnectProperties::default(),
         }
     }
 }
@@ -261,6 +279,8 @@ pub struct Message {
     pub qos: QoS,
     pub retain: bool,
     pub dup: bool,
+    /// MQTT 5 properties, if it had any (boxed: most messages have none).
+    pub properties: Option<Box<PublishProperties>>,
 }
 
 /// Outcome of a user publish (`publish-result`).
@@ -282,6 +302,9 @@ pub enum PublishOutcome {
 pub enum Event {
     /// `connection-status` changed.
     State(ConnectionState),
+    /// MQTT 5: what the accepting CONNACK said about the broker (sent just before
+    /// `Connected`).
+    Capabilities(Box<BrokerCapabilities>),
     /// CONNACK accepted.
     Connected { session_present: bool },
     /// The connection ended (or an attempt failed); human-readable via `Display`.
@@ -296,6 +319,8 @@ pub enum Event {
     SubscribeFailed { filter: String, reason: String },
     /// UNSUBACK received (or the filter dropped locally while offline).
     Unsubscribed { filter: String },
+    /// MQTT 5: UNSUBACK refused it (0x80 and up); the broker may still deliver on it.
+    UnsubscribeFailed { filter: String, reason: String },
     /// An application message; QoS 2 ones exactly once.
     Message(Message),
     /// Progress of a user publish.

@@ -244,6 +244,7 @@ fn message(topic: &str, payload: &[u8], qos: QoS) -> Event {
         qos,
         retain: false,
         dup: false,
+        properties: None,
     })
 }
 
@@ -297,7 +298,9 @@ fn connect_opens_then_sends_connect_with_login_keepalive_and_will() {
             payload: b"offline".to_vec(),
             qos: QoS::AtLeastOnce,
             retain: true,
+            properties: Default::default(),
         }),
+        ..ConnectOptions::default()
     };
     sim.s.connect(options, 0).unwrap();
     assert_eq!(sim.out(), [Out::Open]);
@@ -389,6 +392,7 @@ fn will_topic_is_validated_like_a_publish_topic() {
             payload: vec![],
             qos: QoS::AtMostOnce,
             retain: false,
+            properties: Default::default(),
         }),
         ..opts()
     };
@@ -1330,7 +1334,8 @@ fn incoming_qos0_and_qos1_are_delivered_and_qos1_is_pubacked() {
             payload: b"online".to_vec(),
             qos: QoS::AtMostOnce,
             retain: true,
-            dup: false
+            dup: false,
+            properties: None,
         })]
     );
 }
@@ -2431,8 +2436,12 @@ fn an_internal_packet_that_cannot_be_encoded_ends_the_connection() {
     sim.events();
     // Every packet the session builds passes mqttbytes; a QoS 1 PUBLISH without a packet
     // id does not, so it stands in for "an internal packet the encoder refuses".
-    let bad = Packet::Publish(Publish::new("t", mq(QoS::AtLeastOnce), vec![]));
-    assert!(sim.s.send_packet(&bad, sim.now).is_err());
+    let bad = encode(&Packet::Publish(Publish::new(
+        "t",
+        mq(QoS::AtLeastOnce),
+        vec![],
+    )));
+    assert!(sim.s.send_encoded(bad, sim.now).is_err());
     assert_eq!(sim.out(), [Out::Close], "closed, not skipped");
     let reason = DisconnectReason::LocalEncode(EncodeError {
         packet: "PUBLISH".into(),

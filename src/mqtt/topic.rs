@@ -40,6 +40,20 @@ pub fn validate_topic(topic: &str) -> Result<(), String> {
 /// last level, no NUL, non-empty, at most 65,535 bytes.
 pub fn validate_filter(filter: &str) -> Result<(), String> {
     check_common(filter, "topic filter")?;
+    if filter.starts_with("$share/") || filter == "$share" {
+        let Some((group, inner)) = shared_group(filter) else {
+            return Err(
+                "a shared subscription is $share/<group>/<filter> (e.g. '$share/g1/sensors/#')"
+                    .into(),
+            );
+        };
+        if group.contains(['+', '#']) {
+            return Err(format!(
+                "the share name '{group}' cannot hold '+' or '#' (MQTT-4.8.2-2)"
+            ));
+        }
+        return validate_filter(inner);
+    }
     let mut levels = filter.split('/').peekable();
     while let Some(level) = levels.next() {
         let last = levels.peek().is_none();
@@ -62,10 +76,20 @@ pub fn validate_filter(filter: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Does `topic` match `filter`? Both are assumed valid; invalid input never panics, it just
+/// `$share/<group>/<filter>` → `(group, filter)`; `None` for any other filter (or a shared
+/// one with an empty group or filter).
+pub fn shared_group(filter: &str) -> Option<(&str, &str)> {
+    let rest = filter.strip_prefix("$share/")?;
+    let (group, inner) = rest.split_once('/')?;
+    (!group.is_empty() && !inner.is_empty()).then_some((group, inner))
+}
+
+/// Does `topic` match `filter`? A shared subscription matches as its inner filter (the
+/// message arrives on its own topic, never on `$share/…`). Both are assumed valid; invalid input never panics, it just
 /// matches by the same level rules. Topics starting with `$` are not matched by a filter
 /// whose first level is a wildcard (MQTT-4.7.2-1).
 pub fn matches(topic: &str, filter: &str) -> bool {
+    let filter = shared_group(filter).map_or(filter, |(_, inner)| inner);
     if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
         return false;
     }

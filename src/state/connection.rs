@@ -1,7 +1,7 @@
 //! The connection slice: status and the last error, always visible.
 
 use crate::bridge::BrokerInUse;
-use crate::mqtt::{ConnectionState, DisconnectReason, Event, Millis};
+use crate::mqtt::{BrokerCapabilities, ConnectionState, DisconnectReason, Event, Millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionView {
@@ -16,6 +16,8 @@ pub struct ConnectionView {
     pub retry: Option<(u32, Millis)>,
     /// The broker in use and why the session moved there (failover).
     pub broker: Option<BrokerInUse>,
+    /// MQTT 5: what the last accepting CONNACK said about the broker.
+    pub capabilities: Option<Box<BrokerCapabilities>>,
 }
 
 impl Default for ConnectionView {
@@ -27,6 +29,7 @@ impl Default for ConnectionView {
             connected_since: None,
             retry: None,
             broker: None,
+            capabilities: None,
         }
     }
 }
@@ -36,6 +39,7 @@ impl ConnectionView {
     pub fn user_connect(&mut self) {
         self.last_error = None;
         self.retry = None;
+        self.capabilities = None;
     }
 
     /// The session took the user's connect. Everything it reported before this answer
@@ -62,6 +66,7 @@ impl ConnectionView {
                     self.connected_since = None;
                 }
             }
+            Event::Capabilities(caps) => self.capabilities = Some(caps.clone()),
             Event::Connected { session_present } => {
                 self.session_present = *session_present;
                 self.connected_since = Some(now_ms);

@@ -193,6 +193,7 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: false,
             dup: false,
+            properties: None,
         }
     }
 
@@ -205,6 +206,7 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: false,
             dup: false,
+            properties: None,
         };
         for _ in 0..200 {
             log.push(&big, 0);

@@ -217,10 +217,12 @@ pub fn apply(state: &mut State, event: &Event, now_ms: u64) -> Changes {
         Event::SubscribeRequested { .. }
         | Event::Subscribed { .. }
         | Event::SubscribeFailed { .. }
-        | Event::Unsubscribed { .. } => {
+        | Event::Unsubscribed { .. }
+        | Event::UnsubscribeFailed { .. } => {
             changes.subscriptions = state.subscriptions.apply(event);
         }
         Event::State(_)
+        | Event::Capabilities(_)
         | Event::Connected { .. }
         | Event::ConnectionLost(_)
         | Event::ReconnectScheduled { .. } => {
@@ -243,6 +245,7 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: false,
             dup: false,
+            properties: None,
         })
     }
 

@@ -117,6 +117,7 @@ impl Subscriptions {
             }),
             Event::SubscribeFailed { filter, reason } => self.fail(filter, reason.to_string()),
             Event::Unsubscribed { filter } => self.remove(filter),
+            Event::UnsubscribeFailed { filter, reason } => self.fail(filter, reason.to_string()),
             _ => false,
         }
     }

@@ -1,4 +1,4 @@
-//! The MQTT 3.1.1 client session: every protocol decision, no I/O.
+//! The MQTT client session (3.1.1 or 5): every protocol decision, no I/O.
 //!
 //! One `Session` lives as long as the page (or its worker). It owns what must survive a
 //! reconnect (wanted subscriptions, the outbox, unfinished QoS 1/2 exchanges, packet ids,
@@ -15,19 +15,19 @@ mod publish;
 mod subscriptions;
 mod timers;
 
-use std::collections::{BTreeMap, VecDeque};
-
-use mqttbytes::v4::{Packet, PubAck, PubComp, PubRec, PubRel};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::backoff::Backoff;
-use super::framing::{encode, encode_connect, name_of, Frame, Framer, DISCONNECT};
+use super::framing::Framer;
 use super::inflight::Inflight;
+use super::packet::{encode_ack, encode_connect, encode_disconnect, AckKind, ConnAck, Incoming};
 use super::pkid::PacketIds;
+use super::properties::{BrokerCapabilities, ProtocolVersion};
 use super::topic::validate_topic;
 use super::{
     CommandError, ConnectField, ConnectOptions, ConnectRefused, ConnectionState, DisconnectReason,
-    Event, Millis, ProtocolError, PublishFailure, PublishId, PublishOutcome, SessionConfig,
-    Transmit, TransportError,
+    EncodeError, Event, Millis, ProtocolError, PublishFailure, PublishId, PublishOutcome,
+    ServerDisconnect, SessionConfig, Transmit, TransportError,
 };
 use publish::Queued;
 use subscriptions::{PendingUnsub, Wanted};
@@ -90,6 +90,12 @@ struct Conn {
     /// The first QoS 1/2 PUBLISH sent since the broker last sent anything: if the broker then
     /// closes the link, this is the publish it most likely refused.
     unanswered_publish: Option<u16>,
+    /// MQTT 5: what the CONNACK allowed (3.1.1: the defaults, i.e. no limits).
+    caps: Box<BrokerCapabilities>,
+    /// Topic aliases the broker set towards us on this link.
+    aliases_in: HashMap<u16, String>,
+    /// Topic aliases we set towards the broker on this link.
+    aliases_out: HashMap<String, u16>,
 }
 
 /// A publish after which the broker closed the link this many times in a row, with nothing
@@ -129,6 +135,9 @@ pub struct Session {
     /// in-flight publishes.
     fresh_broker: bool,
     outbox: VecDeque<Queued>,
+    /// A CONNACK accepted us since the last user `connect`: an MQTT 5 reconnect then resumes
+    /// the session (clean start off) if it outlives the link.
+    connected_since_connect: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -190,6 +199,7 @@ impl Session {
             inflight: Inflight::default(),
             fresh_broker: false,
             outbox: VecDeque::new(),
+            connected_since_connect: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -225,6 +235,7 @@ impl Session {
         // broker's session holds; retained messages then repopulate the view.
         self.resubscribe_all();
         self.running = true;
+        self.connected_since_connect = false;
         self.reconnect_at = None;
         self.backoff.reset();
         self.set_state(ConnectionState::Connecting);
@@ -264,10 +275,29 @@ impl Session {
         let Some(options) = &self.options else {
             return;
         };
-        let connect = encode_connect(options);
+        let version = options.protocol;
+        let mut clean_start = options.clean_session;
+        let connect = if version == ProtocolVersion::V5 {
+            // A reconnect resumes a session that outlives the link; the user's connect
+            // starts as the clean-start box says.
+            if self.connected_since_connect && !self.clean_session() {
+                clean_start = false;
+            }
+            // Tell the broker our own packet limit, so it does not send what we must refuse.
+            let mut options = options.clone();
+            let ours = u32::try_from(self.config.max_incoming_packet).unwrap_or(u32::MAX);
+            let limit = options
+                .properties
+                .maximum_packet_size
+                .map_or(ours, |m| m.min(ours));
+            options.properties.maximum_packet_size = Some(limit);
+            encode_connect(&options, clean_start)
+        } else {
+            encode_connect(options, clean_start)
+        };
         self.link = Link::AwaitingConnack {
             opened_at: now,
-            framer: Framer::new(self.config.max_incoming_packet),
+            framer: Framer::new(self.incoming_limit(), version),
         };
         match connect {
             Ok(bytes) => self.send_bytes(bytes, now),
@@ -347,8 +377,33 @@ impl Session {
 
     // ----- internals -----
 
+    /// The broker forgets the session when the link ends: 3.1.1 clean session, or an
+    /// MQTT 5 session expiry of 0.
     fn clean_session(&self) -> bool {
-        self.options.as_ref().is_none_or(|o| o.clean_session)
+        self.options.as_ref().is_none_or(|o| match o.protocol {
+            ProtocolVersion::V311 => o.clean_session,
+            ProtocolVersion::V5 => o.properties.session_expiry_secs.unwrap_or(0) == 0,
+        })
+    }
+
+    pub(super) fn version(&self) -> ProtocolVersion {
+        self.options
+            .as_ref()
+            .map_or(ProtocolVersion::V311, |o| o.protocol)
+    }
+
+    /// Largest packet we accept: the configured limit, or the smaller one the user asked the
+    /// broker to respect.
+    fn incoming_limit(&self) -> usize {
+        let asked = self
+            .options
+            .as_ref()
+            .filter(|o| o.protocol == ProtocolVersion::V5)
+            .and_then(|o| o.properties.maximum_packet_size);
+        match asked {
+            Some(m) => self.config.max_incoming_packet.min(m as usize),
+            None => self.config.max_incoming_packet,
+        }
     }
 
     fn set_state(&mut self, state: ConnectionState) {
@@ -374,17 +429,27 @@ impl Session {
         }
     }
 
-    /// Encode and send a packet of the protocol's own (ack, ping, SUBSCRIBE…). One that
-    /// cannot be encoded ends the connection (`DisconnectReason::LocalEncode`): skipping it
-    /// would leave the broker and us disagreeing about the session.
-    pub(super) fn send_packet(&mut self, packet: &Packet, now: Millis) -> Result<(), LinkEnded> {
-        match encode(packet) {
+    /// Send an encoded packet of the protocol's own (SUBSCRIBE, UNSUBSCRIBE…). One that
+    /// could not be encoded ends the connection (`DisconnectReason::LocalEncode`): skipping
+    /// it would leave the broker and us disagreeing about the session.
+    pub(super) fn send_encoded(
+        &mut self,
+        packet: Result<Vec<u8>, EncodeError>,
+        now: Millis,
+    ) -> Result<(), LinkEnded> {
+        match packet {
             Ok(bytes) => {
                 self.send_bytes(bytes, now);
                 Ok(())
             }
             Err(e) => self.fail(DisconnectReason::LocalEncode(e), now),
         }
+    }
+
+    /// A publish ack (success with 3.1.1).
+    pub(super) fn send_ack(&mut self, kind: AckKind, pkid: u16, now: Millis) {
+        let bytes = encode_ack(self.version(), kind, pkid, 0);
+        self.send_bytes(bytes, now);
     }
 
     /// End the link on our side for `reason` (see [`Session::lose`]).
@@ -404,7 +469,7 @@ impl Session {
     fn drop_link(&mut self, now: Millis) {
         match self.link {
             Link::Idle => return,
-            Link::Connected(_) => self.send_bytes(DISCONNECT.to_vec(), now),
+            Link::Connected(_) => self.send_bytes(encode_disconnect(self.version(), 0), now),
             Link::Opening { .. } | Link::AwaitingConnack { .. } => {}
         }
         self.transmits.push_back(Transmit::Close);
@@ -437,6 +502,15 @@ impl Session {
     /// The link is over: close it if `close` says so, say why, schedule the next attempt.
     fn lose(&mut self, reason: DisconnectReason, now: Millis, close: Close) {
         if close == Close::Send {
+            // MQTT 5: tell the broker which rule it broke before closing (§4.13).
+            if let (DisconnectReason::Protocol(e), true, ProtocolVersion::V5) =
+                (&reason, self.link.is_open(), self.version())
+            {
+                self.transmits.push_back(Transmit::Bytes(encode_disconnect(
+                    ProtocolVersion::V5,
+                    e.reason_code(),
+                )));
+            }
             self.transmits.push_back(Transmit::Close);
         }
         let suspect = match (&self.link, &reason) {
@@ -464,33 +538,23 @@ impl Session {
 
     // ----- incoming packets -----
 
-    fn on_frame(&mut self, frame: Frame, now: Millis) -> Result<(), LinkEnded> {
+    fn on_frame(&mut self, frame: Incoming, now: Millis) -> Result<(), LinkEnded> {
         match (&self.link, frame) {
-            (
-                Link::AwaitingConnack { .. },
-                Frame::ConnAck {
-                    session_present,
-                    code,
-                },
-            ) => {
-                if code == 0 {
-                    self.on_connack(session_present, now)
-                } else {
-                    self.fail(DisconnectReason::Refused(refusal(code)), now)
-                }
+            (Link::AwaitingConnack { .. }, Incoming::ConnAck(connack)) => {
+                self.on_connack(connack, now)
             }
-            (Link::AwaitingConnack { .. }, Frame::Packet(packet)) => {
-                let what = format!("{} before CONNACK", name_of(&packet));
+            (Link::AwaitingConnack { .. }, other) => {
+                let what = format!("{} before CONNACK", other.name());
                 self.fail(
                     DisconnectReason::Protocol(ProtocolError::Unexpected(what)),
                     now,
                 )
             }
-            (Link::Connected(_), Frame::ConnAck { .. }) => self.fail(
+            (Link::Connected(_), Incoming::ConnAck(_)) => self.fail(
                 DisconnectReason::Protocol(ProtocolError::Unexpected("a second CONNACK".into())),
                 now,
             ),
-            (Link::Connected(_), Frame::Packet(packet)) => {
+            (Link::Connected(_), packet) => {
                 if let Link::Connected(conn) = &mut self.link {
                     conn.ping = None; // any packet is a sign of life
                     conn.unanswered_publish = None;
@@ -501,12 +565,33 @@ impl Session {
         }
     }
 
-    fn on_connack(&mut self, session_present: bool, now: Millis) -> Result<(), LinkEnded> {
+    fn on_connack(&mut self, connack: ConnAck, now: Millis) -> Result<(), LinkEnded> {
+        let v5 = self.version() == ProtocolVersion::V5;
+        if connack.code != 0 {
+            let reason = if v5 {
+                DisconnectReason::RefusedV5(ServerDisconnect {
+                    code: connack.code,
+                    reason_string: connack
+                        .capabilities
+                        .as_ref()
+                        .and_then(|c| c.reason_string.clone()),
+                    server_reference: connack.server_reference,
+                })
+            } else {
+                DisconnectReason::Refused(refusal(connack.code))
+            };
+            return self.fail(reason, now);
+        }
+        let session_present = connack.session_present;
         let Link::AwaitingConnack { opened_at, framer } =
             std::mem::replace(&mut self.link, Link::Idle)
         else {
             unreachable!("on_connack is only called while awaiting CONNACK")
         };
+        let caps = connack.capabilities.unwrap_or_default();
+        if v5 {
+            self.events.push_back(Event::Capabilities(caps.clone()));
+        }
         self.link = Link::Connected(Conn {
             framer,
             since: now,
@@ -515,7 +600,11 @@ impl Session {
             sub_requests: BTreeMap::new(),
             unsub_requests: Vec::new(),
             unanswered_publish: None,
+            caps,
+            aliases_in: HashMap::new(),
+            aliases_out: HashMap::new(),
         });
+        self.connected_since_connect = true;
         self.set_state(ConnectionState::Connected);
         self.events.push_back(Event::Connected { session_present });
         if !session_present {
@@ -525,29 +614,38 @@ impl Session {
             self.unsubs_to_send.clear();
             self.resubscribe_all();
         }
-        self.retransmit(now)?;
+        // An MQTT 5 broker that kept nothing never saw our in-flight publishes.
+        self.retransmit(v5 && !session_present, now)?;
         self.flush(now)
     }
 
-    fn on_packet(&mut self, packet: Packet, now: Millis) -> Result<(), LinkEnded> {
+    fn on_packet(&mut self, packet: Incoming, now: Millis) -> Result<(), LinkEnded> {
         match packet {
-            Packet::Publish(publish) => self.on_publish(publish, now),
-            Packet::PubAck(PubAck { pkid }) => self.on_puback(pkid, now),
-            Packet::PubRec(PubRec { pkid }) => self.on_pubrec(pkid, now),
-            Packet::PubRel(PubRel { pkid }) => {
+            Incoming::Publish(publish) => self.on_publish(publish, now),
+            Incoming::PubAck(ack) => self.on_puback(ack, now),
+            Incoming::PubRec(ack) => self.on_pubrec(ack, now),
+            Incoming::PubRel(ack) => {
                 // Answered even for an unknown id (MQTT-4.3.3-11 asks for a PUBCOMP).
-                self.inflight.release_qos2(pkid);
-                self.send_packet(&Packet::PubComp(PubComp::new(pkid)), now)
+                self.inflight.release_qos2(ack.pkid);
+                self.send_ack(AckKind::PubComp, ack.pkid, now);
+                Ok(())
             }
-            Packet::PubComp(PubComp { pkid }) => self.on_pubcomp(pkid, now),
-            Packet::SubAck(suback) => self.on_suback(suback, now),
-            Packet::UnsubAck(unsuback) => self.on_unsuback(unsuback.pkid, now),
-            Packet::PingResp => Ok(()),
+            Incoming::PubComp(ack) => self.on_pubcomp(ack.pkid, now),
+            Incoming::SubAck(suback) => self.on_suback(suback, now),
+            Incoming::UnsubAck(unsuback) => self.on_unsuback(unsuback, now),
+            Incoming::PingResp => Ok(()),
+            Incoming::Disconnect(d) => {
+                // The broker closes the socket after it; we close our side at once.
+                self.lose(DisconnectReason::ByServer(d), now, Close::Send);
+                Err(LinkEnded)
+            }
             other => {
-                // The framer refuses these already; kept so no packet is ever ignored silently.
-                let what = name_of(&other).to_owned();
+                let what = match other {
+                    Incoming::Auth { .. } => "AUTH (we did not ask for enhanced authentication)",
+                    _ => other.name(),
+                };
                 self.fail(
-                    DisconnectReason::Protocol(ProtocolError::Unexpected(what)),
+                    DisconnectReason::Protocol(ProtocolError::Unexpected(what.to_owned())),
                     now,
                 )
             }

@@ -4,11 +4,10 @@
 //! (`unsubs_to_send`) live on the session; the requests awaiting their ack live on the
 //! connection (`Conn`) and end with it.
 
-use mqttbytes::v4::{Packet, SubAck, Subscribe, SubscribeReasonCode, Unsubscribe};
-
 use super::{Link, LinkEnded, Session, Stop};
-use crate::mqtt::framing::{from_mqttbytes_qos, to_mqttbytes_qos};
-use crate::mqtt::topic::validate_filter;
+use crate::mqtt::packet::{encode_subscribe, encode_unsubscribe, MultiAck};
+use crate::mqtt::properties::{describe_reason, ProtocolVersion, SubscribeOptions};
+use crate::mqtt::topic::{shared_group, validate_filter};
 use crate::mqtt::{CommandError, DisconnectReason, Event, Millis, ProtocolError, QoS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +23,7 @@ pub(super) enum SubStatus {
 #[derive(Debug)]
 pub(super) struct Wanted {
     filter: String,
-    qos: QoS,
+    options: SubscribeOptions,
     status: SubStatus,
 }
 
@@ -42,20 +41,63 @@ const REFUSED: &str =
 impl Session {
     /// Ask for a filter. Validated first; remembered and (re)sent whenever connected.
     pub fn subscribe(&mut self, filter: &str, qos: QoS, now: Millis) -> Result<(), CommandError> {
+        self.subscribe_with(filter, SubscribeOptions::qos(qos), now)
+    }
+
+    /// `subscribe` with MQTT 5 subscription options (3.1.1 sends only the QoS).
+    pub fn subscribe_with(
+        &mut self,
+        filter: &str,
+        options: SubscribeOptions,
+        now: Millis,
+    ) -> Result<(), CommandError> {
         validate_filter(filter).map_err(CommandError::InvalidFilter)?;
         if !self.running {
             return Err(CommandError::NotStarted);
         }
+        if let Link::Connected(conn) = &self.link {
+            let caps = &conn.caps;
+            let shared = shared_group(filter).is_some();
+            if shared && !caps.shared_subscriptions {
+                return Err(CommandError::NotSupportedByBroker(
+                    "shared subscriptions".into(),
+                ));
+            }
+            if shared && options.no_local {
+                // MQTT-3.8.3-4: a protocol error the broker would close the link for.
+                return Err(CommandError::InvalidFilter(
+                    "no local cannot be set on a shared subscription".into(),
+                ));
+            }
+            if filter.contains(['+', '#']) && !caps.wildcard_subscriptions {
+                return Err(CommandError::NotSupportedByBroker(
+                    "wildcard subscriptions".into(),
+                ));
+            }
+            if options.subscription_id.is_some() && !caps.subscription_identifiers {
+                return Err(CommandError::NotSupportedByBroker(
+                    "subscription identifiers".into(),
+                ));
+            }
+        }
+        if options
+            .subscription_id
+            .is_some_and(|id| id == 0 || id as usize > crate::mqtt::varint::MAX)
+        {
+            return Err(CommandError::InvalidFilter(
+                "a subscription identifier is 1 to 268,435,455".into(),
+            ));
+        }
         self.expire_outbox(now);
         match self.wanted.iter_mut().find(|w| w.filter == filter) {
-            Some(w) if w.qos == qos => return Ok(()),
+            Some(w) if w.options == options => return Ok(()),
             Some(w) => {
-                w.qos = qos;
+                w.options = options;
                 w.status = SubStatus::Unsent;
             }
             None => self.wanted.push(Wanted {
                 filter: filter.to_owned(),
-                qos,
+                options,
                 status: SubStatus::Unsent,
             }),
         }
@@ -95,7 +137,7 @@ impl Session {
     pub fn subscriptions(&self) -> Vec<(String, QoS)> {
         self.wanted
             .iter()
-            .map(|w| (w.filter.clone(), w.qos))
+            .map(|w| (w.filter.clone(), w.options.qos))
             .collect()
     }
 
@@ -132,6 +174,7 @@ impl Session {
     }
 
     pub(super) fn flush_unsubscribes(&mut self, now: Millis) -> Result<(), Stop> {
+        let version = self.version();
         while !self.unsubs_to_send.is_empty() {
             let Link::Connected(conn) = &mut self.link else {
                 return Err(Stop::LinkEnded);
@@ -142,16 +185,16 @@ impl Session {
             let Some(unsub) = self.unsubs_to_send.pop_front() else {
                 break;
             };
-            let mut packet = Unsubscribe::new(unsub.filter.clone());
-            packet.pkid = pkid;
+            let packet = encode_unsubscribe(version, pkid, &unsub.filter);
             // Recorded on the connection first: its id is released if the link ends.
             conn.unsub_requests.push((pkid, unsub));
-            self.send_packet(&Packet::Unsubscribe(packet), now)?;
+            self.send_encoded(packet, now)?;
         }
         Ok(())
     }
 
     pub(super) fn flush_subscribes(&mut self, now: Millis) -> Result<(), Stop> {
+        let version = self.version();
         for i in 0..self.wanted.len() {
             if self.wanted[i].status != SubStatus::Unsent {
                 continue;
@@ -163,24 +206,25 @@ impl Session {
                 return Err(Stop::NoIds);
             };
             let w = &mut self.wanted[i];
-            let (filter, qos) = (w.filter.clone(), w.qos);
+            let (filter, options) = (w.filter.clone(), w.options);
             // Recorded first: the id is released and the filter re-sent if the link ends.
             w.status = SubStatus::Requested(pkid);
             conn.sub_requests.insert(pkid, filter.clone());
-            let mut packet = Subscribe::new(filter.clone(), to_mqttbytes_qos(qos));
-            packet.pkid = pkid;
-            self.send_packet(&Packet::Subscribe(packet), now)?;
-            self.events
-                .push_back(Event::SubscribeRequested { filter, qos });
+            let packet = encode_subscribe(version, pkid, &filter, &options);
+            self.send_encoded(packet, now)?;
+            self.events.push_back(Event::SubscribeRequested {
+                filter,
+                qos: options.qos,
+            });
         }
         Ok(())
     }
 
-    pub(super) fn on_suback(&mut self, suback: SubAck, now: Millis) -> Result<(), LinkEnded> {
-        let [code] = suback.return_codes[..] else {
+    pub(super) fn on_suback(&mut self, suback: MultiAck, now: Millis) -> Result<(), LinkEnded> {
+        let [code] = suback.codes[..] else {
             let what = format!(
                 "SUBACK with {} return codes for a SUBSCRIBE of 1 filter",
-                suback.return_codes.len()
+                suback.codes.len()
             );
             return self.fail(
                 DisconnectReason::Protocol(ProtocolError::Unexpected(what)),
@@ -202,25 +246,40 @@ impl Session {
         // No match: the filter was dropped or re-requested with another QoS since; the newer
         // request decides.
         if let Some(i) = current {
-            match code {
-                SubscribeReasonCode::Success(granted) => {
-                    let qos = from_mqttbytes_qos(granted);
+            match QoS::from_u8(code) {
+                Some(qos) => {
                     self.wanted[i].status = SubStatus::Granted(qos);
                     self.events.push_back(Event::Subscribed { filter, qos });
                 }
-                SubscribeReasonCode::Failure => {
+                None => {
+                    let reason = match self.version() {
+                        ProtocolVersion::V311 => REFUSED.into(),
+                        ProtocolVersion::V5 => format!(
+                            "the broker refused this subscription: {}",
+                            describe_reason(code, suback.reason_string.as_deref())
+                        ),
+                    };
                     self.wanted.remove(i);
-                    self.events.push_back(Event::SubscribeFailed {
-                        filter,
-                        reason: REFUSED.into(),
-                    });
+                    self.events
+                        .push_back(Event::SubscribeFailed { filter, reason });
                 }
             }
         }
         self.flush(now)
     }
 
-    pub(super) fn on_unsuback(&mut self, pkid: u16, now: Millis) -> Result<(), LinkEnded> {
+    pub(super) fn on_unsuback(&mut self, ack: MultiAck, now: Millis) -> Result<(), LinkEnded> {
+        let pkid = ack.pkid;
+        if ack.codes.len() > 1 {
+            let what = format!(
+                "UNSUBACK with {} reason codes for an UNSUBSCRIBE of 1 filter",
+                ack.codes.len()
+            );
+            return self.fail(
+                DisconnectReason::Protocol(ProtocolError::Unexpected(what)),
+                now,
+            );
+        }
         let Link::Connected(conn) = &mut self.link else {
             return Ok(());
         };
@@ -229,10 +288,18 @@ impl Session {
         };
         let (_, unsub) = conn.unsub_requests.remove(pos);
         self.pkids.release(pkid);
-        if unsub.report {
-            self.events.push_back(Event::Unsubscribed {
+        match ack.codes.first() {
+            Some(&code) if code >= 0x80 => self.events.push_back(Event::UnsubscribeFailed {
                 filter: unsub.filter,
-            });
+                reason: format!(
+                    "the broker refused to unsubscribe: {}",
+                    describe_reason(code, ack.reason_string.as_deref())
+                ),
+            }),
+            _ if unsub.report => self.events.push_back(Event::Unsubscribed {
+                filter: unsub.filter,
+            }),
+            _ => {}
         }
         self.flush(now)
     }

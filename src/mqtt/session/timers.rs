@@ -1,10 +1,9 @@
 //! Deadlines: the open and CONNACK timeouts, keepalive pings, the reconnect delay and the
 //! outbox expiry, behind one `poll_timeout` / `handle_timeout` pair.
 
-use mqttbytes::v4::Packet;
-
 use super::{Close, Link, Session};
 use crate::mqtt::error::human_duration;
+use crate::mqtt::packet::PINGREQ;
 use crate::mqtt::{DisconnectReason, Millis, TransportError};
 
 /// A PINGREQ waiting for any sign of life.
@@ -74,9 +73,7 @@ impl Session {
                 self.lose(DisconnectReason::ConnackTimeout, now, Close::Send)
             }
             TimerAction::SendPing { grace_used } => {
-                if self.send_packet(&Packet::PingReq, now).is_err() {
-                    return; // the link ended and said why
-                }
+                self.send_bytes(PINGREQ.to_vec(), now);
                 if let Link::Connected(conn) = &mut self.link {
                     conn.ping = Some(PendingPing {
                         deadline: now.saturating_add(ping_timeout),
@@ -113,9 +110,14 @@ impl Session {
         }
     }
 
+    /// Ours, or the one an MQTT 5 broker imposed in its CONNACK (MQTT-3.2.2-21).
     fn keepalive_ms(&self) -> Option<Millis> {
-        match &self.options {
-            Some(o) if o.keepalive_secs > 0 => Some(o.keepalive_secs as Millis * 1000),
+        let server = match &self.link {
+            Link::Connected(conn) => conn.caps.server_keepalive_secs,
+            _ => None,
+        };
+        match server.or(self.options.as_ref().map(|o| o.keepalive_secs)) {
+            Some(secs) if secs > 0 => Some(secs as Millis * 1000),
             _ => None,
         }
     }
