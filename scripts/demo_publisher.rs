@@ -158,6 +158,7 @@ impl Driver {
             payload: WILL_PAYLOAD.into(),
             qos: QoS::AtLeastOnce,
             retain: true,
+            properties: Default::default(),
         };
         let options = ConnectOptions {
             client_id: self.client_id.clone(),
