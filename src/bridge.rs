@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::mesh::packet::ChannelConfig;
 use crate::mesh::{build_envelope, MeshDecoder, MeshUpdate, OutgoingPacket};
-use crate::mqtt::{CommandError, ConnectOptions, Event, Millis, PublishId, QoS, Session};
+use crate::mqtt::{
+    CommandError, ConnectOptions, Event, Millis, PublishId, PublishProperties, QoS, Session,
+    SubscribeOptions,
+};
 use crate::state::connection::validate_broker_url;
 pub use failover::{BrokerInUse, Brokers};
 
@@ -45,6 +48,20 @@ pub enum Command {
         payload: Vec<u8>,
         qos: QoS,
         retain: bool,
+    },
+    /// `Subscribe` with MQTT 5 subscription options.
+    SubscribeWith {
+        filter: String,
+        options: SubscribeOptions,
+    },
+    /// `Publish` with MQTT 5 properties.
+    PublishWith {
+        id: PublishId,
+        topic: String,
+        payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
+        properties: PublishProperties,
     },
     /// How long offline publishes may wait before they are reported not sent.
     SetOutboxExpiry {
@@ -186,6 +203,23 @@ pub fn execute(
             qos,
             retain,
         } => match session.publish(id, &topic, payload, qos, retain, now) {
+            Ok(()) => None,
+            Err(e) => refused(Refused::Publish { id }, Refusal::Session(e)),
+        },
+        Command::SubscribeWith { filter, options } => {
+            match session.subscribe_with(&filter, options, now) {
+                Ok(()) => None,
+                Err(e) => refused(Refused::Subscribe { filter }, Refusal::Session(e)),
+            }
+        }
+        Command::PublishWith {
+            id,
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+        } => match session.publish_with(id, &topic, payload, qos, retain, Some(properties), now) {
             Ok(()) => None,
             Err(e) => refused(Refused::Publish { id }, Refusal::Session(e)),
         },

@@ -20,6 +20,8 @@ pub struct UrlParams {
     pub outbox_expiry_s: Option<u64>,
     /// `bench=session`: the benchmark's session-only page (no UI).
     pub bench_session: bool,
+    /// `protocol=5` (or `4`): the MQTT version preselected in the connect form.
+    pub protocol: Option<u8>,
 }
 
 /// At most this many `sub` parameters are taken (a link cannot flood the session).
@@ -47,6 +49,7 @@ impl UrlParams {
                 "worker" => params.no_worker = value == "0",
                 "outbox_expiry" => params.outbox_expiry_s = value.parse().ok(),
                 "bench" => params.bench_session = value == "session",
+                "protocol" => params.protocol = value.parse().ok().filter(|v| *v == 4 || *v == 5),
                 _ => {}
             }
         }
@@ -108,7 +111,7 @@ mod tests {
     #[test]
     fn every_parameter_is_read_and_decoded() {
         let p = UrlParams::from_query(
-            "?broker=ws%3A%2F%2F127.0.0.1%3A19001%2Fmqtt&client_id=a+b&username=%C3%A9&sub=devices%2F%23&sub=x/%2B&connect=1&worker=0&outbox_expiry=3",
+            "?broker=ws%3A%2F%2F127.0.0.1%3A19001%2Fmqtt&client_id=a+b&username=%C3%A9&sub=devices%2F%23&sub=x/%2B&connect=1&worker=0&outbox_expiry=3&protocol=5",
         );
         assert_eq!(
             p,
@@ -121,6 +124,7 @@ mod tests {
                 no_worker: true,
                 outbox_expiry_s: Some(3),
                 bench_session: false,
+                protocol: Some(5),
             }
         );
     }
@@ -128,7 +132,7 @@ mod tests {
     #[test]
     fn empty_unknown_and_malformed_parameters_are_ignored() {
         let p = UrlParams::from_query(
-            "broker=&sub=&connect=yes&x=1&client_id=%zz&username=%FF&outbox_expiry=-1&&=",
+            "broker=&sub=&connect=yes&x=1&client_id=%zz&username=%FF&outbox_expiry=-1&protocol=6&&=",
         );
         assert_eq!(p, UrlParams::default());
     }

@@ -125,6 +125,7 @@ impl AppStore {
         if changes.publish {
             state.publish().notify();
             state.send().notify();
+            state.requests().notify();
         }
     }
 }

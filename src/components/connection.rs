@@ -7,11 +7,14 @@ use wasm_bindgen::JsCast;
 
 use crate::bridge::Command;
 use crate::components::{download_text, QosSelect};
-use crate::mqtt::{ConnectOptions, ConnectionState, LastWill, QoS};
+use crate::mqtt::{
+    ConnectOptions, ConnectProperties, ConnectionState, LastWill, ProtocolVersion, QoS,
+};
 use crate::params::{default_broker_url, UrlParams};
 use crate::state::connection::validate_broker_url;
 use crate::state::profile::{plan_start, too_large, LoadedProfile, OnLoad, MAX_PROFILE_BYTES};
 use crate::state::profile::{Profile, SavedSubscription, STORAGE_KEY};
+use crate::state::requests::{parse_seconds, parse_user_properties};
 use crate::state::subscriptions::SubscriptionState;
 use crate::state::{Changes, StateStoreFields};
 use crate::store::{use_commands, use_store};
@@ -85,7 +88,20 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             .map(String::from)
             .collect::<Vec<_>>()
     };
-    let client_id = RwSignal::new(prefill.client_id.clone());
+    let form = crate::components::use_session_form();
+    let client_id = form.client_id;
+    client_id.set(prefill.client_id.clone());
+    let protocol = form.protocol;
+    protocol.set(ProtocolVersion::from_level(prefill.protocol).unwrap_or_default());
+    let v5 = move || protocol.get() == ProtocolVersion::V5;
+    let session_expiry = RwSignal::new(match prefill.session_expiry_secs {
+        0 => String::new(),
+        n => n.to_string(),
+    });
+    let receive_maximum = RwSignal::new(String::new());
+    let alias_maximum = RwSignal::new("16".to_string());
+    let request_response_info = RwSignal::new(false);
+    let connect_user_properties = RwSignal::new(String::new());
     let username = RwSignal::new(prefill.username.clone());
     let password = RwSignal::new(prefill.password.clone().unwrap_or_default());
     let remember = RwSignal::new(prefill.remember_password);
@@ -124,6 +140,8 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         password: Some(password.get_untracked()).filter(|p| !p.is_empty()),
         remember_password: remember.get_untracked(),
         keepalive_secs: keepalive.get_untracked().trim().parse().unwrap_or(60),
+        protocol: protocol.get_untracked().level(),
+        session_expiry_secs: session_expiry.get_untracked().trim().parse().unwrap_or(0),
         clean_session: clean_session.get_untracked(),
         will_topic: will_topic.get_untracked(),
         will_payload: will_payload.get_untracked(),
@@ -150,6 +168,11 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         password.set(p.password.unwrap_or_default());
         remember.set(p.remember_password);
         keepalive.set(p.keepalive_secs.to_string());
+        protocol.set(ProtocolVersion::from_level(p.protocol).unwrap_or_default());
+        session_expiry.set(match p.session_expiry_secs {
+            0 => String::new(),
+            n => n.to_string(),
+        });
         clean_session.set(p.clean_session);
         will_topic.set(p.will_topic);
         will_payload.set(p.will_payload);
@@ -198,6 +221,39 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                 return;
             }
         };
+        let v5_properties = (|| -> Result<ConnectProperties, String> {
+            let u16_field = |text: String, what: &str| -> Result<Option<u16>, String> {
+                let text = text.trim().to_owned();
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                match text.parse::<u16>() {
+                    Ok(0) | Err(_) => Err(format!("{what} must be a whole number, 1–65535")),
+                    Ok(n) => Ok(Some(n)),
+                }
+            };
+            Ok(ConnectProperties {
+                session_expiry_secs: parse_seconds(
+                    &session_expiry.get_untracked(),
+                    "session expiry",
+                )?,
+                receive_maximum: u16_field(receive_maximum.get_untracked(), "receive maximum")?,
+                maximum_packet_size: None,
+                topic_alias_maximum: u16_field(
+                    alias_maximum.get_untracked(),
+                    "topic alias maximum",
+                )?,
+                request_response_information: request_response_info.get_untracked(),
+                user_properties: parse_user_properties(&connect_user_properties.get_untracked())?,
+            })
+        })();
+        let properties = match v5_properties {
+            Ok(p) => p,
+            Err(why) => {
+                form_error.set(why);
+                return;
+            }
+        };
         let topic = will_topic.get_untracked();
         let last_will = (!topic.trim().is_empty()).then(|| LastWill {
             topic,
@@ -222,7 +278,8 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             keepalive_secs,
             clean_session: clean_session.get_untracked(),
             last_will,
-            ..ConnectOptions::default()
+            protocol: protocol.get_untracked(),
+            properties,
         };
         let changed = Changes {
             connection: true,
@@ -312,6 +369,17 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     on:input=move |ev| client_id.set(event_target_value(&ev)) />
             </label>
             <label class="field">
+                <span>"MQTT version"</span>
+                <select data-testid="protocol-version"
+                    on:change=move |ev| {
+                        let level = event_target_value(&ev).parse().ok().and_then(ProtocolVersion::from_level);
+                        protocol.set(level.unwrap_or_default());
+                    }>
+                    <option value="4" selected=move || !v5()>"3.1.1"</option>
+                    <option value="5" selected=v5>"5.0"</option>
+                </select>
+            </label>
+            <label class="field">
                 <span>"Keepalive (s)"</span>
                 <input data-testid="keepalive" type="number" min="0" max="65535"
                     prop:value=move || keepalive.get()
@@ -333,7 +401,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                 <input data-testid="clean-session" type="checkbox"
                     prop:checked=move || clean_session.get()
                     on:change=move |ev| clean_session.set(event_target_checked(&ev)) />
-                <span>"Clean session"</span>
+                <span>{move || if v5() { "Clean start" } else { "Clean session" }}</span>
             </label>
             <label class="check">
                 <input data-testid="remember-password" type="checkbox"
@@ -341,6 +409,43 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     on:change=move |ev| remember.set(event_target_checked(&ev)) />
                 <span>"Remember password"</span>
             </label>
+            <Show when=v5>
+                <details class="v5 wide" open=true>
+                    <summary>"MQTT 5 connect properties"</summary>
+                    <div class="form">
+                        <label class="field">
+                            <span>"Session expiry (s)"</span>
+                            <input data-testid="session-expiry" type="number" min="0" placeholder="0: ends with the link"
+                                prop:value=move || session_expiry.get()
+                                on:input=move |ev| session_expiry.set(event_target_value(&ev)) />
+                        </label>
+                        <label class="field">
+                            <span>"Receive maximum"</span>
+                            <input data-testid="receive-maximum" type="number" min="1" max="65535" placeholder="65535"
+                                prop:value=move || receive_maximum.get()
+                                on:input=move |ev| receive_maximum.set(event_target_value(&ev)) />
+                        </label>
+                        <label class="field">
+                            <span>"Topic alias maximum"</span>
+                            <input data-testid="topic-alias-maximum" type="number" min="0" max="65535"
+                                prop:value=move || alias_maximum.get()
+                                on:input=move |ev| alias_maximum.set(event_target_value(&ev)) />
+                        </label>
+                        <label class="check">
+                            <input data-testid="request-response-info" type="checkbox"
+                                prop:checked=move || request_response_info.get()
+                                on:change=move |ev| request_response_info.set(event_target_checked(&ev)) />
+                            <span>"Request response information"</span>
+                        </label>
+                        <label class="field wide">
+                            <span>"User properties (name=value per line)"</span>
+                            <textarea data-testid="connect-user-properties" rows="2" spellcheck="false"
+                                prop:value=move || connect_user_properties.get()
+                                on:input=move |ev| connect_user_properties.set(event_target_value(&ev))></textarea>
+                        </label>
+                    </div>
+                </details>
+            </Show>
             <details class="will wide">
                 <summary>"Last will"</summary>
                 <div class="will-grid">
@@ -465,5 +570,90 @@ fn import_profile(ev: web_sys::Event, done: impl FnOnce(Result<LoadedProfile, St
     reader.set_onloadend(Some(on_end.unchecked_ref()));
     if reader.read_as_text(&file).is_err() {
         reader.set_onloadend(None);
+    }
+}
+
+/// What an MQTT 5 broker's CONNACK said about itself (limits the session obeys).
+#[component]
+pub fn BrokerCapabilitiesPanel() -> impl IntoView {
+    let store = use_store();
+    let connection = store.state().connection();
+    let caps = move || connection.with(|c| c.capabilities.clone());
+    move || {
+        caps().map(|c| {
+            let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+            let rows: Vec<(&'static str, &'static str, String)> = vec![
+                (
+                    "maximum-qos",
+                    "Maximum QoS",
+                    c.maximum_qos.as_u8().to_string(),
+                ),
+                (
+                    "retain-available",
+                    "Retain available",
+                    yes_no(c.retain_available),
+                ),
+                (
+                    "maximum-packet-size",
+                    "Maximum packet size",
+                    c.maximum_packet_size
+                        .map_or("no limit".into(), |m| m.to_string()),
+                ),
+                (
+                    "topic-alias-maximum",
+                    "Topic alias maximum",
+                    c.topic_alias_maximum.to_string(),
+                ),
+                (
+                    "receive-maximum",
+                    "Receive maximum",
+                    c.receive_maximum.to_string(),
+                ),
+                (
+                    "wildcard-subscriptions",
+                    "Wildcard subscriptions",
+                    yes_no(c.wildcard_subscriptions),
+                ),
+                (
+                    "shared-subscriptions",
+                    "Shared subscriptions",
+                    yes_no(c.shared_subscriptions),
+                ),
+                (
+                    "subscription-identifiers",
+                    "Subscription identifiers",
+                    yes_no(c.subscription_identifiers),
+                ),
+                (
+                    "server-keepalive",
+                    "Server keepalive (s)",
+                    c.server_keepalive_secs
+                        .map_or("—".into(), |k| k.to_string()),
+                ),
+                (
+                    "assigned-client-id",
+                    "Assigned client id",
+                    c.assigned_client_id.clone().unwrap_or_else(|| "—".into()),
+                ),
+                (
+                    "response-information",
+                    "Response information",
+                    c.response_information.clone().unwrap_or_else(|| "—".into()),
+                ),
+            ];
+            view! {
+                <details data-testid="broker-capabilities" class="capabilities" open=true>
+                    <summary>"Broker capabilities (MQTT 5)"</summary>
+                    <dl>
+                        {rows.into_iter().map(|(name, label, value)| view! {
+                            <div class="cap">
+                                <dt>{label}</dt>
+                                <dd data-testid="capability" data-name=name>{value}</dd>
+                            </div>
+                        }).collect_view()}
+                    </dl>
+                </details>
+            }
+        })
     }
 }

@@ -178,6 +178,7 @@ fn MessageRow(seq: u64) -> impl IntoView {
                     {move || format.get().label()}
                 </button>
             </div>
+            {message.properties.as_deref().map(property_list)}
             <pre class="msg-payload">{move || body().0}</pre>
             {move || body().1.map(|size| view! {
                 <button type="button" class="small show-all" on:click=move |_| expanded.set(true)>
@@ -193,4 +194,41 @@ fn next_format(format: PayloadFormat) -> PayloadFormat {
     let all = PayloadFormat::ALL;
     let at = all.iter().position(|f| *f == format).unwrap_or(0);
     all[(at + 1) % all.len()]
+}
+
+/// A message's MQTT 5 properties: user properties by name, the others by kind. Text only.
+fn property_list(p: &crate::mqtt::PublishProperties) -> impl IntoView {
+    let mut attributes: Vec<(&'static str, String)> = Vec::new();
+    if let Some(utf8) = p.payload_is_utf8 {
+        attributes.push((
+            "payload-format",
+            if utf8 { "UTF-8" } else { "bytes" }.into(),
+        ));
+    }
+    if let Some(t) = &p.content_type {
+        attributes.push(("content-type", t.clone()));
+    }
+    if let Some(t) = &p.response_topic {
+        attributes.push(("response-topic", t.clone()));
+    }
+    if let Some(d) = &p.correlation_data {
+        attributes.push(("correlation-data", String::from_utf8_lossy(d).into_owned()));
+    }
+    if let Some(e) = p.message_expiry_secs {
+        attributes.push(("message-expiry", format!("{e} s")));
+    }
+    for id in &p.subscription_ids {
+        attributes.push(("subscription-id", id.to_string()));
+    }
+    let users = p.user_properties.clone();
+    view! {
+        <dl class="msg-props">
+            {attributes.into_iter().map(|(name, value)| view! {
+                <div class="prop"><dt>{name}</dt><dd data-testid="message-attribute" data-name=name>{value}</dd></div>
+            }).collect_view()}
+            {users.into_iter().map(|(name, value)| view! {
+                <div class="prop user"><dt>{name.clone()}</dt><dd data-testid="message-property" data-name=name>{value}</dd></div>
+            }).collect_view()}
+        </dl>
+    }
 }

@@ -38,6 +38,10 @@ pub fn App(params: UrlParams) -> impl IntoView {
     gloo_timers::callback::Interval::new(1_000, move || now.set(clock::wall_ms())).forget();
     provide_context(Now(now));
     provide_context(PickedTarget(RwSignal::new(None)));
+    provide_context(SessionForm {
+        protocol: RwSignal::new(crate::mqtt::ProtocolVersion::V311),
+        client_id: RwSignal::new(String::new()),
+    });
     mesh::start_mesh(
         crate::store::use_store(),
         use_commands(),
@@ -68,6 +72,7 @@ pub fn App(params: UrlParams) -> impl IntoView {
                 <section class="panel" aria-labelledby="connection-heading">
                     <h2 id="connection-heading">"Connection"</h2>
                     <ConnectionPanel params=params />
+                    <connection::BrokerCapabilitiesPanel />
                 </section>
                 <section class="panel" aria-labelledby="subscriptions-heading">
                     <h2 id="subscriptions-heading">"Subscriptions"</h2>
@@ -137,6 +142,7 @@ pub fn publish_from_form(
     request: Result<(String, Vec<u8>), String>,
     qos: QoS,
     retain: bool,
+    properties: Option<crate::mqtt::PublishProperties>,
 ) {
     let changed = Changes {
         publish: true,
@@ -150,12 +156,22 @@ pub fn publish_from_form(
                 line.view(s).started(id);
                 changed
             });
-            commands.send(Command::Publish {
-                id,
-                topic,
-                payload,
-                qos,
-                retain,
+            commands.send(match properties {
+                Some(properties) => Command::PublishWith {
+                    id,
+                    topic,
+                    payload,
+                    qos,
+                    retain,
+                    properties,
+                },
+                None => Command::Publish {
+                    id,
+                    topic,
+                    payload,
+                    qos,
+                    retain,
+                },
             });
         }
         Err(why) => store.update(move |s| {
@@ -219,4 +235,22 @@ pub fn download_text(file_name: &str, mime: &str, text: &str) {
         anchor.click();
     }
     let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+/// What the connect form holds that other panels need: the protocol chosen (MQTT 5 fields
+/// show only with 5) and the client id (the prefix of our response topics).
+#[derive(Clone, Copy)]
+pub struct SessionForm {
+    pub protocol: RwSignal<crate::mqtt::ProtocolVersion>,
+    pub client_id: RwSignal<String>,
+}
+
+pub fn use_session_form() -> SessionForm {
+    expect_context::<SessionForm>()
+}
+
+/// Is the form set to MQTT 5?
+pub fn use_v5() -> impl Fn() -> bool + Copy {
+    let form = use_session_form();
+    move || form.protocol.get() == crate::mqtt::ProtocolVersion::V5
 }

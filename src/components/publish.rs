@@ -1,11 +1,23 @@
-//! Publish form: topic, payload, QoS, retain; validated before anything is sent.
+//! Publish form: topic, payload, QoS, retain, and with MQTT 5 the publish properties and
+//! "send as request"; validated before anything is sent.
 
 use leptos::prelude::*;
 
-use crate::components::{publish_from_form, OutcomeLine, QosSelect};
-use crate::mqtt::{topic, QoS};
-use crate::state::StateStoreFields;
+use crate::bridge::Command;
+use crate::components::{publish_from_form, use_session_form, use_v5, OutcomeLine, QosSelect};
+use crate::mqtt::{topic, PublishProperties, QoS, SubscribeOptions};
+use crate::state::requests::{parse_seconds, parse_user_properties, response_topic};
+use crate::state::{Changes, StateStoreFields};
 use crate::store::{use_commands, use_store};
+
+/// A request's response topic and correlation data.
+type Reply = (String, Vec<u8>);
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", (js_sys::Math::random() * 256.0) as u8))
+        .collect()
+}
 
 #[component]
 pub fn PublishPanel() -> impl IntoView {
@@ -16,12 +28,97 @@ pub fn PublishPanel() -> impl IntoView {
     let qos = RwSignal::new(QoS::AtMostOnce);
     let retain = RwSignal::new(false);
     let error = RwSignal::new(String::new());
+    let v5 = use_v5();
+    let session_form = use_session_form();
+    let user_properties = RwSignal::new(String::new());
+    let content_type = RwSignal::new(String::new());
+    let expiry = RwSignal::new(String::new());
+    let response_topic_field = RwSignal::new(String::new());
+    let correlation = RwSignal::new(String::new());
+    let payload_utf8 = RwSignal::new(false);
+    let as_request = RwSignal::new(false);
+    let requests = store.state().requests();
+
+    // The MQTT 5 properties from the form, and whether it is a request (its response topic
+    // and correlation data, to watch for).
+    let properties = move || -> Result<(PublishProperties, Option<Reply>), String> {
+        let non_empty = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let mut p = PublishProperties {
+            payload_is_utf8: payload_utf8.get_untracked().then_some(true),
+            message_expiry_secs: parse_seconds(&expiry.get_untracked(), "message expiry")?,
+            content_type: non_empty(content_type.get_untracked()),
+            response_topic: non_empty(response_topic_field.get_untracked()),
+            correlation_data: non_empty(correlation.get_untracked()).map(String::into_bytes),
+            user_properties: parse_user_properties(&user_properties.get_untracked())?,
+            subscription_ids: Vec::new(),
+        };
+        if let Some(t) = &p.response_topic {
+            topic::validate_topic(t).map_err(|why| format!("invalid response topic: {why}"))?;
+        }
+        let mut request = None;
+        if as_request.get_untracked() {
+            let info = store.peek(|s| {
+                s.connection
+                    .capabilities
+                    .as_ref()
+                    .and_then(|c| c.response_information.clone())
+            });
+            let reply_to = p.response_topic.clone().unwrap_or_else(|| {
+                response_topic(
+                    info.as_deref(),
+                    &session_form.client_id.get_untracked(),
+                    &random_hex(4),
+                )
+            });
+            topic::validate_topic(&reply_to)
+                .map_err(|why| format!("invalid response topic: {why}"))?;
+            let data = p
+                .correlation_data
+                .clone()
+                .unwrap_or_else(|| random_hex(8).into_bytes());
+            p.response_topic = Some(reply_to.clone());
+            p.correlation_data = Some(data.clone());
+            request = Some((reply_to, data));
+        }
+        Ok((p, request))
+    };
 
     let publish = move |topic_value: String, body: Vec<u8>, retain_flag: bool| {
-        let request = match topic::validate_topic(&topic_value) {
+        let mut request = match topic::validate_topic(&topic_value) {
             Ok(()) => Ok((topic_value, body)),
             Err(why) => Err(format!("invalid topic: {why}")),
         };
+        let mut props = None;
+        if v5() {
+            match properties() {
+                Ok((p, reply)) => {
+                    if let (Some((reply_to, data)), Ok((topic, _))) = (reply, &request) {
+                        // Subscribed first: the SUBSCRIBE goes out before the request.
+                        let filter = reply_to.clone();
+                        let topic = topic.clone();
+                        store.update(move |s| {
+                            s.subscriptions.want(&filter, QoS::AtLeastOnce);
+                            s.requests.sent(topic, reply_to, data);
+                            Changes {
+                                subscriptions: true,
+                                publish: true,
+                                ..Changes::default()
+                            }
+                        });
+                        let filter = store
+                            .peek(|s| s.requests.list.last().map(|r| r.response_topic.clone()));
+                        if let Some(filter) = filter {
+                            commands.send(Command::SubscribeWith {
+                                filter,
+                                options: SubscribeOptions::qos(QoS::AtLeastOnce),
+                            });
+                        }
+                    }
+                    props = Some(p);
+                }
+                Err(why) => request = Err(why),
+            }
+        }
         error.set(request.as_ref().err().cloned().unwrap_or_default());
         publish_from_form(
             store,
@@ -30,6 +127,7 @@ pub fn PublishPanel() -> impl IntoView {
             request,
             qos.get_untracked(),
             retain_flag,
+            props,
         );
     };
     let outcome = store.state().publish();
@@ -61,6 +159,48 @@ pub fn PublishPanel() -> impl IntoView {
                     on:change=move |ev| retain.set(event_target_checked(&ev)) />
                 <span>"Retain"</span>
             </label>
+            <Show when=v5>
+                <details class="v5 wide" open=true>
+                    <summary>"MQTT 5 properties"</summary>
+                    <div class="form">
+                        <label class="field">
+                            <span>"Content type"</span>
+                            <input data-testid="publish-content-type" type="text" spellcheck="false" placeholder="application/json"
+                                prop:value=move || content_type.get() on:input=move |ev| content_type.set(event_target_value(&ev)) />
+                        </label>
+                        <label class="field">
+                            <span>"Message expiry (s)"</span>
+                            <input data-testid="publish-expiry" type="number" min="0"
+                                prop:value=move || expiry.get() on:input=move |ev| expiry.set(event_target_value(&ev)) />
+                        </label>
+                        <label class="field">
+                            <span>"Response topic"</span>
+                            <input data-testid="publish-response-topic" type="text" spellcheck="false"
+                                prop:value=move || response_topic_field.get() on:input=move |ev| response_topic_field.set(event_target_value(&ev)) />
+                        </label>
+                        <label class="field">
+                            <span>"Correlation data"</span>
+                            <input data-testid="publish-correlation-data" type="text" spellcheck="false"
+                                prop:value=move || correlation.get() on:input=move |ev| correlation.set(event_target_value(&ev)) />
+                        </label>
+                        <label class="field wide">
+                            <span>"User properties (name=value per line)"</span>
+                            <textarea data-testid="publish-user-properties" rows="2" spellcheck="false"
+                                prop:value=move || user_properties.get() on:input=move |ev| user_properties.set(event_target_value(&ev))></textarea>
+                        </label>
+                        <label class="check">
+                            <input data-testid="publish-payload-format" type="checkbox" prop:checked=move || payload_utf8.get()
+                                on:change=move |ev| payload_utf8.set(event_target_checked(&ev)) />
+                            <span>"Payload is UTF-8 text"</span>
+                        </label>
+                        <label class="check">
+                            <input data-testid="publish-as-request" type="checkbox" prop:checked=move || as_request.get()
+                                on:change=move |ev| as_request.set(event_target_checked(&ev)) />
+                            <span>"Send as request (own response topic, subscribed)"</span>
+                        </label>
+                    </div>
+                </details>
+            </Show>
             <div class="actions wide">
                 <button data-testid="publish-button" type="submit" class="primary">"Publish"</button>
                 <button type="button" title="Publish an empty retained message to remove the broker's retained message"
@@ -70,6 +210,20 @@ pub fn PublishPanel() -> impl IntoView {
                 <span class="result" aria-live="polite">"Result: " <output data-testid="publish-result">{result}</output></span>
             </div>
             <p class="field-error wide" role="alert">{move || error.get()}</p>
+            <ul class="requests wide" aria-label="Requests and their responses">
+                {move || requests.with(|r| r.list.iter().rev().map(|req| view! {
+                    <li data-testid="request" data-topic=req.topic.clone() data-response-topic=req.response_topic.clone()>
+                        <span class="req-head">"request to " <code>{req.topic.clone()}</code> " · reply to " <code>{req.response_topic.clone()}</code></span>
+                        {if req.responses.is_empty() {
+                            view! { <span class="hint">" — waiting for a response"</span> }.into_any()
+                        } else {
+                            view! { <ol>{req.responses.iter().map(|body| view! {
+                                <li data-testid="response"><pre>{body.clone()}</pre></li>
+                            }).collect_view()}</ol> }.into_any()
+                        }}
+                    </li>
+                }).collect_view())}
+            </ul>
             <ul class="dropped wide">
                 {move || dropped().into_iter().map(|d| view! { <li>{d}</li> }).collect_view()}
             </ul>

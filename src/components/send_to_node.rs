@@ -107,6 +107,7 @@ pub fn SendToNodePanel() -> impl IntoView {
             request,
             QoS::AtLeastOnce,
             false,
+            None,
         );
     };
 

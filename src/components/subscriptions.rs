@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::bridge::Command;
 use crate::components::QosSelect;
-use crate::mqtt::{topic, QoS};
+use crate::mqtt::{topic, QoS, RetainHandling, SubscribeOptions};
 use crate::state::subscriptions::SubscriptionState;
 use crate::state::{Changes, StateStoreFields};
 use crate::store::{use_commands, use_store};
@@ -16,6 +16,11 @@ pub fn SubscriptionsPanel() -> impl IntoView {
     let filter = RwSignal::new(String::new());
     let qos = RwSignal::new(QoS::AtMostOnce);
     let error = RwSignal::new(String::new());
+    let v5 = crate::components::use_v5();
+    let no_local = RwSignal::new(false);
+    let retain_as_published = RwSignal::new(false);
+    let retain_handling = RwSignal::new(RetainHandling::SendAlways);
+    let subscription_id = RwSignal::new(String::new());
 
     let subscribe = move || {
         let wanted = filter.get_untracked().trim().to_string();
@@ -25,6 +30,20 @@ pub fn SubscriptionsPanel() -> impl IntoView {
             return;
         }
         let qos = qos.get_untracked();
+        let id_text = subscription_id.get_untracked().trim().to_owned();
+        let subscription_id = if id_text.is_empty() {
+            None
+        } else {
+            match id_text.parse::<u32>() {
+                Ok(id) if (1..=268_435_455).contains(&id) => Some(id),
+                _ => {
+                    error.set(
+                        "a subscription identifier is a whole number, 1 to 268,435,455".into(),
+                    );
+                    return;
+                }
+            }
+        };
         error.set(String::new());
         filter.set(String::new());
         store.update(|s| {
@@ -34,10 +53,24 @@ pub fn SubscriptionsPanel() -> impl IntoView {
                 ..Changes::default()
             }
         });
-        commands.send(Command::Subscribe {
-            filter: wanted,
-            qos,
-        });
+        if v5() {
+            let options = SubscribeOptions {
+                qos,
+                no_local: no_local.get_untracked(),
+                retain_as_published: retain_as_published.get_untracked(),
+                retain_handling: retain_handling.get_untracked(),
+                subscription_id,
+            };
+            commands.send(Command::SubscribeWith {
+                filter: wanted,
+                options,
+            });
+        } else {
+            commands.send(Command::Subscribe {
+                filter: wanted,
+                qos,
+            });
+        }
     };
 
     let subscriptions = store.state().subscriptions();
@@ -64,6 +97,39 @@ pub fn SubscriptionsPanel() -> impl IntoView {
             </label>
             <button data-testid="subscribe-button" type="submit" class="primary">"Subscribe"</button>
         </form>
+        <Show when=v5>
+            <div class="inline-form v5-options">
+                <label class="check">
+                    <input data-testid="subscribe-no-local" type="checkbox" prop:checked=move || no_local.get()
+                        on:change=move |ev| no_local.set(event_target_checked(&ev)) />
+                    <span>"No local"</span>
+                </label>
+                <label class="check">
+                    <input data-testid="subscribe-retain-as-published" type="checkbox"
+                        prop:checked=move || retain_as_published.get()
+                        on:change=move |ev| retain_as_published.set(event_target_checked(&ev)) />
+                    <span>"Retain as published"</span>
+                </label>
+                <label class="field narrow">
+                    <span>"Retained"</span>
+                    <select data-testid="subscribe-retain-handling"
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev).parse().ok().and_then(RetainHandling::from_u8);
+                            retain_handling.set(v.unwrap_or_default());
+                        }>
+                        <option value="0">"0 — always send"</option>
+                        <option value="1">"1 — if new"</option>
+                        <option value="2">"2 — never"</option>
+                    </select>
+                </label>
+                <label class="field narrow">
+                    <span>"Subscription id"</span>
+                    <input data-testid="subscribe-identifier" type="number" min="1"
+                        prop:value=move || subscription_id.get()
+                        on:input=move |ev| subscription_id.set(event_target_value(&ev)) />
+                </label>
+            </div>
+        </Show>
         <p class="field-error" role="alert">{move || error.get()}</p>
         <ul class="subscriptions" aria-label="Subscriptions">
             <For each=filters key=|f| f.clone() let:filter_name>
@@ -117,7 +183,7 @@ fn SubscriptionRow(filter: String) -> impl IntoView {
             <span class="sub-count" title="messages received">{count}</span>
             <button data-testid="unsubscribe-button" type="button" class="small"
                 aria-label=format!("Unsubscribe {filter}") on:click=unsubscribe>"✕"</button>
-            <span class="sub-reason">{reason}</span>
+            <span data-testid="subscription-reason" class="sub-reason">{reason}</span>
         </li>
     }
 }

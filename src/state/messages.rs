@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use crate::mqtt::{topic, Message, QoS};
+use crate::mqtt::{topic, Message, PublishProperties, QoS};
 
 /// Default number of messages kept.
 pub const DEFAULT_CAPACITY: usize = 5_000;
@@ -22,6 +22,8 @@ pub struct LoggedMessage {
     pub retain: bool,
     /// Wall-clock ms when it arrived.
     pub received_ms: u64,
+    /// MQTT 5 properties it carried.
+    pub properties: Option<Box<PublishProperties>>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +104,7 @@ impl MessageLog {
             qos: message.qos,
             retain: message.retain,
             received_ms: now_ms,
+            properties: message.properties.clone(),
         });
         self.next_seq += 1;
         self.trim();

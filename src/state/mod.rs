@@ -10,6 +10,7 @@ pub mod mesh;
 pub mod messages;
 pub mod payload;
 pub mod profile;
+pub mod requests;
 pub mod subscriptions;
 mod time;
 pub mod topics;
@@ -42,6 +43,8 @@ pub struct State {
     pub publish: PublishView,
     /// The send-to-node form's last outcome.
     pub send: PublishView,
+    /// MQTT 5 requests sent from the publish form and their responses.
+    pub requests: requests::Requests,
 }
 
 /// Which slices an [`apply`] touched.
@@ -186,6 +189,7 @@ pub fn apply(state: &mut State, event: &Event, now_ms: u64) -> Changes {
                 now_ms,
             );
             changes.messages = true;
+            changes.publish |= state.requests.observe(message);
             changes.devices = state.devices.apply_message(
                 &message.topic,
                 &message.payload,

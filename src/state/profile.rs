@@ -45,6 +45,10 @@ pub struct Profile {
     pub subscriptions: Vec<SavedSubscription>,
     /// Meshtastic: our own node and the channels (with their keys) we read.
     pub mesh: MeshSettings,
+    /// MQTT protocol level: 4 (3.1.1) or 5.
+    pub protocol: u8,
+    /// MQTT 5 session expiry interval, seconds (0: the session ends with the link).
+    pub session_expiry_secs: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +67,8 @@ impl Default for Profile {
             password: None,
             remember_password: false,
             keepalive_secs: 60,
+            protocol: 4,
+            session_expiry_secs: 0,
             clean_session: true,
             will_topic: String::new(),
             will_payload: String::new(),
@@ -116,6 +122,9 @@ impl Profile {
             profile.password = None;
         }
         profile.will_qos = profile.will_qos.min(2);
+        if profile.protocol != 5 {
+            profile.protocol = 4;
+        }
         profile.mesh = profile.mesh.sanitized();
         profile
             .subscriptions
@@ -215,6 +224,9 @@ pub fn plan_start(
     }
     if let Some(username) = &params.username {
         form.username = username.clone();
+    }
+    if let Some(protocol) = params.protocol {
+        form.protocol = protocol;
     }
     let trusted = params.broker.is_none()
         || same_broker(&broker, saved_broker)
