@@ -263,3 +263,80 @@ async fn a_mesh_text_sent_as_our_node_comes_back_from_the_broker_decrypted_in_th
     );
     driver.execute(Command::Disconnect);
 }
+
+#[wasm_bindgen_test]
+async fn an_mqtt5_session_in_the_browser_gets_capabilities_and_round_trips_user_properties() {
+    use mqtt_web::mqtt::{ProtocolVersion, PublishProperties, RetainHandling, SubscribeOptions};
+    let (driver, events) = recording_driver();
+    driver.execute(Command::Connect {
+        url: broker().into(),
+        failover: Vec::new(),
+        options: ConnectOptions {
+            client_id: "browser-test-v5".into(),
+            protocol: ProtocolVersion::V5,
+            ..ConnectOptions::default()
+        },
+    });
+    driver.execute(Command::SubscribeWith {
+        filter: "browser-test-v5/#".into(),
+        options: SubscribeOptions {
+            qos: QoS::AtLeastOnce,
+            retain_handling: RetainHandling::DoNotSend,
+            subscription_id: Some(42),
+            ..SubscribeOptions::default()
+        },
+    });
+    let ready = wait_until(5000, || {
+        let events = events.borrow();
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Capabilities(c) if c.maximum_qos == QoS::ExactlyOnce))
+            && events.iter().any(
+                |e| matches!(e, Event::Subscribed { filter, .. } if filter == "browser-test-v5/#"),
+            )
+    })
+    .await;
+    assert!(
+        ready,
+        "no v5 CONNACK capabilities or SUBACK: {:?}",
+        events.borrow()
+    );
+    let id = PublishId(7);
+    driver.execute(Command::PublishWith {
+        id,
+        topic: "browser-test-v5/a".into(),
+        payload: b"hi".to_vec(),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: PublishProperties {
+            content_type: Some("text/plain".into()),
+            user_properties: vec![("site".into(), "north".into())],
+            ..PublishProperties::default()
+        },
+    });
+    let got = wait_until(5000, || {
+        let events = events.borrow();
+        let acked = events.contains(&Event::Publish {
+            id,
+            outcome: PublishOutcome::Acked,
+        });
+        let received = events.iter().any(|e| match e {
+            Event::Message(m) if m.topic == "browser-test-v5/a" => {
+                m.properties.as_deref().is_some_and(|p| {
+                    p.user_properties == [("site".to_owned(), "north".to_owned())]
+                        && p.content_type.as_deref() == Some("text/plain")
+                        && p.subscription_ids == [42]
+                })
+            }
+            _ => false,
+        });
+        acked && received
+    })
+    .await;
+    assert!(
+        got,
+        "v5 publish not acked and received with its properties: {:?}",
+        events.borrow()
+    );
+    driver.execute(Command::Disconnect);
+}
