@@ -195,7 +195,12 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::Protocol(p) => write!(f, "{p}"),
             DisconnectReason::Transport(t) => write!(f, "{t}"),
             DisconnectReason::LocalEncode(e) => write!(f, "{e}; connection closed"),
-            DisconnectReason::RefusedV5(d) if d.code == 0x84 || d.code == 0x01 => write!(
+            // A broker without MQTT 5 may answer with a 3.1.1 CONNACK, code 1.
+            DisconnectReason::RefusedV5(d) if d.code == 0x01 => write!(
+                f,
+                "broker refused the connection: unacceptable protocol version (a 3.1.1 answer: it does not speak MQTT 5; choose 3.1.1)"
+            ),
+            DisconnectReason::RefusedV5(d) if d.code == 0x84 => write!(
                 f,
                 "broker refused the connection: {d} (it may not speak MQTT 5; choose 3.1.1)"
             ),
