@@ -96,7 +96,7 @@ pub fn PublishPanel() -> impl IntoView {
                         // Subscribed first: the SUBSCRIBE goes out before the request.
                         let filter = reply_to.clone();
                         let topic = topic.clone();
-                        store.update(move |s| {
+                        store.update(|s| {
                             s.subscriptions.want(&filter, QoS::AtLeastOnce);
                             s.requests.sent(topic, reply_to, data);
                             Changes {
@@ -105,14 +105,10 @@ pub fn PublishPanel() -> impl IntoView {
                                 ..Changes::default()
                             }
                         });
-                        let filter = store
-                            .peek(|s| s.requests.list.last().map(|r| r.response_topic.clone()));
-                        if let Some(filter) = filter {
-                            commands.send(Command::SubscribeWith {
-                                filter,
-                                options: SubscribeOptions::qos(QoS::AtLeastOnce),
-                            });
-                        }
+                        commands.send(Command::SubscribeWith {
+                            filter,
+                            options: SubscribeOptions::qos(QoS::AtLeastOnce),
+                        });
                     }
                     props = Some(p);
                 }

@@ -235,7 +235,7 @@ impl Framer {
             })));
         }
         if header.kind == 3 {
-            return self.decode_publish(&header).map(Some);
+            return self.decode_publish().map(Some);
         }
         if self.version == ProtocolVersion::V5 {
             let packet = self.buf.split_to(header.packet_len());
@@ -251,7 +251,7 @@ impl Framer {
         }
     }
 
-    fn decode_publish(&mut self, header: &FixedHeader) -> Result<Incoming, ProtocolError> {
+    fn decode_publish(&mut self) -> Result<Incoming, ProtocolError> {
         let malformed = |what: String| ProtocolError::Malformed(format!("PUBLISH: {what}"));
         let publish = match self.version {
             ProtocolVersion::V311 => match v4::read(&mut self.buf, self.max_packet) {
@@ -293,7 +293,6 @@ impl Framer {
                 return Err(malformed(format!("topic: {why}")));
             }
         }
-        let _ = header;
         Ok(Incoming::Publish(publish))
     }
 }

@@ -131,6 +131,22 @@ impl<'a> Reader<'a> {
         Ok(text.to_owned())
     }
 
+    /// A reason code and a property list, either of which may be left out at the end of a
+    /// packet (a missing code is 0, success).
+    pub fn reason_and_properties(&mut self) -> ReadResult<(u8, Vec<(u8, Value)>)> {
+        let code = if self.is_empty() {
+            0
+        } else {
+            self.u8("reason code")?
+        };
+        let props = if self.is_empty() {
+            Vec::new()
+        } else {
+            self.properties()?
+        };
+        Ok((code, props))
+    }
+
     /// The property list at the reader's position (its length, then the properties).
     pub fn properties(&mut self) -> ReadResult<Vec<(u8, Value)>> {
         let len = self.varint("property length")? as usize;
@@ -279,16 +295,7 @@ pub(crate) fn decode(kind: u8, body: &[u8]) -> ReadResult<Incoming> {
             if pkid == 0 {
                 return Err("packet id 0".into());
             }
-            let code = if r.is_empty() {
-                0
-            } else {
-                r.u8("reason code")?
-            };
-            let props = if r.is_empty() {
-                Vec::new()
-            } else {
-                r.properties()?
-            };
+            let (code, props) = r.reason_and_properties()?;
             let ack = Ack {
                 pkid,
                 code,
@@ -322,16 +329,7 @@ pub(crate) fn decode(kind: u8, body: &[u8]) -> ReadResult<Incoming> {
         13 => Incoming::PingResp,
         14 => {
             // Both the reason code and the properties may be left out (§3.14.2.1).
-            let code = if r.is_empty() {
-                0
-            } else {
-                r.u8("reason code")?
-            };
-            let props = if r.is_empty() {
-                Vec::new()
-            } else {
-                r.properties()?
-            };
+            let (code, props) = r.reason_and_properties()?;
             Incoming::Disconnect(ServerDisconnect {
                 code,
                 reason_string: reason_string(&props),
@@ -339,14 +337,7 @@ pub(crate) fn decode(kind: u8, body: &[u8]) -> ReadResult<Incoming> {
             })
         }
         15 => {
-            let code = if r.is_empty() {
-                0
-            } else {
-                r.u8("reason code")?
-            };
-            if !r.is_empty() {
-                r.properties()?;
-            }
+            let (code, _props) = r.reason_and_properties()?;
             Incoming::Auth { code }
         }
         other => return Err(format!("packet type {other} has no v5 decoder")),
