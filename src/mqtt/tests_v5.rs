@@ -1066,3 +1066,58 @@ fn with_3_1_1_no_v5_field_reaches_the_wire() {
     s.handle_bytes(&[0xE0, 0x00], 0);
     assert_eq!(s.poll_transmit(), Some(Transmit::Close));
 }
+
+// ---------------------------------------------------------------- hostile broker bytes
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Frames that pass the fixed-header checks (a valid first byte and length), with any
+    /// body: the v5 decoders (properties, acks, DISCONNECT, AUTH, aliases) get garbage.
+    fn frame_of_any_body() -> impl Strategy<Value = Vec<u8>> {
+        let first = prop::sample::select(vec![
+            0x30u8, 0x32, 0x34, 0x3B, 0x40, 0x50, 0x62, 0x70, 0x90, 0xB0, 0xD0, 0xE0, 0xF0,
+        ]);
+        (first, prop::collection::vec(any::<u8>(), 0..40))
+            .prop_map(|(first, body)| frame(first, &body, "fuzz").unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(512) })]
+
+        #[test]
+        fn garbage_after_a_v5_connack_never_panics_and_ends_in_a_stated_reason(
+            frames in prop::collection::vec(frame_of_any_body(), 1..6),
+            alias_max in 0u16..4,
+        ) {
+            let options = ConnectOptions {
+                properties: ConnectProperties {
+                    topic_alias_maximum: Some(alias_max),
+                    ..ConnectProperties::default()
+                },
+                ..opts()
+            };
+            let mut caps = props();
+            caps.two(id::TOPIC_ALIAS_MAXIMUM, 2).two(id::RECEIVE_MAXIMUM, 1);
+            let mut sim = Sim::online_with(options, connack(false, 0, caps));
+            for f in &frames {
+                sim.feed(f);
+            }
+            let out = sim.out();
+            let events = sim.events();
+            // Whatever happened, the session is in a stated state and, if the link ended,
+            // it said why and asked to close it (after at most one DISCONNECT).
+            if let Some(reason) = events.iter().find_map(|e| match e {
+                Event::ConnectionLost(r) => Some(r),
+                _ => None,
+            }) {
+                prop_assert!(!reason.to_string().is_empty());
+                prop_assert!(out.contains(&Out::Close), "{:?}", out);
+                prop_assert_eq!(sim.s.state(), ConnectionState::Reconnecting);
+            } else {
+                prop_assert_eq!(sim.s.state(), ConnectionState::Connected);
+            }
+        }
+    }
+}
