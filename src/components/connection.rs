@@ -6,9 +6,11 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 use crate::bridge::Command;
+use crate::components::message_properties::{MessagePropertyFields, MessagePropertyInputs};
 use crate::components::{download_text, QosSelect};
 use crate::mqtt::{
     ConnectOptions, ConnectProperties, ConnectionState, LastWill, ProtocolVersion, QoS,
+    MIN_PACKET_SIZE_LIMIT,
 };
 use crate::params::{default_broker_url, UrlParams};
 use crate::state::connection::validate_broker_url;
@@ -100,6 +102,9 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     });
     let receive_maximum = RwSignal::new(String::new());
     let alias_maximum = RwSignal::new("16".to_string());
+    let maximum_packet_size = RwSignal::new(String::new());
+    let will_delay = RwSignal::new(String::new());
+    let will_properties = MessagePropertyFields::default();
     let request_response_info = RwSignal::new(false);
     let connect_user_properties = RwSignal::new(String::new());
     let username = RwSignal::new(prefill.username.clone());
@@ -238,7 +243,18 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     "session expiry",
                 )?,
                 receive_maximum: u16_field(receive_maximum.get_untracked(), "receive maximum")?,
-                maximum_packet_size: None,
+                maximum_packet_size: match maximum_packet_size.get_untracked().trim() {
+                    "" => None,
+                    text => match text.parse::<u32>() {
+                        // Below this not even a CONNACK with a reason string would fit.
+                        Ok(n) if n >= MIN_PACKET_SIZE_LIMIT => Some(n),
+                        _ => {
+                            return Err(format!(
+                                "maximum packet size must be a whole number of bytes, {MIN_PACKET_SIZE_LIMIT}–4294967295"
+                            ))
+                        }
+                    },
+                },
                 topic_alias_maximum: u16_field(
                     alias_maximum.get_untracked(),
                     "topic alias maximum",
@@ -255,13 +271,28 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
             }
         };
         let topic = will_topic.get_untracked();
-        let last_will = (!topic.trim().is_empty()).then(|| LastWill {
-            topic,
-            payload: will_payload.get_untracked().into_bytes(),
-            qos: will_qos.get_untracked(),
-            retain: will_retain.get_untracked(),
-            properties: Default::default(),
-        });
+        let last_will = if topic.trim().is_empty() {
+            None
+        } else {
+            let properties = if protocol.get_untracked() == ProtocolVersion::V5 {
+                match will_properties.read_will(&will_delay.get_untracked()) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        form_error.set(format!("last will: {why}"));
+                        return;
+                    }
+                }
+            } else {
+                Default::default()
+            };
+            Some(LastWill {
+                topic,
+                payload: will_payload.get_untracked().into_bytes(),
+                qos: will_qos.get_untracked(),
+                retain: will_retain.get_untracked(),
+                properties,
+            })
+        };
         let url = broker_url.get_untracked().trim().to_string();
         if let Some(stored) = load_profile() {
             if let Err(why) = stored.check_password_use(&url, &password.get_untracked()) {
@@ -431,6 +462,12 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                                 prop:value=move || alias_maximum.get()
                                 on:input=move |ev| alias_maximum.set(event_target_value(&ev)) />
                         </label>
+                        <label class="field">
+                            <span>"Maximum packet size (bytes)"</span>
+                            <input data-testid="maximum-packet-size" type="number" min=MIN_PACKET_SIZE_LIMIT placeholder="no limit"
+                                prop:value=move || maximum_packet_size.get()
+                                on:input=move |ev| maximum_packet_size.set(event_target_value(&ev)) />
+                        </label>
                         <label class="check">
                             <input data-testid="request-response-info" type="checkbox"
                                 prop:checked=move || request_response_info.get()
@@ -471,6 +508,15 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                             on:change=move |ev| will_retain.set(event_target_checked(&ev)) />
                         <span>"Retain will"</span>
                     </label>
+                    <Show when=v5>
+                        <label class="field">
+                            <span>"Will delay (s)"</span>
+                            <input data-testid="will-delay" type="number" min="0" placeholder="0: at once"
+                                prop:value=move || will_delay.get()
+                                on:input=move |ev| will_delay.set(event_target_value(&ev)) />
+                        </label>
+                        <MessagePropertyInputs fields=will_properties prefix="will" />
+                    </Show>
                 </div>
             </details>
             <div class="actions wide">

@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod devices;
 pub mod mesh;
+pub mod message_properties;
 pub mod messages;
 pub mod publish;
 pub mod send_to_node;

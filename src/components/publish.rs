@@ -4,9 +4,10 @@
 use leptos::prelude::*;
 
 use crate::bridge::Command;
+use crate::components::message_properties::{MessagePropertyFields, MessagePropertyInputs};
 use crate::components::{publish_from_form, use_session_form, use_v5, OutcomeLine, QosSelect};
 use crate::mqtt::{topic, PublishProperties, QoS, SubscribeOptions};
-use crate::state::requests::{parse_seconds, parse_user_properties, response_topic};
+use crate::state::requests::response_topic;
 use crate::state::{Changes, StateStoreFields};
 use crate::store::{use_commands, use_store};
 
@@ -30,31 +31,14 @@ pub fn PublishPanel() -> impl IntoView {
     let error = RwSignal::new(String::new());
     let v5 = use_v5();
     let session_form = use_session_form();
-    let user_properties = RwSignal::new(String::new());
-    let content_type = RwSignal::new(String::new());
-    let expiry = RwSignal::new(String::new());
-    let response_topic_field = RwSignal::new(String::new());
-    let correlation = RwSignal::new(String::new());
-    let payload_utf8 = RwSignal::new(false);
+    let fields = MessagePropertyFields::default();
     let as_request = RwSignal::new(false);
     let requests = store.state().requests();
 
     // The MQTT 5 properties from the form, and whether it is a request (its response topic
     // and correlation data, to watch for).
     let properties = move || -> Result<(PublishProperties, Option<Reply>), String> {
-        let non_empty = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-        let mut p = PublishProperties {
-            payload_is_utf8: payload_utf8.get_untracked().then_some(true),
-            message_expiry_secs: parse_seconds(&expiry.get_untracked(), "message expiry")?,
-            content_type: non_empty(content_type.get_untracked()),
-            response_topic: non_empty(response_topic_field.get_untracked()),
-            correlation_data: non_empty(correlation.get_untracked()).map(String::into_bytes),
-            user_properties: parse_user_properties(&user_properties.get_untracked())?,
-            subscription_ids: Vec::new(),
-        };
-        if let Some(t) = &p.response_topic {
-            topic::validate_topic(t).map_err(|why| format!("invalid response topic: {why}"))?;
-        }
+        let mut p = fields.read()?;
         let mut request = None;
         if as_request.get_untracked() {
             let info = store.peek(|s| {
@@ -159,36 +143,7 @@ pub fn PublishPanel() -> impl IntoView {
                 <details class="v5 wide" open=true>
                     <summary>"MQTT 5 properties"</summary>
                     <div class="form">
-                        <label class="field">
-                            <span>"Content type"</span>
-                            <input data-testid="publish-content-type" type="text" spellcheck="false" placeholder="application/json"
-                                prop:value=move || content_type.get() on:input=move |ev| content_type.set(event_target_value(&ev)) />
-                        </label>
-                        <label class="field">
-                            <span>"Message expiry (s)"</span>
-                            <input data-testid="publish-expiry" type="number" min="0"
-                                prop:value=move || expiry.get() on:input=move |ev| expiry.set(event_target_value(&ev)) />
-                        </label>
-                        <label class="field">
-                            <span>"Response topic"</span>
-                            <input data-testid="publish-response-topic" type="text" spellcheck="false"
-                                prop:value=move || response_topic_field.get() on:input=move |ev| response_topic_field.set(event_target_value(&ev)) />
-                        </label>
-                        <label class="field">
-                            <span>"Correlation data"</span>
-                            <input data-testid="publish-correlation-data" type="text" spellcheck="false"
-                                prop:value=move || correlation.get() on:input=move |ev| correlation.set(event_target_value(&ev)) />
-                        </label>
-                        <label class="field wide">
-                            <span>"User properties (name=value per line)"</span>
-                            <textarea data-testid="publish-user-properties" rows="2" spellcheck="false"
-                                prop:value=move || user_properties.get() on:input=move |ev| user_properties.set(event_target_value(&ev))></textarea>
-                        </label>
-                        <label class="check">
-                            <input data-testid="publish-payload-format" type="checkbox" prop:checked=move || payload_utf8.get()
-                                on:change=move |ev| payload_utf8.set(event_target_checked(&ev)) />
-                            <span>"Payload is UTF-8 text"</span>
-                        </label>
+                        <MessagePropertyInputs fields=fields prefix="publish" />
                         <label class="check">
                             <input data-testid="publish-as-request" type="checkbox" prop:checked=move || as_request.get()
                                 on:change=move |ev| as_request.set(event_target_checked(&ev)) />

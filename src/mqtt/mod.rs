@@ -117,7 +117,7 @@ pub use error::{
 };
 pub use properties::{
     BrokerCapabilities, ConnectProperties, ProtocolVersion, PublishProperties, RetainHandling,
-    SubscribeOptions, UserProperties, WillProperties,
+    SubscribeOptions, UserProperties, WillProperties, MIN_PACKET_SIZE_LIMIT,
 };
 pub use session::Session;
 

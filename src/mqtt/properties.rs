@@ -39,6 +39,10 @@ impl ProtocolVersion {
 /// Name/value pairs of MQTT 5 user properties, in order (a name may repeat).
 pub type UserProperties = Vec<(String, String)>;
 
+/// The smallest maximum packet size the connect form accepts: below it even a CONNACK with
+/// a short reason string could be refused.
+pub const MIN_PACKET_SIZE_LIMIT: u32 = 64;
+
 /// CONNECT properties (MQTT 5 §3.1.2.11). `None` leaves a property out, so the broker
 /// applies the spec's default.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -364,6 +364,46 @@ fn connect_carries_the_v5_properties_and_will_properties() {
 }
 
 #[test]
+fn a_smaller_maximum_packet_size_is_advertised_and_enforced() {
+    let options = ConnectOptions {
+        properties: ConnectProperties {
+            maximum_packet_size: Some(200),
+            ..ConnectProperties::default()
+        },
+        ..opts()
+    };
+    let mut s = Session::new(config());
+    s.connect(options.clone(), 0).unwrap();
+    assert_eq!(s.poll_transmit(), Some(Transmit::Open));
+    s.handle_open(0);
+    let Some(Transmit::Bytes(bytes)) = s.poll_transmit() else {
+        panic!("CONNECT expected")
+    };
+    let Out::Packet(Packet::Connect(c)) = decode_one(&bytes) else {
+        panic!("not a CONNECT")
+    };
+    assert_eq!(
+        c.properties.unwrap().max_packet_size,
+        Some(200),
+        "the user's limit, smaller than our own 4,096"
+    );
+
+    let mut sim = Sim::online_with(options, connack(false, 0, props()));
+    sim.feed(&incoming("t/ok", props(), &[b'a'; 150]));
+    assert!(sim
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Message(m) if m.topic == "t/ok")));
+    // A broker that ignores the limit: the packet is refused, as the spec says, with 0x95.
+    sim.feed(&incoming("t/big", props(), &[b'a'; 300]));
+    assert_eq!(sim.out(), [Out::Disconnect(0x95), Out::Close]);
+    assert!(matches!(
+        lost(&sim.events()),
+        DisconnectReason::Protocol(ProtocolError::PacketTooLarge { max: 200, .. })
+    ));
+}
+
+#[test]
 fn connack_capabilities_are_reported_and_obeyed() {
     let mut p = props();
     p.byte(id::MAXIMUM_QOS, 1)

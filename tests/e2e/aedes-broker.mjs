@@ -6,6 +6,7 @@
 // Prints `aedes ready ws=N tcp=M auth=on|off pid=P` on stdout once both listen.
 // --auth USER:PASSWORD  accept only that user with that password (CONNACK 5 otherwise,
 //                       which is what aedes answers when `authenticate` says no).
+// --deny-subscribe P     refuse every subscription whose filter starts with P (SUBACK 0x80).
 // --log                 one stderr line per client connect, disconnect, subscribe and error.
 // --stdin-lifeline      exit when stdin closes (the test runner that started it went away).
 // SIGTERM ends it at once: clients lose their sockets without a DISCONNECT, as with a broker
@@ -22,6 +23,7 @@ const { values: args } = parseArgs({
     'ws-port': { type: 'string' },
     'tcp-port': { type: 'string' },
     auth: { type: 'string' },
+    'deny-subscribe': { type: 'string' },
     log: { type: 'boolean', default: false },
     'stdin-lifeline': { type: 'boolean', default: false },
   },
@@ -53,6 +55,15 @@ if (login) {
     const ok = username === login.username && password !== undefined && password.toString('utf8') === login.password;
     log(`authenticate ${client.id} user=${username ?? '-'} ${ok ? 'accepted' : 'refused'}`);
     done(null, ok);
+  };
+}
+const denied = args['deny-subscribe'];
+if (denied) {
+  // A null subscription is aedes's way of refusing one: the SUBACK carries 0x80 for it.
+  options.authorizeSubscribe = (client, sub, done) => {
+    const refuse = sub.topic.startsWith(denied);
+    log(`authorize subscribe ${client.id} ${sub.topic} ${refuse ? 'refused' : 'granted'}`);
+    done(null, refuse ? null : sub);
   };
 }
 const broker = await Aedes.createBroker(options);

@@ -2,7 +2,7 @@
 // a static server for dist/, and headless Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, statSync, chmodSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, statSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, extname, resolve, dirname } from 'node:path';
 import net from 'node:net';
@@ -38,12 +38,26 @@ export async function waitForPort(port, ms = 10000) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A mosquitto with a TCP and a WebSocket listener on loopback. `extra` adds config lines. */
+/** Where mosquitto's dynamic-security plugin is installed (Debian puts it under a multiarch dir). */
+function dynamicSecurityPlugin() {
+  const dirs = ['/usr/lib', '/usr/local/lib', ...['/usr/lib', '/usr/local/lib'].flatMap((d) =>
+    (existsSync(d) ? readdirSync(d) : []).filter((e) => e.endsWith('-linux-gnu')).map((e) => join(d, e)))];
+  const found = dirs.map((d) => join(d, 'mosquitto_dynamic_security.so')).find((f) => existsSync(f));
+  if (!found) throw new Error('mosquitto_dynamic_security.so not found (it ships with mosquitto 2)');
+  return found;
+}
+
+/**
+ * A mosquitto with a TCP and a WebSocket listener on loopback. `extra` adds config lines;
+ * `dynamicSecurity` (a dynamic-security.json object) loads the plugin, whose ACLs, unlike
+ * an acl_file, are checked at SUBSCRIBE time and refuse a filter in the SUBACK.
+ */
 export class Mosquitto {
-  constructor({ extra = '', persistence = false } = {}) {
+  constructor({ extra = '', persistence = false, dynamicSecurity = null } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'mqtt-web-e2e-'));
     this.extra = extra;
     this.persistence = persistence;
+    this.dynamicSecurity = dynamicSecurity;
   }
   async start() {
     this.tcpPort ??= await freePort();
@@ -58,6 +72,15 @@ export class Mosquitto {
       // Started as root, mosquitto drops to the `mosquitto` user, which must be able to write
       // its database here ("Error saving in-memory database" otherwise).
       chmodSync(this.dir, 0o777);
+    }
+    if (this.dynamicSecurity) {
+      const file = join(this.dir, 'dynamic-security.json');
+      writeFileSync(file, JSON.stringify(this.dynamicSecurity, null, 2));
+      // Started as root, mosquitto drops to the `mosquitto` user, which must read (and the
+      // plugin rewrite) the file.
+      chmodSync(this.dir, 0o777);
+      chmodSync(file, 0o666);
+      lines.push(`plugin ${dynamicSecurityPlugin()}`, `plugin_opt_config_file ${file}`);
     }
     if (this.extra) lines.push(this.extra);
     writeFileSync(join(this.dir, 'mosquitto.conf'), lines.join('\n') + '\n');
@@ -277,9 +300,10 @@ export async function waitUntil(check, ms = 8000, what = 'condition') {
  * accepts only that login; `log` makes it write one stderr line per client event.
  */
 export class Aedes {
-  constructor({ auth = null, log = false } = {}) {
+  constructor({ auth = null, log = false, denySubscribe = null } = {}) {
     this.auth = auth;
     this.log = log;
+    this.denySubscribe = denySubscribe;
   }
   async start() {
     this.tcpPort ??= await freePort();
@@ -288,6 +312,7 @@ export class Aedes {
       '--stdin-lifeline'];
     if (this.auth) args.push('--auth', this.auth);
     if (this.log) args.push('--log');
+    if (this.denySubscribe) args.push('--deny-subscribe', this.denySubscribe);
     this.proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.stderr = '';
     this.proc.stderr.on('data', (d) => { this.stderr += d; });

@@ -9,9 +9,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
-// A refused subscription is not here: mosquitto 2.0.11 grants every filter at SUBACK (an
-// ACL only filters delivery; checked with MQTT.js v5: `topic deny secret/#` and a
-// `public/#`-only ACL both answer QoS 0), so SUBACK reason codes are covered natively.
+// Refused subscriptions need mosquitto's dynamic-security plugin: with an acl_file,
+// mosquitto 2.0.11 grants every filter at SUBACK and only filters delivery.
 import { Mosquitto, Aedes, serveDist, launchBrowser, byTestId, waitForStatus, panics, waitUntil, openRecordedPage } from './lib.mjs';
 
 let broker, site, browser;
@@ -36,10 +35,28 @@ async function cleanup() {
   }
 }
 
-async function v5Page(wsUrl = broker.wsUrl) {
-  const page = await openRecordedPage(browser, `${site.url}?broker=${encodeURIComponent(wsUrl)}&connect=1&protocol=5`, cleanups);
+async function v5Page(wsUrl = broker.wsUrl, protocol = 5) {
+  const page = await openRecordedPage(browser, `${site.url}?broker=${encodeURIComponent(wsUrl)}&connect=1&protocol=${protocol}`, cleanups);
   return page;
 }
+
+/** Subscribes `filter` from the form and waits until the broker has granted or refused it. */
+async function subscribeAndSettle(page, filter) {
+  await byTestId(page, 'subscribe-topic').fill(filter);
+  await byTestId(page, 'subscribe-button').click();
+  const row = page.locator(`[data-testid="subscription"][data-filter="${filter}"]`);
+  await waitUntil(async () => ['active', 'failed'].includes(await row.getAttribute('data-state')), 8000, `SUBACK for ${filter}`);
+  return { state: await row.getAttribute('data-state'), reason: (await row.locator('[data-testid="subscription-reason"]').textContent()).trim() };
+}
+
+// Anonymous clients may subscribe under public/ only; the plugin refuses the rest in the SUBACK.
+const PUBLIC_ONLY = {
+  defaultACLAccess: { publishClientSend: true, publishClientReceive: true, subscribe: false, unsubscribe: true },
+  clients: [],
+  groups: [{ groupname: 'anonymous', roles: [{ rolename: 'public' }] }],
+  roles: [{ rolename: 'public', acls: [{ acltype: 'subscribePattern', topic: 'public/#', priority: 0, allow: true }] }],
+  anonymousGroup: 'anonymous',
+};
 
 async function v5Client() {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.tcpPort}`, { protocolVersion: 5, reconnectPeriod: 0 });
@@ -147,6 +164,110 @@ test('retain handling 2 gets no retained message; 0 does', async () => {
     figures.toPage += 2;
     figures.flows++;
   } finally { await cleanup(); }
+});
+
+test('the last will carries its MQTT 5 properties and waits out its delay', async () => {
+  try {
+    const watcher = await v5Client();
+    const wills = [];
+    await watcher.subscribeAsync('gone/#', { qos: 1 });
+    watcher.on('message', (topic, payload, packet) => wills.push({ at: Date.now(), topic, payload: String(payload), properties: packet.properties ?? {} }));
+    const page = await openRecordedPage(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&protocol=5&client_id=will-5`, cleanups);
+    // The will is delayed only while the session lives on, so the session must outlast it.
+    await byTestId(page, 'session-expiry').fill('30');
+    await page.locator('summary', { hasText: 'Last will' }).click();
+    await byTestId(page, 'will-topic').fill('gone/will-5');
+    await byTestId(page, 'will-payload').fill('page closed');
+    await byTestId(page, 'will-qos').selectOption('1');
+    await byTestId(page, 'will-delay').fill('2');
+    await byTestId(page, 'will-content-type').fill('text/plain');
+    await byTestId(page, 'will-user-properties').fill('reason=tab closed');
+    await byTestId(page, 'will-payload-format').check();
+    await byTestId(page, 'connect-button').click();
+    await waitForStatus(page, 'connected');
+    assert.deepEqual(panics(page), []);
+    const closedAt = Date.now();
+    await page.context().close(); // the socket goes without a DISCONNECT: the broker owes the will
+    await waitUntil(() => wills.length === 1, 10000, 'the will');
+    const [will] = wills;
+    assert.equal(will.topic, 'gone/will-5');
+    assert.equal(will.payload, 'page closed');
+    assert.equal(will.properties.contentType, 'text/plain');
+    assert.equal(will.properties.payloadFormatIndicator, true);
+    assert.deepEqual({ ...will.properties.userProperties }, { reason: 'tab closed' });
+    // A lower bound only (the broker may be later, never earlier): the delay was sent and kept.
+    assert.ok(will.at - closedAt >= 1500, `the will came ${will.at - closedAt} ms after the close, before its 2 s delay`);
+    console.log(`will with delay 2 s arrived ${will.at - closedAt} ms after the page closed`);
+    figures.flows++;
+  } finally { await cleanup(); }
+});
+
+test('a maximum packet size keeps larger messages away and the session up', async () => {
+  try {
+    const page = await openRecordedPage(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&protocol=5`, cleanups);
+    await byTestId(page, 'maximum-packet-size').fill('256');
+    await byTestId(page, 'connect-button').click();
+    await waitForStatus(page, 'connected');
+    await subscribe(page, 'size/#');
+    const other = await v5Client();
+    await other.publishAsync('size/big', 'x'.repeat(1000), { qos: 1 });
+    await other.publishAsync('size/small', 'fits', { qos: 1 });
+    await page.locator('[data-testid="message"][data-topic="size/small"]').waitFor({ timeout: 8000 });
+    figures.toPage++;
+    assert.equal(await page.locator('[data-testid="message"][data-topic="size/big"]').count(), 0, 'the broker did not send what we said we cannot take');
+    assert.equal(await byTestId(page, 'connection-status').textContent(), 'connected');
+    // Below the floor the form refuses before connecting (the browser's own check on the
+    // field's minimum; the view checks again for a field the browser lets through).
+    await byTestId(page, 'maximum-packet-size').fill('10');
+    await byTestId(page, 'connect-button').click();
+    assert.notEqual(await byTestId(page, 'maximum-packet-size').evaluate((el) => el.validationMessage), '', 'the field says what is wrong');
+    await page.waitForTimeout(500);
+    assert.equal(await byTestId(page, 'connection-status').textContent(), 'connected', 'the refused form left the session alone');
+    assert.deepEqual(panics(page), []);
+    figures.flows++;
+  } finally { await cleanup(); }
+});
+
+test('a refused subscription shows its reason code (mosquitto dynamic security: 0x87 with 5, 0x80 with 3.1.1)', async () => {
+  const guarded = await new Mosquitto({ dynamicSecurity: PUBLIC_ONLY }).start();
+  try {
+    const page = await v5Page(guarded.wsUrl);
+    await waitForStatus(page, 'connected');
+    const refused = await subscribeAndSettle(page, 'secret/#');
+    assert.equal(refused.state, 'failed', refused.reason);
+    assert.match(refused.reason, /not authorized \(0x87\)/);
+    const granted = await subscribeAndSettle(page, 'public/#');
+    assert.equal(granted.state, 'active', granted.reason);
+    // The refusal loses nothing else: the granted filter still delivers.
+    const other = await mqtt.connectAsync(`mqtt://127.0.0.1:${guarded.tcpPort}`, { protocolVersion: 5, reconnectPeriod: 0 });
+    cleanups.push(() => other.endAsync());
+    await other.publishAsync('public/a', 'open', { qos: 1 });
+    await page.locator('[data-testid="message"][data-topic="public/a"]').waitFor({ timeout: 8000 });
+    figures.toPage++;
+
+    const old = await v5Page(guarded.wsUrl, 4);
+    await waitForStatus(old, 'connected');
+    const refused311 = await subscribeAndSettle(old, 'secret/#');
+    assert.equal(refused311.state, 'failed', refused311.reason);
+    assert.match(refused311.reason, /0x80/);
+    assert.deepEqual([...panics(page), ...panics(old)], []);
+    console.log(`refused subscription, mosquitto: v5 "${refused.reason}"; 3.1.1 "${refused311.reason}"`);
+    figures.flows++;
+  } finally { await cleanup(); await guarded.stop(); }
+});
+
+test('a refused subscription on aedes (3.1.1, SUBACK 0x80) is shown and the others keep working', async () => {
+  const aedes = await new Aedes({ denySubscribe: 'secret/' }).start();
+  try {
+    const page = await v5Page(aedes.wsUrl, 4);
+    await waitForStatus(page, 'connected');
+    const refused = await subscribeAndSettle(page, 'secret/x');
+    assert.equal(refused.state, 'failed', refused.reason);
+    assert.match(refused.reason, /0x80/);
+    assert.equal((await subscribeAndSettle(page, 'open/x')).state, 'active');
+    assert.deepEqual(panics(page), []);
+    figures.flows++;
+  } finally { await cleanup(); await aedes.stop(); }
 });
 
 test('aedes, which does not speak MQTT 5, refuses a v5 connect in words; 3.1.1 connects', async () => {

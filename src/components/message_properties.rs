@@ -1,0 +1,112 @@
+//! The MQTT 5 message properties a user can set, in one set of inputs shared by the publish
+//! form and the last will (both carry the same properties on the wire).
+
+use leptos::prelude::*;
+
+use crate::mqtt::{topic, PublishProperties, WillProperties};
+use crate::state::requests::{parse_seconds, parse_user_properties};
+
+/// The fields' text, as typed.
+#[derive(Clone, Copy)]
+pub struct MessagePropertyFields {
+    pub content_type: RwSignal<String>,
+    pub expiry: RwSignal<String>,
+    pub response_topic: RwSignal<String>,
+    pub correlation: RwSignal<String>,
+    pub user_properties: RwSignal<String>,
+    pub payload_utf8: RwSignal<bool>,
+}
+
+impl Default for MessagePropertyFields {
+    fn default() -> Self {
+        Self {
+            content_type: RwSignal::new(String::new()),
+            expiry: RwSignal::new(String::new()),
+            response_topic: RwSignal::new(String::new()),
+            correlation: RwSignal::new(String::new()),
+            user_properties: RwSignal::new(String::new()),
+            payload_utf8: RwSignal::new(false),
+        }
+    }
+}
+
+impl MessagePropertyFields {
+    /// The properties as typed, or what is wrong with them.
+    pub fn read(&self) -> Result<PublishProperties, String> {
+        let non_empty = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let p = PublishProperties {
+            payload_is_utf8: self.payload_utf8.get_untracked().then_some(true),
+            message_expiry_secs: parse_seconds(&self.expiry.get_untracked(), "message expiry")?,
+            content_type: non_empty(self.content_type.get_untracked()),
+            response_topic: non_empty(self.response_topic.get_untracked()),
+            correlation_data: non_empty(self.correlation.get_untracked()).map(String::into_bytes),
+            user_properties: parse_user_properties(&self.user_properties.get_untracked())?,
+            subscription_ids: Vec::new(),
+        };
+        if let Some(t) = &p.response_topic {
+            topic::validate_topic(t).map_err(|why| format!("invalid response topic: {why}"))?;
+        }
+        Ok(p)
+    }
+
+    /// The same fields as will properties, with the will's delay.
+    pub fn read_will(&self, delay: &str) -> Result<WillProperties, String> {
+        let p = self.read()?;
+        Ok(WillProperties {
+            delay_interval_secs: parse_seconds(delay, "will delay")?,
+            payload_is_utf8: p.payload_is_utf8 == Some(true),
+            message_expiry_secs: p.message_expiry_secs,
+            content_type: p.content_type,
+            response_topic: p.response_topic,
+            correlation_data: p.correlation_data,
+            user_properties: p.user_properties,
+        })
+    }
+}
+
+/// The inputs, with test ids `<prefix>-content-type`, `-expiry`, `-response-topic`,
+/// `-correlation-data`, `-user-properties` and `-payload-format`.
+#[component]
+pub fn MessagePropertyInputs(fields: MessagePropertyFields, prefix: &'static str) -> impl IntoView {
+    let id = move |name: &str| format!("{prefix}-{name}");
+    let MessagePropertyFields {
+        content_type,
+        expiry,
+        response_topic,
+        correlation,
+        user_properties,
+        payload_utf8,
+    } = fields;
+    view! {
+        <label class="field">
+            <span>"Content type"</span>
+            <input data-testid=id("content-type") type="text" spellcheck="false" placeholder="application/json"
+                prop:value=move || content_type.get() on:input=move |ev| content_type.set(event_target_value(&ev)) />
+        </label>
+        <label class="field">
+            <span>"Message expiry (s)"</span>
+            <input data-testid=id("expiry") type="number" min="0"
+                prop:value=move || expiry.get() on:input=move |ev| expiry.set(event_target_value(&ev)) />
+        </label>
+        <label class="field">
+            <span>"Response topic"</span>
+            <input data-testid=id("response-topic") type="text" spellcheck="false"
+                prop:value=move || response_topic.get() on:input=move |ev| response_topic.set(event_target_value(&ev)) />
+        </label>
+        <label class="field">
+            <span>"Correlation data"</span>
+            <input data-testid=id("correlation-data") type="text" spellcheck="false"
+                prop:value=move || correlation.get() on:input=move |ev| correlation.set(event_target_value(&ev)) />
+        </label>
+        <label class="field wide">
+            <span>"User properties (name=value per line)"</span>
+            <textarea data-testid=id("user-properties") rows="2" spellcheck="false"
+                prop:value=move || user_properties.get() on:input=move |ev| user_properties.set(event_target_value(&ev))></textarea>
+        </label>
+        <label class="check">
+            <input data-testid=id("payload-format") type="checkbox" prop:checked=move || payload_utf8.get()
+                on:change=move |ev| payload_utf8.set(event_target_checked(&ev)) />
+            <span>"Payload is UTF-8 text"</span>
+        </label>
+    }
+}
