@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::use_now;
+use crate::components::{use_now, ScrollBox};
 use crate::mesh::format_node_id;
 use crate::state::devices::{Device, DeviceKind, Liveness, ReadingValue};
 use crate::state::display::format_relative;
@@ -12,6 +12,10 @@ use crate::store::use_store;
 /// Where the device list sends a picked target (the send-to-node form listens).
 #[derive(Clone, Copy)]
 pub struct PickedTarget(pub RwSignal<Option<(String, DeviceKind)>>);
+
+/// Pitch of a device row when windowed: its fixed height plus the gap (as in style/:
+/// `.devices.windowed > li.device`).
+const ROW_PX: f64 = 96.0;
 
 #[component]
 pub fn DevicesPanel() -> impl IntoView {
@@ -31,15 +35,38 @@ pub fn DevicesPanel() -> impl IntoView {
     };
 
     let devices = store.state().devices();
-    // A snapshot per change; rows are keyed by (kind, id, revision), so only a device whose
-    // data moved is rebuilt. Liveness and "last seen" follow the clock inside each row.
-    let rows = move || {
+    let filter = RwSignal::new(String::new());
+    let scroll = ScrollBox::new(ROW_PX);
+    // The devices in view, cloned per change; rows are keyed by (kind, id, revision), so
+    // only a device whose data moved is rebuilt. Liveness and "last seen" follow the clock
+    // inside each row. Up to 2,000 devices are kept; beyond 100 only the rows in view are
+    // rendered.
+    let window = Memo::new(move |_| {
+        let needle = filter.get().trim().to_lowercase();
         devices.with(|devices| {
-            devices
+            let matching: Vec<&Device> = devices
                 .devices_by_last_seen()
                 .into_iter()
-                .cloned()
-                .collect::<Vec<Device>>()
+                .filter(|d| needle.is_empty() || d.matches(&needle))
+                .collect();
+            let window = scroll.window(matching.len());
+            let rows = matching[window.start..window.end]
+                .iter()
+                .map(|d| (*d).clone())
+                .collect::<Vec<Device>>();
+            (window, devices.len(), rows)
+        })
+    });
+    let rows = move || window.with(|(_, _, rows)| rows.clone());
+    let padding = move |after: bool| {
+        let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
+        format!("height: {}px", if after { rest } else { before })
+    };
+    let count = move || {
+        window.with(|(w, all, _)| match (w.total, *all) {
+            (_, 0) => String::new(),
+            (shown, all) if shown == all => format!("{all} devices"),
+            (shown, all) => format!("{shown} of {all} devices"),
         })
     };
     let stale_after = Signal::derive(stale_override);
@@ -51,14 +78,23 @@ pub fn DevicesPanel() -> impl IntoView {
                 <input type="number" min="0" step="any" placeholder="auto"
                     prop:value=move || stale_minutes.get() on:input=move |ev| stale_minutes.set(event_target_value(&ev)) />
             </label>
+            <label class="field grow">
+                <span>"Find"</span>
+                <input data-testid="device-filter" type="search" spellcheck="false" placeholder="id, name or hardware"
+                    prop:value=move || filter.get() on:input=move |ev| filter.set(event_target_value(&ev)) />
+            </label>
+            <span data-testid="device-count" class="device-count" aria-live="polite">{count}</span>
         </div>
         <Show when=empty>
             <p class="hint">"Devices appear from " <code>"devices/<id>/status"</code> ", " <code>"sensors/<id>/<kind>"</code>
                 " and Meshtastic " <code>"msh/#"</code> " traffic: subscribe to them (or " <code>"#"</code> ")."</p>
         </Show>
-        <ul class="devices" aria-label="Devices">
+        <ul class=move || if window.with(|(w, _, _)| w.is_windowed()) { "devices windowed" } else { "devices" }
+            aria-label="Devices" on:scroll=move |ev| scroll.on_scroll(ev)>
+            <li class="pad" aria-hidden="true" style=move || padding(false)></li>
             <For each=rows key=|d| (d.kind, d.id.clone(), d.revision)
                 children=move |d| device_row(d, now, stale_after, picked) />
+            <li class="pad" aria-hidden="true" style=move || padding(true)></li>
         </ul>
     }
 }

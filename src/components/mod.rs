@@ -255,3 +255,43 @@ pub fn use_v5() -> impl Fn() -> bool + Copy {
     let form = use_session_form();
     move || form.protocol.get() == crate::mqtt::ProtocolVersion::V5
 }
+
+/// The scroll position of a list box, for rendering only the rows in view (see
+/// `RowWindow`). The box calls `on_scroll`; the list reads `window(total)`.
+#[derive(Clone, Copy)]
+pub struct ScrollBox {
+    scroll_top: RwSignal<f64>,
+    height: RwSignal<f64>,
+    /// The fixed height of a row when the list is windowed (kept equal to the CSS).
+    pub row_px: f64,
+}
+
+impl ScrollBox {
+    pub fn new(row_px: f64) -> Self {
+        Self {
+            scroll_top: RwSignal::new(0.0),
+            // Until the first scroll: about a screen.
+            height: RwSignal::new(900.0),
+            row_px,
+        }
+    }
+
+    pub fn on_scroll(self, ev: web_sys::Event) {
+        if let Some(el) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        {
+            self.scroll_top.set(f64::from(el.scroll_top()));
+            self.height.set(f64::from(el.client_height()));
+        }
+    }
+
+    pub fn window(self, total: usize) -> crate::state::display::RowWindow {
+        crate::state::display::RowWindow::of(
+            self.scroll_top.get(),
+            self.height.get(),
+            self.row_px,
+            total,
+        )
+    }
+}

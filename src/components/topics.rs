@@ -2,11 +2,14 @@
 
 use leptos::prelude::*;
 
-use crate::components::use_now;
-use crate::state::display::format_relative;
+use crate::components::{use_now, ScrollBox};
+use crate::state::display::{format_relative, RowWindow};
 use crate::state::payload::format_size;
 use crate::state::StateStoreFields;
 use crate::store::use_store;
+
+/// Height of a row of the tree when windowed (as in style/: `.topics.windowed tr`).
+const ROW_PX: f64 = 24.0;
 
 #[component]
 pub fn TopicsPanel(
@@ -16,40 +19,57 @@ pub fn TopicsPanel(
     let store = use_store();
     let now = use_now();
     let topics = store.state().topics();
-    let rows = move || {
+    let scroll = ScrollBox::new(ROW_PX);
+    // Only the rows in view are formatted and rendered: the tree holds up to 5,000 topics and
+    // ticks once a second.
+    let window = Memo::new(move |_| {
         if !visible.get() {
-            return Vec::new();
+            return (RowWindow::of(0.0, 0.0, ROW_PX, 0), Vec::new());
         }
         let now = now.get();
         topics.with(|t| {
-            t.rows()
-                .into_iter()
+            let all = t.rows();
+            let window = scroll.window(all.len());
+            let rows = all[window.start..window.end]
+                .iter()
                 .map(|row| {
                     let stat = row.stat.map(|st| {
                         (
                             st.count,
-                            st.rate(now),
+                            format!("{:.1}/s", st.rate(now)),
                             format_relative(now.saturating_sub(st.last_seen_ms)),
                             st.last_size,
                         )
                     });
-                    (row.depth, row.label, row.topic.map(str::to_string), stat)
+                    (
+                        row.depth,
+                        row.label.to_string(),
+                        row.topic.map(str::to_string),
+                        stat,
+                    )
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (window, rows)
         })
+    });
+    let padding = move |after: bool| {
+        let (before, rest) = window.with(|(w, _)| w.padding_px(ROW_PX));
+        format!("height: {}px", if after { rest } else { before })
     };
     view! {
-        <table class="topics">
+        <div class="topics-scroll" on:scroll=move |ev| scroll.on_scroll(ev)>
+        <table class=move || if window.with(|(w, _)| w.is_windowed()) { "topics windowed" } else { "topics" }>
             <thead><tr><th>"Topic"</th><th>"Msgs"</th><th>"Rate"</th><th>"Last seen"</th><th>"Size"</th></tr></thead>
             <tbody>
-                {move || rows().into_iter().map(|(depth, label, topic, stat)| {
+                <tr class="pad" aria-hidden="true" style=move || padding(false)></tr>
+                {move || window.get().1.into_iter().map(|(depth, label, topic, stat)| {
                     let indent = format!("padding-left: {}px", 6 + depth * 14);
                     match stat {
                         Some((count, rate, seen, size)) => view! {
-                            <tr data-topic=topic.unwrap_or_default()>
+                            <tr data-testid="topic-row" data-topic=topic.unwrap_or_default()>
                                 <td style=indent class="topic-leaf">{label}</td>
                                 <td>{count}</td>
-                                <td>{format!("{rate:.1}/s")}</td>
+                                <td>{rate}</td>
                                 <td>{seen}</td>
                                 <td>{format_size(size)}</td>
                             </tr>
@@ -59,7 +79,9 @@ pub fn TopicsPanel(
                         }.into_any(),
                     }
                 }).collect_view()}
+                <tr class="pad" aria-hidden="true" style=move || padding(true)></tr>
             </tbody>
         </table>
+        </div>
     }
 }

@@ -12,9 +12,81 @@ pub fn format_relative(age_ms: u64) -> String {
     }
 }
 
+/// Which rows of a list of fixed-height rows a scroll box shows: the rows under the
+/// viewport plus `overscan` on each side (so a fast scroll does not flash empty space).
+/// A list of at most `render_all_up_to` rows is rendered whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowWindow {
+    pub start: usize,
+    pub end: usize,
+    pub total: usize,
+}
+
+impl RowWindow {
+    pub fn of(scroll_top: f64, viewport_px: f64, row_px: f64, total: usize) -> RowWindow {
+        const OVERSCAN: usize = 8;
+        if total <= RENDER_ALL_UP_TO || row_px <= 0.0 {
+            return RowWindow {
+                start: 0,
+                end: total,
+                total,
+            };
+        }
+        let in_view = (viewport_px.max(row_px) / row_px).ceil() as usize + 1;
+        // A box scrolled past the end (the list just shrank) shows the last rows.
+        let first = ((scroll_top.max(0.0) / row_px) as usize).min(total.saturating_sub(in_view));
+        let start = first.saturating_sub(OVERSCAN).min(total);
+        let end = (first + in_view + OVERSCAN).min(total);
+        RowWindow { start, end, total }
+    }
+
+    /// Whether the list is windowed (rows then have a fixed height).
+    pub fn is_windowed(&self) -> bool {
+        self.total > RENDER_ALL_UP_TO
+    }
+
+    /// Heights of the space before and after the rendered rows.
+    pub fn padding_px(&self, row_px: f64) -> (f64, f64) {
+        (
+            self.start as f64 * row_px,
+            (self.total - self.end) as f64 * row_px,
+        )
+    }
+}
+
+/// Lists this short are rendered whole, with rows at their natural height.
+pub const RENDER_ALL_UP_TO: usize = 100;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_list_renders_only_the_rows_in_view() {
+        // 2,000 rows of 20 px in a 400 px box scrolled to row 500.
+        let w = RowWindow::of(10_000.0, 400.0, 20.0, 2_000);
+        assert_eq!((w.start, w.end), (492, 529));
+        assert!(w.is_windowed());
+        assert_eq!(w.padding_px(20.0), (9_840.0, 29_420.0));
+        // Top and bottom clamp; the rows and the padding always add up to the whole list.
+        let top = RowWindow::of(0.0, 400.0, 20.0, 2_000);
+        assert_eq!((top.start, top.end), (0, 29));
+        let bottom = RowWindow::of(1e9, 400.0, 20.0, 2_000);
+        assert_eq!((bottom.start, bottom.end), (1_971, 2_000));
+        for w in [w, top, bottom] {
+            let (before, after) = w.padding_px(20.0);
+            assert_eq!(before + after + (w.end - w.start) as f64 * 20.0, 40_000.0);
+        }
+    }
+
+    #[test]
+    fn a_short_list_renders_whole() {
+        let w = RowWindow::of(5_000.0, 400.0, 20.0, RENDER_ALL_UP_TO);
+        assert_eq!((w.start, w.end), (0, RENDER_ALL_UP_TO));
+        assert!(!w.is_windowed());
+        assert_eq!(w.padding_px(20.0), (0.0, 0.0));
+        assert_eq!(RowWindow::of(0.0, 0.0, 20.0, 0).end, 0);
+    }
 
     const MIN: u64 = 60_000;
 

@@ -123,6 +123,20 @@ impl Device {
         self.name.as_deref().unwrap_or(&self.id)
     }
 
+    /// Whether the list's find box (already lower-cased) matches this device: its id, long
+    /// or short name, or hardware, as a case-insensitive substring.
+    pub fn matches(&self, needle_lowercase: &str) -> bool {
+        [
+            Some(&self.id),
+            self.name.as_ref(),
+            self.short_name.as_ref(),
+            self.hardware.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|field| field.to_lowercase().contains(needle_lowercase))
+    }
+
     /// A reading's numeric value, if present and numeric.
     #[cfg(test)]
     pub(crate) fn number(&self, key: &str) -> Option<f64> {
@@ -152,6 +166,21 @@ mod tests {
         let stale = DeviceKind::Meshtastic.default_stale_after_ms();
         assert_eq!(d.liveness(NOW + stale - 1, stale), Liveness::Online);
         assert_eq!(d.liveness(NOW + stale, stale), Liveness::Stale);
+    }
+
+    #[test]
+    fn the_find_box_matches_id_names_and_hardware_ignoring_case() {
+        let mut r = reg();
+        r.apply_message(GW1, nodeinfo(1, 0xa1b2c3d4).as_bytes(), false, NOW);
+        r.apply_message("devices/pump-7/status", b"online", false, NOW);
+        let node = r.get("!a1b2c3d4").unwrap();
+        let pump = r.get("pump-7").unwrap();
+        let name = node.name.clone().unwrap().to_lowercase();
+        assert!(node.matches(&name[..3]));
+        assert!(node.matches("a1b2"));
+        assert!(pump.matches("pump"));
+        assert!(!pump.matches("a1b2"));
+        assert!(node.matches("") && pump.matches(""));
     }
 
     #[test]

@@ -272,8 +272,7 @@ impl DeviceRegistry {
         self.devices.values()
     }
 
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.devices.len()
     }
 
