@@ -35,7 +35,11 @@ export function demangle(name) {
 
 /** The crate a function is charged to: the first path segment (an impl's type for `<T as Trait>`). */
 export function crateOf(name) {
-  const m = name.replace(/^[<&\s]+|^(mut|dyn|impl)\s+/g, '').match(/^([A-Za-z_][A-Za-z0-9_]*)::/);
+  // v0 mangling (`_RNv…Cs<hash>_4core…`), which the standard library ships with: the first crate root.
+  const v0 = name.startsWith('_R') && name.match(/C(?:s[0-9A-Za-z]*_)?(\d+)([A-Za-z_]\w*)/);
+  if (v0) return v0[2].slice(0, Number(v0[1]));
+  const bare = name.replace(/^_(?=<)/, '').replace(/^([<&\s]|mut\s|dyn\s|impl\s)+/g, '');
+  const m = bare.match(/^([A-Za-z_][A-Za-z0-9_]*)::/);
   return m ? m[1] : name.startsWith('<') ? 'generic impls' : 'unnamed / glue';
 }
 
