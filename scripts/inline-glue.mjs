@@ -29,21 +29,50 @@ const files = readdirSync(dir);
 const workerGlue = files.find((f) => /^worker(-[0-9a-f]+)?\.js$/.test(f));
 const workerWasm = files.find((f) => /^worker(-[0-9a-f]+)?_bg\.wasm$/.test(f));
 const workerStart = workerGlue && workerWasm ? `
-try {
+{
   const glueUrl = new URL('./${workerGlue}', document.baseURI).href;
   const wasmUrl = new URL('./${workerWasm}', document.baseURI).href;
-  const boot = \`fetch(\${JSON.stringify(glueUrl)}).then((r) => r.text()).then((text) => {
-    importScripts(URL.createObjectURL(new Blob([text], { type: 'text/javascript' })));
-    return wasm_bindgen({ module_or_path: \${JSON.stringify(wasmUrl)} });
-  }).catch((e) => postMessage('the session worker could not start: ' + e));\`;
-  const worker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
-  // Keep what the worker says until the app takes over (it may say "ready" before the app's
-  // wasm has loaded, and a message with no listener is lost).
+  // Keep what the session says until the app takes over (it may say "ready" before the
+  // app's wasm has loaded, and a message with no listener is lost).
   globalThis.mqttWebWorkerEarly = [];
-  worker.onmessage = (event) => globalThis.mqttWebWorkerEarly.push(event.data);
-  globalThis.mqttWebWorker = worker;
-} catch (e) {
-  console.warn('no session worker; the session runs in the page', e);
+  const keepEarly = (event) => globalThis.mqttWebWorkerEarly.push(event.data);
+  // The session module on this page's thread, behind a MessageChannel the app uses like a
+  // Worker: for ?worker=0 and for pages that may not start workers (a strict CSP). Its glue
+  // is a classic script, loaded by URL (no eval).
+  const onThisThread = () => {
+    const channel = new MessageChannel();
+    channel.port2.onmessage = keepEarly;
+    globalThis.mqttWebWorker = channel.port2;
+    globalThis.mqttWebSessionThread = 'page';
+    const script = document.createElement('script');
+    script.src = glueUrl;
+    script.onload = () => wasm_bindgen({ module_or_path: wasmUrl })
+      .then(() => wasm_bindgen.serve_in_page(channel.port1))
+      .catch((e) => channel.port1.postMessage('the session module could not start: ' + e));
+    script.onerror = () => channel.port1.postMessage('the session module could not be loaded from ' + glueUrl);
+    document.head.append(script);
+  };
+  // The app calls this when its worker fails before it is ready.
+  globalThis.mqttWebStartSessionOnPage = () => { onThisThread(); return globalThis.mqttWebWorker; };
+  if (new URLSearchParams(location.search).get('worker') === '0') {
+    onThisThread();
+  } else {
+    try {
+      const boot = \`fetch(\${JSON.stringify(glueUrl)}).then((r) => r.text()).then((text) => {
+        importScripts(URL.createObjectURL(new Blob([text], { type: 'text/javascript' })));
+        return wasm_bindgen({ module_or_path: \${JSON.stringify(wasmUrl)} });
+      }).catch((e) => postMessage('the session worker could not start: ' + e));\`;
+      const worker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
+      worker.onmessage = keepEarly;
+      // Failed before the app took over (it replaces these handlers): start on this thread.
+      worker.onerror = () => { if (globalThis.mqttWebWorker === worker) onThisThread(); };
+      globalThis.mqttWebWorker = worker;
+      globalThis.mqttWebSessionThread = 'worker';
+    } catch (e) {
+      console.warn('no session worker; the session runs on the page', e);
+      onThisThread();
+    }
+  }
 }
 ` : '';
 const inline = `<script type="module">

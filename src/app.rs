@@ -10,7 +10,9 @@ use wasm_bindgen::JsCast;
 
 use crate::bridge::{Command, Update};
 use crate::components::App;
-use crate::mqtt::{ConnectOptions, Event, QoS, SessionConfig};
+#[cfg(feature = "page-session")]
+use crate::mqtt::SessionConfig;
+use crate::mqtt::{ConnectOptions, Event, QoS};
 use crate::params::{default_broker_url, UrlParams};
 use crate::store::{AppStore, Commands};
 use crate::transport::client::{SessionClient, UpdateSink};
@@ -31,16 +33,7 @@ pub fn mount_into(parent: web_sys::HtmlElement, params: UrlParams) {
     leptos::mount::mount_to(parent, move || {
         let store = AppStore::new();
         let sink: UpdateSink = Rc::new(RefCell::new(move |updates| store.absorb(updates)));
-        let client = match started_worker().filter(|_| !params.no_worker) {
-            Some(worker) => SessionClient::in_worker(worker, sink),
-            None => SessionClient::in_page(
-                SessionConfig {
-                    seed: (js_sys::Math::random() * 1e15) as u64,
-                    ..SessionConfig::default()
-                },
-                sink,
-            ),
-        };
+        let client = session_client(sink);
         let commands = Commands::new(client);
         if let Some(seconds) = params.outbox_expiry_s {
             commands.send(Command::SetOutboxExpiry {
@@ -54,14 +47,36 @@ pub fn mount_into(parent: web_sys::HtmlElement, params: UrlParams) {
     .forget();
 }
 
-/// The session worker the page's loader started (`globalThis.mqttWebWorker`), if any.
-fn started_worker() -> Option<web_sys::Worker> {
-    js_sys::Reflect::get(&js_sys::global(), &"mqttWebWorker".into())
+/// The session as the page's loader started it: `globalThis.mqttWebWorker` is a Worker, or
+/// the page's end of a MessageChannel when `mqttWebSessionThread` is "page" (`?worker=0`).
+/// Without either, the session inside this binary (feature `page-session`), else none.
+fn session_client(sink: UpdateSink) -> SessionClient {
+    let global = js_sys::global();
+    let endpoint = js_sys::Reflect::get(&global, &"mqttWebWorker".into())
         .ok()
-        .and_then(|w| w.dyn_into::<web_sys::Worker>().ok())
+        .filter(|e| e.is_object());
+    let on_page = js_sys::Reflect::get(&global, &"mqttWebSessionThread".into())
+        .ok()
+        .and_then(|t| t.as_string())
+        .is_some_and(|t| t == "page");
+    match endpoint {
+        // Both a Worker and a MessagePort post and receive structurally alike.
+        Some(endpoint) => SessionClient::in_worker(endpoint.unchecked_into(), on_page, sink),
+        #[cfg(feature = "page-session")]
+        None => SessionClient::in_page(
+            SessionConfig {
+                seed: (js_sys::Math::random() * 1e15) as u64,
+                ..SessionConfig::default()
+            },
+            sink,
+        ),
+        #[cfg(not(feature = "page-session"))]
+        None => SessionClient::missing(sink),
+    }
 }
 
-/// `?bench=session&broker=…&sub=…`: the session alone in this page (no UI, no worker),
+/// `?bench=session&worker=0&broker=…&sub=…`: the session alone on this page's thread (no
+/// UI, no worker),
 /// counting messages into `globalThis.mqttWebBench` ([count, first, last]) for the benchmark.
 fn bench_session_only(params: &UrlParams) {
     // [count, first arrival ms, last arrival ms]: a typed array is cheap to update per batch.
@@ -84,7 +99,7 @@ fn bench_session_only(params: &UrlParams) {
             counter.set_index(0, count.get() as f64);
         }
     }));
-    let client = SessionClient::in_page(SessionConfig::default(), sink);
+    let client = session_client(sink);
     client.send(Command::Connect {
         url: params.broker.clone().unwrap_or_else(default_broker_url),
         failover: Vec::new(),

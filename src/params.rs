@@ -1,5 +1,6 @@
 //! Settings read from the page URL on load:
-//! `?broker=…&client_id=…&username=…&sub=…&sub=…&connect=1&worker=0&outbox_expiry=<s>`.
+//! `?broker=…&client_id=…&username=…&sub=…&sub=…&connect=1&outbox_expiry=<s>`.
+//! (`worker=0`, the session on the page's thread, is the loader's: scripts/inline-glue.mjs.)
 //!
 //! Anyone can send the user a link, so this is untrusted input: it is only parsed here, never
 //! acted on; the views decide what a parameter may do. Plain Rust, tested natively.
@@ -14,8 +15,6 @@ pub struct UrlParams {
     pub subs: Vec<String>,
     /// `connect=1`: connect on load.
     pub connect: bool,
-    /// `worker=0`: run the session in the page even when a worker was started.
-    pub no_worker: bool,
     /// `outbox_expiry` (seconds): how long offline publishes wait before they are dropped.
     pub outbox_expiry_s: Option<u64>,
     /// `bench=session`: the benchmark's session-only page (no UI).
@@ -46,7 +45,6 @@ impl UrlParams {
                     params.subs.push(value)
                 }
                 "connect" => params.connect = value == "1" || value == "true",
-                "worker" => params.no_worker = value == "0",
                 "outbox_expiry" => params.outbox_expiry_s = value.parse().ok(),
                 "bench" => params.bench_session = value == "session",
                 "protocol" => params.protocol = value.parse().ok().filter(|v| *v == 4 || *v == 5),
@@ -121,7 +119,6 @@ mod tests {
                 username: Some("é".into()),
                 subs: vec!["devices/#".into(), "x/+".into()],
                 connect: true,
-                no_worker: true,
                 outbox_expiry_s: Some(3),
                 bench_session: false,
                 protocol: Some(5),

@@ -340,3 +340,92 @@ async fn an_mqtt5_session_in_the_browser_gets_capabilities_and_round_trips_user_
     );
     driver.execute(Command::Disconnect);
 }
+
+#[wasm_bindgen_test]
+async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage.clear().unwrap();
+    let root = container();
+    mount_into(
+        root.clone(),
+        UrlParams {
+            broker: Some(broker().into()),
+            client_id: Some("browser-test-list".into()),
+            subs: vec!["browser-test-list/#".into()],
+            connect: true,
+            ..UrlParams::default()
+        },
+    );
+    click(&root, "confirm-connect-yes");
+    assert!(wait_until(5000, || text(&root, "connection-status") == "connected").await);
+    let subscribed = wait_until(5000, || {
+        root.query_selector("[data-testid=\"subscription\"][data-state=\"active\"]")
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    assert!(subscribed, "the link's subscription did not become active");
+    let (publisher, events) = recording_driver();
+    publisher.execute(connect(broker(), "browser-test-list-publisher"));
+    assert!(
+        wait_until(5000, || events
+            .borrow()
+            .iter()
+            .any(|e| matches!(e, Event::Connected { .. })))
+        .await
+    );
+    for n in 0..400 {
+        publisher.execute(Command::Publish {
+            id: PublishId(n + 1),
+            topic: "browser-test-list/x".into(),
+            payload: format!("n={n}").into_bytes(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+        });
+    }
+    let list = root.query_selector("ol.messages").unwrap().unwrap();
+    let rows = || {
+        root.query_selector_all("[data-testid=\"message\"] .msg-payload")
+            .unwrap()
+            .length()
+    };
+    // All 400 are kept and scrollable, but only the rows in view are built.
+    assert!(
+        wait_until(8000, || list.class_name().contains("windowed")
+            && rows() > 0)
+        .await,
+        "the list never windowed: {} rows",
+        rows()
+    );
+    assert!(
+        rows() < 60,
+        "{} rows in the page for 400 messages ({})",
+        rows(),
+        root.query_selector(".hint")
+            .unwrap()
+            .and_then(|h| h.text_content())
+            .unwrap_or_default()
+    );
+    let list: web_sys::HtmlElement = list.dyn_into().unwrap();
+    // The test page has no stylesheet: give the list the scroll box the app's CSS gives it.
+    list.set_attribute("style", "display: block; max-height: 600px; overflow: auto")
+        .unwrap();
+    list.set_scroll_top(1_000_000);
+    list.dispatch_event(&web_sys::Event::new("scroll").unwrap())
+        .unwrap();
+    let oldest_shown = wait_until(3000, || {
+        root.query_selector_all("[data-testid=\"message\"] .msg-payload")
+            .unwrap()
+            .item(rows().saturating_sub(1))
+            .and_then(|n| n.text_content())
+            .is_some_and(|t| t == "n=0")
+    })
+    .await;
+    assert!(
+        oldest_shown,
+        "scrolled to the end, the oldest message is not shown"
+    );
+    assert!(rows() < 60);
+    publisher.execute(Command::Disconnect);
+    root.remove();
+}

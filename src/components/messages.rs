@@ -2,14 +2,15 @@
 
 use leptos::prelude::*;
 
-use crate::components::{download_text, format_clock, use_now};
+use crate::components::{download_text, format_clock, use_now, ScrollBox};
 use crate::state::payload::{self, PayloadFormat};
 use crate::state::Changes;
 use crate::state::StateStoreFields;
 use crate::store::use_store;
 
-/// Rows kept in the DOM; the ring keeps more (the user narrows with the filter).
-const MAX_ROWS: usize = 200;
+/// Pitch of a message row when the list is windowed (over 100 rows): its fixed height plus
+/// the gap, as in style/ (`.messages.windowed > li.message`).
+const ROW_PX: f64 = 96.0;
 /// During a flood (more than FLOOD_RATE messages in the last second) the live list shows only
 /// the newest FLOOD_ROWS: building hundreds of rows four times a second is what would stall
 /// the page, and nobody reads them. Pause shows the full list again.
@@ -40,17 +41,33 @@ pub fn MessagesPanel() -> impl IntoView {
                     || m.flooding(crate::transport::clock::wall_ms(), FLOOD_RATE)
             })
     });
-    let shown = move || {
+    let scroll = ScrollBox::new(ROW_PX);
+    // Every kept message can be scrolled to; beyond 100 only the rows in view (and a few
+    // either side) are in the DOM, at a fixed height.
+    let window = Memo::new(move |_| {
         let filter = filter.get();
         let until = paused_at.get().unwrap_or(u64::MAX);
-        let limit = if flooding.get() { FLOOD_ROWS } else { MAX_ROWS };
+        let flood = flooding.get();
         messages.with(|m| {
             rendered_up_to.set_value(m.last_seq());
-            m.newest_first(&filter, until, limit)
-                .map(|m| m.seq)
-                .collect::<Vec<_>>()
+            let mut window = None;
+            let (_, seqs) = m.newest_first_window(&filter, until, |total| {
+                let total = if flood { total.min(FLOOD_ROWS) } else { total };
+                let w = scroll.window(total);
+                window = Some(w);
+                w.start..w.end
+            });
+            (window.unwrap_or_else(|| scroll.window(0)), seqs)
         })
+    });
+    let windowed = Signal::derive(move || window.with(|(w, _)| w.is_windowed()));
+    let shown = move || window.with(|(_, seqs)| seqs.clone());
+    let padding = move |after: bool| {
+        let (before, rest) = window.with(|(w, _)| w.padding_px(ROW_PX));
+        format!("height: {}px", if after { rest } else { before })
     };
+    // A message opened in full from a windowed list (its row there has a fixed height).
+    let detail = RwSignal::new(None::<u64>);
     let counts = move || {
         messages.with(|m| {
             let mut text = format!("{} kept of {} received", m.len(), m.total());
@@ -123,19 +140,37 @@ pub fn MessagesPanel() -> impl IntoView {
         <p class="hint">{counts}
             {move || paused_at.get().map(|_| " — paused: new messages are kept, not shown").unwrap_or_default()}
             {move || flooding.get().then(|| format!(
-                " — flood (over {FLOOD_RATE}/s): showing the newest {FLOOD_ROWS}; pause to browse {MAX_ROWS}"
+                " — flood (over {FLOOD_RATE}/s): showing the newest {FLOOD_ROWS}; pause to browse them all"
             ))}
         </p>
-        <ol class="messages" aria-label="Messages, newest first">
+        {move || detail.get().map(|seq| view! {
+            <section class="message-detail" data-testid="message-detail" aria-label="Message in full">
+                <button type="button" class="small close" on:click=move |_| detail.set(None)>"Close"</button>
+                <ol class="messages">
+                    <MessageRow seq=seq detail=detail windowed=Signal::stored(false) expanded=true />
+                </ol>
+            </section>
+        })}
+        <ol class=move || if windowed.get() { "messages windowed" } else { "messages" }
+            aria-label="Messages, newest first" on:scroll=move |ev| scroll.on_scroll(ev)>
+            <li class="pad" aria-hidden="true" style=move || padding(false)></li>
             <For each=shown key=|seq| *seq let:seq>
-                <MessageRow seq=seq />
+                <MessageRow seq=seq detail=detail windowed=windowed expanded=false />
             </For>
+            <li class="pad" aria-hidden="true" style=move || padding(true)></li>
         </ol>
     }
 }
 
+/// One message. In a windowed list "show all" opens it in `detail` instead of growing the
+/// row (rows there have a fixed height).
 #[component]
-fn MessageRow(seq: u64) -> impl IntoView {
+fn MessageRow(
+    seq: u64,
+    detail: RwSignal<Option<u64>>,
+    windowed: Signal<bool>,
+    expanded: bool,
+) -> impl IntoView {
     let store = use_store();
     // A message never changes once logged: read it once.
     let Some(message) = store.peek(|s| s.messages.get(seq).cloned()) else {
@@ -146,7 +181,7 @@ fn MessageRow(seq: u64) -> impl IntoView {
         .unwrap_or(0);
     let auto = payload::auto_format(&message.payload);
     let format = RwSignal::new(auto);
-    let expanded = RwSignal::new(false);
+    let expanded = RwSignal::new(expanded);
     let size = message.payload.len();
     let bytes = StoredValue::new(message.payload.clone());
     let rendered = move || bytes.with_value(|b| payload::render(b, format.get()));
@@ -181,7 +216,9 @@ fn MessageRow(seq: u64) -> impl IntoView {
             {message.properties.as_deref().map(property_list)}
             <pre class="msg-payload">{move || body().0}</pre>
             {move || body().1.map(|size| view! {
-                <button type="button" class="small show-all" on:click=move |_| expanded.set(true)>
+                <button type="button" class="small show-all" on:click=move |_| {
+                    if windowed.get_untracked() { detail.set(Some(seq)) } else { expanded.set(true) }
+                }>
                     {format!("cut: {size} bytes, show all")}
                 </button>
             })}

@@ -55,17 +55,23 @@ pub fn App(params: UrlParams) -> impl IntoView {
                 on:click=move |_| tab.set(id)>{label}</button>
         }
     };
-    let thread = if use_commands().in_worker_thread() {
-        "worker"
-    } else {
-        "page"
+    // Read with the clock: a worker that fails to start is replaced by the page's thread.
+    let commands = use_commands();
+    let now = use_now();
+    let thread = move || {
+        now.track();
+        if commands.in_worker_thread() {
+            "worker"
+        } else {
+            "page"
+        }
     };
     view! {
         <header class="topbar" data-session-thread=thread>
             <h1 class="brand">"MQTT Web"</h1>
             <StatusBadge />
             <span class="thread-note" title="Where the MQTT session and its WebSocket run">
-                {format!("session: {thread} thread")}
+                {move || format!("session: {} thread", thread())}
             </span>
         </header>
         <main class="layout">
@@ -282,7 +288,14 @@ impl ScrollBox {
             .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
         {
             self.scroll_top.set(f64::from(el.scroll_top()));
-            self.height.set(f64::from(el.client_height()));
+            // No more of a box is visible than the window holds (a box without its
+            // stylesheet's max-height is as tall as its whole list).
+            let window_px = web_sys::window()
+                .and_then(|w| w.inner_height().ok())
+                .and_then(|h| h.as_f64())
+                .unwrap_or(f64::MAX);
+            self.height
+                .set(f64::from(el.client_height()).min(window_px));
         }
     }
 

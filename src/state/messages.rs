@@ -137,6 +137,42 @@ impl MessageLog {
             .take(limit)
     }
 
+    /// One window of the newest-first view: how many messages match in all, and the seqs at
+    /// the positions `range_of(total)` picks. Without a filter it reads only those rows, so a
+    /// scrolled list of 100,000 kept messages costs what is on screen.
+    pub fn newest_first_window(
+        &self,
+        filter: &str,
+        until_seq: u64,
+        range_of: impl FnOnce(usize) -> std::ops::Range<usize>,
+    ) -> (usize, Vec<u64>) {
+        let filter = filter.trim();
+        if filter.is_empty() {
+            // Seqs are contiguous in the ring, so the paused cut-off is an index.
+            let Some(first) = self.entries.front().map(|m| m.seq) else {
+                return (0, Vec::new());
+            };
+            let total = if until_seq < first {
+                0
+            } else {
+                self.entries
+                    .len()
+                    .min(usize::try_from(until_seq - first + 1).unwrap_or(usize::MAX))
+            };
+            let range = clamp_range(range_of(total), total);
+            let seqs = range
+                .map(|position| self.entries[total - 1 - position].seq)
+                .collect();
+            return (total, seqs);
+        }
+        let matching: Vec<u64> = self
+            .newest_first(filter, until_seq, usize::MAX)
+            .map(|m| m.seq)
+            .collect();
+        let range = clamp_range(range_of(matching.len()), matching.len());
+        (matching.len(), matching[range].to_vec())
+    }
+
     /// All kept messages, oldest first, as a JSON array (payloads as UTF-8 text when they
     /// are, else base64), for export.
     pub fn export_json(&self) -> String {
@@ -171,6 +207,11 @@ impl MessageLog {
             self.evicted += 1;
         }
     }
+}
+
+fn clamp_range(range: std::ops::Range<usize>, total: usize) -> std::ops::Range<usize> {
+    let end = range.end.min(total);
+    range.start.min(end)..end
 }
 
 /// The view filter: a valid MQTT filter matches by MQTT rules; anything else is a plain
@@ -303,5 +344,35 @@ mod tests {
         assert_eq!(exported[1]["payload_base64"], "/w==");
         log.set_capacity(1);
         assert_eq!(log.newest_first("", u64::MAX, 5).count(), 1);
+    }
+
+    #[test]
+    fn a_window_of_the_newest_first_view_reads_only_its_rows() {
+        let mut log = MessageLog::with_capacity(1_000);
+        for i in 0..1_200 {
+            log.push(&msg(if i % 3 == 0 { "a/x" } else { "b/y" }), i);
+        }
+        // 200 evicted: seqs 201..=1200 kept, newest first.
+        let (total, seqs) = log.newest_first_window("", u64::MAX, |n| 10..n.min(13));
+        assert_eq!(total, 1_000);
+        assert_eq!(seqs, vec![1_190, 1_189, 1_188]);
+        // Paused at seq 700: the view ends there, newer ones are kept but not counted.
+        let (total, seqs) = log.newest_first_window("", 700, |_| 0..2);
+        assert_eq!((total, seqs), (500, vec![700, 699]));
+        assert_eq!(log.newest_first_window("", 100, |_| 0..5), (0, vec![]));
+        // A range past the end is cut to what exists.
+        let (_, tail) = log.newest_first_window("", u64::MAX, |n| n - 2..n + 50);
+        assert_eq!(tail, vec![202, 201]);
+        // With a filter the window is over the matching messages only; the same order as
+        // newest_first.
+        let (total, seqs) = log.newest_first_window("a/#", u64::MAX, |_| 1..3);
+        let expected: Vec<u64> = log
+            .newest_first("a/#", u64::MAX, 3)
+            .skip(1)
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(total, log.newest_first("a/#", u64::MAX, usize::MAX).count());
+        assert_eq!(seqs, expected);
+        assert!(seqs.iter().all(|s| log.get(*s).unwrap().topic == "a/x"));
     }
 }

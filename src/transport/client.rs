@@ -1,9 +1,11 @@
-//! The UI's handle to the session: in a dedicated Web Worker when the page started one (the
-//! release build does, see scripts/inline-glue.mjs), else in the page itself. Either way the
-//! UI sends [`Command`]s and receives [`Update`]s in order, refusals included: both backends
-//! end in the same `crate::bridge::execute`.
+//! The UI's handle to the session. The page's loader (scripts/inline-glue.mjs) starts the
+//! session module in a dedicated Web Worker, or on the page's thread behind a MessageChannel
+//! (`?worker=0`); the UI talks to either through the same endpoint. A page without that
+//! loader (the browser tests) runs the session inside the UI binary (feature
+//! `page-session`). Every way, the UI sends [`Command`]s and receives [`Update`]s in order,
+//! refusals included: all end in the same `crate::bridge::execute`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::closure::Closure;
@@ -11,7 +13,9 @@ use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, Worker};
 
 use crate::bridge::{decode_batch, encode_batch, Command, Update};
+#[cfg(feature = "page-session")]
 use crate::mqtt::SessionConfig;
+#[cfg(feature = "page-session")]
 use crate::transport::Driver;
 
 /// Receives updates, in order. It must not call back into the client synchronously.
@@ -23,21 +27,28 @@ pub struct SessionClient {
 }
 
 enum Backend {
+    #[cfg(feature = "page-session")]
     InPage(Driver),
     Worker(WorkerLink),
+    /// No session could be started; every command is answered with why.
+    Missing(UpdateSink),
 }
 
 struct WorkerLink {
-    worker: Worker,
+    /// A Worker, or the page's end of a MessageChannel to the session module. Replaced
+    /// by a port when a worker fails before it is ready (see `in_worker`).
+    worker: Rc<RefCell<Worker>>,
+    on_page: Rc<Cell<bool>>,
     /// Commands wait here until the worker says it is ready (a message posted before its
     /// wasm has started would be lost).
     waiting: Rc<RefCell<Option<Vec<Command>>>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_error: Closure<dyn FnMut(web_sys::ErrorEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 impl SessionClient {
-    /// The session runs in this page (tests, `?worker=0`, or when no worker was started).
+    /// The session runs inside this binary (a page without the loader: the browser tests).
+    #[cfg(feature = "page-session")]
     pub fn in_page(config: SessionConfig, sink: UpdateSink) -> SessionClient {
         let driver = Driver::new(
             config,
@@ -48,9 +59,19 @@ impl SessionClient {
         }
     }
 
-    /// The session runs in `worker` (started from the worker bin's glue).
-    pub fn in_worker(worker: Worker, sink: UpdateSink) -> SessionClient {
+    /// No session: the page was built without one and its loader started none.
+    pub fn missing(sink: UpdateSink) -> SessionClient {
+        SessionClient {
+            backend: Rc::new(Backend::Missing(sink)),
+        }
+    }
+
+    /// The session module runs behind `worker` (a Worker, or a MessagePort to it on this
+    /// page's thread when `on_page`).
+    pub fn in_worker(worker: Worker, on_page: bool, sink: UpdateSink) -> SessionClient {
         let waiting: Rc<RefCell<Option<Vec<Command>>>> = Rc::new(RefCell::new(Some(Vec::new())));
+        let worker = Rc::new(RefCell::new(worker));
+        let on_page = Rc::new(Cell::new(on_page));
         let ready_queue = waiting.clone();
         let worker_for_flush = worker.clone();
         let message_sink = sink.clone();
@@ -71,7 +92,7 @@ impl SessionClient {
             });
             if updates.contains(&Update::Ready) {
                 if let Some(queued) = ready_queue.borrow_mut().take() {
-                    post(&worker_for_flush, &queued);
+                    post(&worker_for_flush.borrow(), &queued);
                 }
             }
             (message_sink.borrow_mut())(updates);
@@ -81,15 +102,41 @@ impl SessionClient {
             on_message_handle(event.data());
         });
         let error_sink = sink.clone();
-        let on_error =
-            Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
-                (error_sink.borrow_mut())(vec![Update::WorkerFailed(format!(
-                    "the session worker failed: {}",
-                    event.message()
-                ))]);
-            });
-        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        let (error_worker, error_on_page, error_waiting) =
+            (worker.clone(), on_page.clone(), waiting.clone());
+        let on_message_fn: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
+        let error_on_message = on_message_fn.clone();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+            // A worker that fails before it is ready (a Content-Security-Policy without
+            // `worker-src blob:` blocks it) is replaced by the session module on this
+            // page's thread, which the loader starts on request; queued commands wait.
+            if error_waiting.borrow().is_some() && !error_on_page.get() {
+                if let Some(port) = start_session_on_page() {
+                    port.set_onmessage(error_on_message.borrow().as_ref());
+                    *error_worker.borrow_mut() = port;
+                    error_on_page.set(true);
+                    return;
+                }
+            }
+            // A load failure is a plain Event; a script error an ErrorEvent with a message.
+            let message = js_sys::Reflect::get(&event, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+                .unwrap_or_else(|| "it could not be loaded".into());
+            (error_sink.borrow_mut())(vec![Update::WorkerFailed(format!(
+                "the session worker failed: {message}"
+            ))]);
+        });
+        *on_message_fn.borrow_mut() = Some(
+            on_message
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+        );
+        let worker_ref = worker.borrow();
+        worker_ref.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker_ref.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        drop(worker_ref);
         // What the worker said before this handler existed (its "ready" among it), kept by the
         // page's loader: a message event with no listener would be lost.
         let early_key = wasm_bindgen::JsValue::from_str("mqttWebWorkerEarly");
@@ -107,6 +154,7 @@ impl SessionClient {
         SessionClient {
             backend: Rc::new(Backend::Worker(WorkerLink {
                 worker,
+                on_page,
                 waiting,
                 _on_message: on_message,
                 _on_error: on_error,
@@ -116,22 +164,43 @@ impl SessionClient {
 
     /// Whether the session runs in a worker.
     pub fn in_worker_thread(&self) -> bool {
-        matches!(*self.backend, Backend::Worker(_))
+        matches!(&*self.backend, Backend::Worker(link) if !link.on_page.get())
     }
 
     /// Hands a command to the session; its answer, if any, arrives as an [`Update`].
     pub fn send(&self, command: Command) {
         match &*self.backend {
+            #[cfg(feature = "page-session")]
             Backend::InPage(driver) => driver.execute(command),
+            Backend::Missing(sink) => {
+                let sink = sink.clone();
+                let why = "the page started no session (its loader script did not run)".into();
+                // Later, not inside the caller: the sink must not run re-entrantly.
+                gloo_timers::callback::Timeout::new(0, move || {
+                    (sink.borrow_mut())(vec![Update::WorkerFailed(why)])
+                })
+                .forget();
+            }
             Backend::Worker(link) => {
                 if let Some(queue) = link.waiting.borrow_mut().as_mut() {
                     queue.push(command);
                     return;
                 }
-                post(&link.worker, &[command]);
+                post(&link.worker.borrow(), &[command]);
             }
         }
     }
+}
+
+/// Asks the page's loader to start the session module on this thread; its port, if it can.
+fn start_session_on_page() -> Option<Worker> {
+    let start = js_sys::Reflect::get(&js_sys::global(), &"mqttWebStartSessionOnPage".into())
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
+    let port = start.call0(&wasm_bindgen::JsValue::NULL).ok()?;
+    // A MessagePort posts and receives structurally like a Worker.
+    port.is_object().then(|| port.unchecked_into())
 }
 
 fn post(worker: &Worker, commands: &[Command]) {

@@ -1,5 +1,8 @@
-//! The session worker: runs the [`Driver`] (WebSocket, timer, session) off the UI thread and
-//! sends the UI one batch of updates per frame at most, as a transferred byte buffer.
+//! The session module: runs the [`Driver`] (WebSocket, timer, session) and sends the UI one
+//! batch of updates per frame at most, as a transferred byte buffer. It normally runs in a
+//! dedicated Worker, off the UI thread; with `?worker=0`, or where a page may not start
+//! workers, the loader runs it on the page's thread and the two talk over a MessageChannel
+//! (the same `postMessage`/`onmessage` either way).
 //! Timers in a dedicated worker are not throttled like a background tab's, which keeps the
 //! keepalive honest (and the session tolerates late timers anyway).
 
@@ -9,7 +12,7 @@ use std::rc::Rc;
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
-use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+use web_sys::{MessageEvent, MessagePort};
 
 use crate::bridge::{decode_batch, encode_into, Command, Update};
 use crate::mqtt::SessionConfig;
@@ -21,7 +24,8 @@ const FLUSH_MS: u32 = 16;
 /// Batches updates and posts them to the UI.
 #[derive(Clone)]
 struct Outbox {
-    scope: DedicatedWorkerGlobalScope,
+    /// The worker's global scope or a MessagePort: both post and receive the same way.
+    scope: MessagePort,
     buffer: Rc<RefCell<Vec<u8>>>,
     scheduled: Rc<Cell<bool>>,
 }
@@ -45,13 +49,23 @@ impl Outbox {
         let buffer = array.buffer();
         let _ = self
             .scope
-            .post_message_with_transfer(&buffer, &js_sys::Array::of1(&buffer));
+            .post_message_with_transferable(&buffer, &js_sys::Array::of1(&buffer));
     }
 }
 
-/// Entry point of the worker bin.
+/// Entry point of the worker bin: in a Worker it serves the page at once; on the page's
+/// thread (no `document` there) it waits for the loader to call [`serve`] with a port.
 pub fn run() {
-    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let global = js_sys::global();
+    let in_page = js_sys::Reflect::has(&global, &"document".into()).unwrap_or(false);
+    if !in_page {
+        // Structurally a port: `postMessage(message, transfer)` and `onmessage`.
+        serve(global.unchecked_into());
+    }
+}
+
+/// Runs the session for the UI at the other end of `scope`.
+pub fn serve(scope: MessagePort) {
     let outbox = Outbox {
         scope: scope.clone(),
         buffer: Rc::default(),

@@ -87,7 +87,7 @@ async function openClient(browser, kind, site, broker) {
   const b = encodeURIComponent(broker.wsUrl);
   const url = {
     a: `${site.url}/?broker=${b}&connect=1`,
-    b: `${site.url}/?bench=session&broker=${b}&sub=bench/%23`,
+    b: `${site.url}/?bench=session&worker=0&broker=${b}&sub=bench/%23`,
     c: `${site.url}/bench/mqttjs.html?broker=${b}&sub=bench/%23`,
     d: `${site.url}/bench/bare.html?broker=${b}&sub=bench/%23`,
     e: `${site.url}/bench/worker.html?peer=bare&broker=${b}&sub=bench/%23`,

@@ -186,3 +186,32 @@ test('the password is kept out of localStorage unless "remember" is ticked', asy
   await page.reload();
   assert.equal(await byTestId(page, 'password').inputValue(), 'pw-not-for-storage', 'a remembered password is restored');
 });
+
+test('3,000 messages stay scrollable to the oldest with a few dozen rows in the page; "show all" opens one in full', async () => {
+  const page = await openApp(browser, pageUrl('&sub=long%2F%23'));
+  await waitForStatus(page, 'connected');
+  await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
+  const outside = await outsideClient();
+  const big = 'y'.repeat(2000);
+  for (let n = 0; n < 3000; n++) outside.publish(`long/${n % 40}`, n === 0 ? `first ${big} end` : `n=${n}`);
+  await outside.endAsync();
+  await waitFor(async () => /3000 kept of 3000 received/.test(await page.locator('.hint').first().textContent()), 15000, 'all 3,000 kept');
+  const rendered = () => page.locator('[data-testid="message"]').count();
+  await waitFor(async () => (await page.locator('ol.messages.windowed').count()) === 1, 8000, 'a windowed list');
+  assert.ok(await rendered() < 60, `${await rendered()} message rows in the page`);
+  const domNodes = await page.evaluate(() => document.getElementsByTagName('*').length);
+  assert.ok(domNodes < 3000, `${domNodes} DOM nodes for 3,000 messages`);
+  // Scrolled to the bottom, the oldest message is there (the list is not cut at a row cap).
+  await page.locator('ol.messages').evaluate((ol) => { ol.scrollTop = ol.scrollHeight; });
+  const oldest = page.locator('[data-testid="message"]').last();
+  await waitFor(async () => (await oldest.locator('.msg-payload').textContent()).startsWith('first '), 5000, 'the oldest row');
+  assert.ok(await rendered() < 60);
+  await oldest.locator('.show-all').click();
+  const detail = byTestId(page, 'message-detail');
+  await waitFor(async () => (await detail.count()) === 1, 3000, 'the message in full');
+  assert.equal(await detail.locator('.msg-payload').textContent(), `first ${big} end`);
+  await detail.getByRole('button', { name: 'Close' }).click();
+  assert.equal(await detail.count(), 0);
+  assert.deepEqual(panics(page), []);
+  await page.context().close();
+});

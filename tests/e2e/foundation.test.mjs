@@ -71,6 +71,27 @@ test('with ?worker=0 the session runs in the page and still connects', async () 
   } finally { await broker.stop(); }
 });
 
+test('a page whose policy forbids workers runs the session on its own thread and connects', async () => {
+  const broker = await new Mosquitto().start();
+  let cleanup = async () => {};
+  try {
+    // As a host with a strict Content-Security-Policy would serve it.
+    const strict = await serveDist(undefined, { headers: { 'content-security-policy': "worker-src 'none'" } });
+    cleanup = strict.close;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const url = `${strict.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`;
+    await page.goto(url);
+    await confirmLinkedBroker(page, url);
+    await waitForStatus(page, 'connected');
+    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'page');
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally { await cleanup(); await broker.stop(); }
+});
+
 test('the app still connects when its wasm arrives after the session worker is ready', async () => {
   // Seen as a flake: the worker's "ready" was posted before the app listened and was lost.
   const broker = await new Mosquitto().start();

@@ -106,14 +106,18 @@ const MIME = {
   '.css': 'text/css', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png',
 };
 
-/** Serves dist/ on a free loopback port (an ordinary static server, with Content-Types). */
-export async function serveDist(dir = DIST) {
+/**
+ * Serves dist/ on a free loopback port (an ordinary static server, with Content-Types);
+ * `headers` go on the page itself (a host's Content-Security-Policy, say).
+ */
+export async function serveDist(dir = DIST, { headers = {} } = {}) {
   if (!existsSync(join(dir, 'index.html'))) throw new Error(`${dir}/index.html missing: run scripts/build-release.sh`);
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     let file = join(dir, path === '/' ? 'index.html' : path);
     if (!file.startsWith(dir) || !existsSync(file) || statSync(file).isDirectory()) file = join(dir, 'index.html');
-    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' });
+    const page = extname(file) === '.html' ? headers : {};
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', ...page });
     res.end(readFileSync(file));
   });
   const port = await freePort();
