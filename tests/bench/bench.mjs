@@ -162,25 +162,31 @@ async function heapAfterGc(client) {
 
 const fmt = (n, d = 0) => (n === null || n === undefined || Number.isNaN(n) ? '—' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 
-/** Resident memory of the browser and all its child processes (Linux /proc), in bytes. */
-function browserRss(browser) {
-  const root = browser.process?.()?.pid;
-  if (!root) return NaN;
+/**
+ * Resident memory of the browser and all its child processes (Linux /proc), in bytes: the
+ * Chromium processes under this node process (Playwright's launch() does not expose a pid).
+ */
+function browserRss() {
   const children = new Map();
+  const command = new Map();
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
       if (!children.has(ppid)) children.set(ppid, []);
       children.get(ppid).push(Number(pid));
+      command.set(Number(pid), readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
     } catch { /* gone */ }
   }
   let total = 0;
-  const walk = (pid) => {
-    try { total += Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) * 1024; } catch { /* gone */ }
-    for (const c of children.get(pid) ?? []) walk(c);
+  const walk = (pid, inBrowser) => {
+    const browser = inBrowser || /chrom/i.test(command.get(pid) ?? '');
+    if (browser) {
+      try { total += Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) * 1024; } catch { /* gone */ }
+    }
+    for (const c of children.get(pid) ?? []) walk(c, browser);
   };
-  walk(root);
-  return total;
+  walk(process.pid, false);
+  return total || NaN;
 }
 
 /**
@@ -192,7 +198,7 @@ async function scaleCase(browser, site, broker) {
   const topics = 100_000 / scale, nodes = 5_000 / scale, total = topics + nodes;
   const rows = [];
   for (const kind of ['e', 'a']) {
-    const rssBefore = browserRss(browser);
+    const rssBefore = browserRss();
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     const page = await context.newPage();
     const b = encodeURIComponent(broker.wsUrl);
@@ -241,7 +247,7 @@ async function scaleCase(browser, site, broker) {
       row.devices = `${await page.locator('[data-testid="device-count"]').textContent().catch(() => '?')} / ${await page.locator('[data-testid="device"]').count()}`;
       await page.screenshot({ path: join(ROOT, 'target', 'bench-scale.png') });
     }
-    row.rss = browserRss(browser) - rssBefore;
+    row.rss = browserRss() - rssBefore;
     rows.push(row);
     console.error(`  scale (${kind}): received ${received}/${total}, DOM nodes ${row.nodesMessages}/${row.nodesTopics ?? '—'}`);
     await context.close();
