@@ -22,6 +22,9 @@ enum Mode {
     Generic,
 }
 
+/// Node ids offered as suggestions in the node field.
+const MAX_NODE_SUGGESTIONS: usize = 50;
+
 #[component]
 pub fn SendToNodePanel() -> impl IntoView {
     let store = use_store();
@@ -65,16 +68,23 @@ pub fn SendToNodePanel() -> impl IntoView {
         }
     });
 
-    let seen = move || {
+    // Once per change of the device registry, however many fields read it.
+    let seen_now = Memo::new(move |_| {
         store.state().devices().with(|devices| {
+            // Suggestions, not a directory: the most recently heard nodes (a busy mesh has
+            // thousands, which as <option>s would be most of the page's DOM). Any id can be
+            // typed.
             let nodes: Vec<(String, String)> = devices
-                .iter()
+                .devices_by_last_seen()
+                .into_iter()
                 .filter(|d| d.kind == DeviceKind::Meshtastic)
+                .take(MAX_NODE_SUGGESTIONS)
                 .map(|d| (d.id.clone(), d.display_name().to_string()))
                 .collect();
             (nodes, devices.gateways(), devices.regions())
         })
-    };
+    });
+    let seen = move || seen_now.get();
     let region_or_default = move || {
         let typed = region.get_untracked().trim().to_string();
         if !typed.is_empty() {

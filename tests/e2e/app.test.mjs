@@ -215,3 +215,29 @@ test('3,000 messages stay scrollable to the oldest with a few dozen rows in the 
   assert.deepEqual(panics(page), []);
   await page.context().close();
 });
+
+test('5,000 topics and 600 Meshtastic nodes keep the page to a few hundred elements on every tab', async () => {
+  const page = await openApp(browser, pageUrl('&sub=%23'));
+  await waitForStatus(page, 'connected');
+  await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
+  const outside = await outsideClient();
+  const nodes = 600;
+  for (let i = 0; i < 5000; i++) outside.publish(`many/${Math.floor(i / 100)}/${i}`, `{"v":${i}}`);
+  for (let i = 0; i < nodes; i++) {
+    const n = 0x20000000 + i;
+    outside.publish('msh/US/2/json/LongFast/!da5ad56c', JSON.stringify({ channel: 0, from: n, id: i + 1, sender: '!da5ad56c', timestamp: Math.floor(Date.now() / 1000), to: 4294967295, type: 'nodeinfo', payload: { id: `!${n.toString(16)}`, longname: `Node ${i}`, shortname: `N${i}`, hardware: 'RAK4631' } }));
+  }
+  await outside.endAsync();
+  await waitFor(async () => /^60[01] devices$/.test(await byTestId(page, 'device-count').textContent()), 15000, 'all nodes listed');
+  const elements = () => page.evaluate(() => document.getElementsByTagName('*').length);
+  assert.ok(await page.locator('[data-testid="device"]').count() < 40);
+  assert.ok(await elements() < 1500, `${await elements()} elements on the messages tab`);
+  // The node field suggests the most recently heard nodes, not all of them.
+  assert.ok(await page.locator('#known-nodes option').count() <= 50);
+  await page.getByRole('tab', { name: 'Topic tree' }).click();
+  await waitFor(async () => (await page.locator('[data-testid="topic-row"]').count()) > 0, 5000, 'topic rows');
+  assert.ok(await page.locator('[data-testid="topic-row"]').count() < 100);
+  assert.ok(await elements() < 1500, `${await elements()} elements on the topic tree tab`);
+  assert.deepEqual(panics(page), []);
+  await page.context().close();
+});
