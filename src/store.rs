@@ -5,21 +5,18 @@
 //! only when that field is notified. Session updates are folded in with untracked writes as
 //! they arrive (plain reducers, [`crate::state::apply_update`]) and the touched fields are
 //! notified once per animation frame, so a flood of thousands of messages a second costs
-//! one render per frame (the message list at most every [`MESSAGE_LIST_INTERVAL_MS`]).
+//! one render per frame (the message list 4 times a second, once a second in a flood:
+//! [`crate::state::messages::list_render_due`]).
 
 use leptos::prelude::*;
 use reactive_stores::Store;
 
 use crate::bridge::{Command, Update};
 use crate::mqtt::PublishId;
+use crate::state::messages::list_render_due;
 use crate::state::{apply_update, Changes, State, StateStoreFields};
 use crate::transport::client::SessionClient;
 use crate::transport::clock;
-
-/// The message list re-renders at most this often (4 per second): nobody reads faster, and
-/// building rows is the UI's main cost during a flood. Counts and status still update every
-/// frame.
-pub const MESSAGE_LIST_INTERVAL_MS: f64 = 250.0;
 
 /// The UI state and its per-frame notification. Copy: pass it anywhere.
 #[derive(Clone, Copy)]
@@ -27,8 +24,10 @@ pub struct AppStore {
     state: Store<State>,
     pending: StoredValue<Changes, LocalStorage>,
     frame_scheduled: StoredValue<bool, LocalStorage>,
-    /// When the message list was last notified (performance.now() ms).
+    /// When the message list was last notified (performance.now() ms), and the newest
+    /// message then. Counts and status still update every frame.
     messages_notified_at: StoredValue<f64, LocalStorage>,
+    messages_notified_seq: StoredValue<u64, LocalStorage>,
 }
 
 impl AppStore {
@@ -38,6 +37,7 @@ impl AppStore {
             pending: StoredValue::new_local(Changes::default()),
             frame_scheduled: StoredValue::new_local(false),
             messages_notified_at: StoredValue::new_local(f64::NEG_INFINITY),
+            messages_notified_seq: StoredValue::new_local(0),
         }
     }
 
@@ -92,13 +92,16 @@ impl AppStore {
             .unwrap_or_default();
         if changes.messages {
             let now = clock::now_ms() as f64;
-            if now - self.messages_notified_at.get_value() < MESSAGE_LIST_INTERVAL_MS {
+            let seq = self.state.messages().with_untracked(|m| m.last_seq());
+            let new_messages = seq.saturating_sub(self.messages_notified_seq.get_value());
+            if !list_render_due(now - self.messages_notified_at.get_value(), new_messages) {
                 // Not yet: keep it for a later frame.
                 changes.messages = false;
                 self.pending.update_value(|p| p.messages = true);
                 self.schedule_frame();
             } else {
                 self.messages_notified_at.set_value(now);
+                self.messages_notified_seq.set_value(seq);
             }
         }
         self.notify(changes);

@@ -12,12 +12,12 @@ use crate::store::use_store;
 /// the gap, as in style/ (`.messages.windowed > li.message`).
 const ROW_PX: f64 = 96.0;
 /// During a flood (more than FLOOD_RATE messages in the last second) the live list shows only
-/// the newest FLOOD_ROWS: building hundreds of rows four times a second is what would stall
-/// the page, and nobody reads them. Pause shows the full list again.
-const FLOOD_ROWS: usize = 25;
+/// the newest FLOOD_ROWS (about a screenful), rebuilt once a second (see the store): building
+/// rows is what would stall the page, and nobody reads them. Pause shows the full list again.
+const FLOOD_ROWS: usize = 10;
 const FLOOD_RATE: usize = 500;
 /// More new messages than this since the last render also counts as a flood.
-const FLOOD_BURST: u64 = 150;
+const FLOOD_BURST: u64 = crate::state::messages::FLOOD_NEW_MESSAGES;
 /// Characters of a payload shown before "show all".
 const PREVIEW_CHARS: usize = 600;
 

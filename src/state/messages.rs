@@ -214,6 +214,21 @@ fn clamp_range(range: std::ops::Range<usize>, total: usize) -> std::ops::Range<u
     range.start.min(end)..end
 }
 
+/// The message list re-renders at most every this many ms (4 per second): nobody reads
+/// faster, and building rows is the UI's main cost.
+pub const LIST_INTERVAL_MS: f64 = 250.0;
+/// During a flood (more than [`FLOOD_NEW_MESSAGES`] since the last render) once a second:
+/// the rows are gone before anyone reads them, and each render costs a frame.
+pub const FLOOD_LIST_INTERVAL_MS: f64 = 1_000.0;
+pub const FLOOD_NEW_MESSAGES: u64 = 150;
+
+/// Whether the message list is due to re-render, `elapsed_ms` after its last render with
+/// `new_messages` logged since.
+pub fn list_render_due(elapsed_ms: f64, new_messages: u64) -> bool {
+    elapsed_ms >= LIST_INTERVAL_MS
+        && (new_messages <= FLOOD_NEW_MESSAGES || elapsed_ms >= FLOOD_LIST_INTERVAL_MS)
+}
+
 /// The view filter: a valid MQTT filter matches by MQTT rules; anything else is a plain
 /// substring search so typing half a filter still narrows the list.
 pub fn topic_filter_matches(topic_name: &str, filter: &str) -> bool {
@@ -374,5 +389,15 @@ mod tests {
         assert_eq!(total, log.newest_first("a/#", u64::MAX, usize::MAX).count());
         assert_eq!(seqs, expected);
         assert!(seqs.iter().all(|s| log.get(*s).unwrap().topic == "a/x"));
+    }
+
+    #[test]
+    fn the_list_renders_four_times_a_second_and_once_a_second_in_a_flood() {
+        assert!(!list_render_due(100.0, 1));
+        assert!(list_render_due(250.0, 1));
+        assert!(list_render_due(250.0, FLOOD_NEW_MESSAGES));
+        assert!(!list_render_due(250.0, FLOOD_NEW_MESSAGES + 1));
+        assert!(!list_render_due(999.0, 10_000));
+        assert!(list_render_due(1_000.0, 10_000));
     }
 }

@@ -1,0 +1,41 @@
+import { Mosquitto, serveDist, launchBrowser, sleep } from './lib.mjs';
+import { spawn } from 'node:child_process';
+const broker = await new Mosquitto({ extra: 'max_queued_messages 0\nmax_queued_bytes 0' }).start(); const site = await serveDist('/tmp/pdist'); const browser = await launchBrowser();
+const context = await browser.newContext({ viewport: { width: 1400, height: 900 } }); const page = await context.newPage();
+await page.addInitScript(`localStorage.setItem('mqtt-web.profile', ${JSON.stringify(JSON.stringify({ broker_url: broker.wsUrl }))});`);
+await page.goto(`${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`);
+await page.waitForFunction(() => document.querySelector('[data-testid="connection-status"]')?.textContent === 'connected', null, { timeout: 10000 });
+await page.locator('[data-testid="subscribe-topic"]').fill('bench/#');
+await page.locator('[data-testid="subscribe-qos"]').selectOption('1');
+await page.locator('[data-testid="subscribe-button"]').click();
+await sleep(1000);
+const cdp = await context.newCDPSession(page);
+const events = []; cdp.on('Tracing.dataCollected', ({ value }) => events.push(...value));
+const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
+await cdp.send('Profiler.enable'); await cdp.send('Profiler.setSamplingInterval', { interval: 100 }); await cdp.send('Profiler.start');
+await cdp.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,v8.execute', transferMode: 'ReportEvents' });
+const pub = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.tcpPort), '-t', 'bench/a', '-q', '0', '-l'], { stdio: ['pipe', 'ignore', 'inherit'] });
+pub.stdin.end(('x'.repeat(63) + '\n').repeat(60000)); await new Promise((r) => pub.once('exit', r));
+await sleep(2000);
+const { profile } = await cdp.send('Profiler.stop');
+await cdp.send('Tracing.end'); await done;
+const main = events.filter((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`);
+const mine = events.filter((e) => main.includes(`${e.pid}:${e.tid}`) && e.ph === 'X' && e.dur);
+const tasks = mine.filter((e) => e.name === 'RunTask').sort((a, b) => b.dur - a.dur).slice(0, 5);
+for (const t of tasks) {
+  const inner = mine.filter((e) => e !== t && e.ts >= t.ts && e.ts + e.dur <= t.ts + t.dur && e.dur > 2000);
+  const sum = new Map(); for (const e of inner) sum.set(e.name, (sum.get(e.name) || 0) + e.dur);
+  console.log('task', (t.dur / 1000).toFixed(1), 'ms:', [...sum.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, d]) => `${n} ${(d / 1000).toFixed(1)}`).join(', '));
+}
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const parent = new Map(); for (const n of profile.nodes) for (const c of n.children || []) parent.set(c, n.id);
+let ts = profile.startTime; const samples = profile.samples.map((id, i) => { ts += profile.timeDeltas[i]; return [ts, id]; });
+const t = tasks[0];
+const incl = new Map(), selfT = new Map();
+for (const [when, id] of samples) { if (when < t.ts || when > t.ts + t.dur) continue;
+  const n = byId.get(id); const nm = (x) => (x.callFrame.functionName || '(anon)').replace(/::h[0-9a-f]{16}$/, '').slice(0, 110);
+  selfT.set(nm(n), (selfT.get(nm(n)) || 0) + 1);
+  const seen = new Set(); let cur = id; while (cur) { const k = nm(byId.get(cur)); if (!seen.has(k)) { incl.set(k, (incl.get(k) || 0) + 1); seen.add(k); } cur = parent.get(cur); } }
+console.log('inclusive samples in the longest task:'); for (const [k, v] of [...incl.entries()].sort((a, b) => b[1] - a[1]).slice(0, 45)) console.log(String(v).padStart(6), k);
+console.log(await page.evaluate(() => document.querySelector('.hint').textContent));
+await browser.close(); await site.close(); await broker.stop();
