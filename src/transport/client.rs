@@ -104,15 +104,18 @@ impl SessionClient {
         let error_sink = sink.clone();
         let (error_worker, error_on_page, error_waiting) =
             (worker.clone(), on_page.clone(), waiting.clone());
-        let on_message_fn: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
-        let error_on_message = on_message_fn.clone();
+        // The same handler goes on a port that replaces a failed worker.
+        let error_on_message: js_sys::Function = on_message
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
             // A worker that fails before it is ready (a Content-Security-Policy without
             // `worker-src blob:` blocks it) is replaced by the session module on this
             // page's thread, which the loader starts on request; queued commands wait.
             if error_waiting.borrow().is_some() && !error_on_page.get() {
                 if let Some(port) = start_session_on_page() {
-                    port.set_onmessage(error_on_message.borrow().as_ref());
+                    port.set_onmessage(Some(&error_on_message));
                     *error_worker.borrow_mut() = port;
                     error_on_page.set(true);
                     return;
@@ -127,16 +130,12 @@ impl SessionClient {
                 "the session worker failed: {message}"
             ))]);
         });
-        *on_message_fn.borrow_mut() = Some(
-            on_message
-                .as_ref()
-                .unchecked_ref::<js_sys::Function>()
-                .clone(),
-        );
-        let worker_ref = worker.borrow();
-        worker_ref.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        worker_ref.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        drop(worker_ref);
+        worker
+            .borrow()
+            .set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker
+            .borrow()
+            .set_onerror(Some(on_error.as_ref().unchecked_ref()));
         // What the worker said before this handler existed (its "ready" among it), kept by the
         // page's loader: a message event with no listener would be lost.
         let early_key = wasm_bindgen::JsValue::from_str("mqttWebWorkerEarly");
