@@ -35,6 +35,12 @@ const workerStart = workerGlue && workerWasm ? `
   // Keep what the session says until the app takes over (it may say "ready" before the
   // app's wasm has loaded, and a message with no listener is lost).
   globalThis.mqttWebWorkerEarly = [];
+  // What the session module needs to open the socket to the broker this page is about to
+  // connect to, while the UI loads (the Rust side applies the connect form's trust rules;
+  // the key is the profile's localStorage key, src/state/profile.rs).
+  let saved = null;
+  try { saved = localStorage.getItem('mqtt-web.profile'); } catch (_) { /* storage blocked */ }
+  globalThis.mqttWebPreconnect = { query: location.search, protocol: location.protocol, host: location.host, saved };
   const keepEarly = (event) => globalThis.mqttWebWorkerEarly.push(event.data);
   // The session module on this page's thread, behind a MessageChannel the app uses like a
   // Worker: for ?worker=0 and for pages that may not start workers (a strict CSP). Its glue
@@ -58,7 +64,8 @@ const workerStart = workerGlue && workerWasm ? `
     onThisThread();
   } else {
     try {
-      const boot = \`fetch(\${JSON.stringify(glueUrl)}).then((r) => r.text()).then((text) => {
+      const boot = \`self.mqttWebPreconnect = \${JSON.stringify(globalThis.mqttWebPreconnect)};
+      fetch(\${JSON.stringify(glueUrl)}).then((r) => r.text()).then((text) => {
         importScripts(URL.createObjectURL(new Blob([text], { type: 'text/javascript' })));
         return wasm_bindgen({ module_or_path: \${JSON.stringify(wasmUrl)} });
       }).catch((e) => postMessage('the session worker could not start: ' + e));\`;

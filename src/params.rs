@@ -88,17 +88,24 @@ fn form_decode(s: &str) -> Option<String> {
 /// README), else the page's own origin at `/mqtt`.
 #[cfg(target_arch = "wasm32")]
 pub fn default_broker_url() -> String {
+    let location = leptos::prelude::window().location();
+    default_broker_for(
+        &location.protocol().unwrap_or_default(),
+        &location.host().unwrap_or_default(),
+    )
+}
+
+/// [`default_broker_url`] for a page at `protocol` (`http:`, `https:`) and `host`
+/// (`name:port`). The session worker has no `window`: the loader hands it these two.
+pub fn default_broker_for(protocol: &str, host: &str) -> String {
     if let Some(url) = option_env!("MQTT_WEB_DEFAULT_BROKER").filter(|u| !u.is_empty()) {
         return url.to_string();
     }
-    let location = leptos::prelude::window().location();
-    let scheme = match location.protocol().as_deref() {
-        Ok("https:") => "wss",
-        _ => "ws",
-    };
-    match location.host() {
-        Ok(host) if !host.is_empty() => format!("{scheme}://{host}/mqtt"),
-        _ => "ws://127.0.0.1:9001/mqtt".to_string(),
+    let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    if host.is_empty() {
+        "ws://127.0.0.1:9001/mqtt".to_string()
+    } else {
+        format!("{scheme}://{host}/mqtt")
     }
 }
 
@@ -138,6 +145,19 @@ mod tests {
     fn a_link_cannot_ask_for_unbounded_subscriptions() {
         let query: String = (0..1000).map(|i| format!("sub=t/{i}&")).collect();
         assert_eq!(UrlParams::from_query(&query).subs.len(), MAX_URL_SUBS);
+    }
+
+    #[test]
+    fn the_default_broker_is_the_pages_origin_at_mqtt() {
+        if option_env!("MQTT_WEB_DEFAULT_BROKER").is_some_and(|u| !u.is_empty()) {
+            return; // a development build points at its local broker instead
+        }
+        assert_eq!(
+            default_broker_for("http:", "host:8080"),
+            "ws://host:8080/mqtt"
+        );
+        assert_eq!(default_broker_for("https:", "host"), "wss://host/mqtt");
+        assert_eq!(default_broker_for("file:", ""), "ws://127.0.0.1:9001/mqtt");
     }
 
     #[test]

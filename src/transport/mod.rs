@@ -10,7 +10,7 @@ pub mod client;
 pub mod clock;
 pub mod worker;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
@@ -41,7 +41,45 @@ struct Inner {
     /// Bumped for every socket so callbacks from an old one are ignored.
     generation: u64,
     timer: Option<(Millis, Timeout)>,
+    /// A socket opened before the session asked for one ([`Driver::preconnect`]).
+    warm: Option<WarmSocket>,
     sink: UpdateSink,
+}
+
+/// How long a preconnected socket waits for the session to ask for it before it is closed.
+const PRECONNECT_KEEP_MS: u32 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WarmState {
+    Opening,
+    Open,
+    Closed,
+}
+
+/// A WebSocket opened ahead of the session's first `Open`, with handlers that only track
+/// whether it opened; the broker says nothing before CONNECT, so no message can be missed.
+struct WarmSocket {
+    url: String,
+    socket: WebSocket,
+    state: Rc<Cell<WarmState>>,
+    _on_open: Closure<dyn FnMut(web_sys::Event)>,
+    _on_close: Closure<dyn FnMut(web_sys::Event)>,
+    _expiry: Timeout,
+}
+
+impl WarmSocket {
+    /// Hands the socket over (if it is for `url` and still usable), or closes it.
+    fn take_for(self, url: &str) -> Option<(WebSocket, bool)> {
+        self.socket.set_onopen(None);
+        self.socket.set_onclose(None);
+        let state = self.state.get();
+        if self.url == url && state != WarmState::Closed {
+            Some((self.socket.clone(), state == WarmState::Open))
+        } else {
+            let _ = self.socket.close();
+            None
+        }
+    }
 }
 
 /// One WebSocket and the closures it calls (dropped together).
@@ -72,9 +110,50 @@ impl Driver {
                 link: None,
                 generation: 0,
                 timer: None,
+                warm: None,
                 sink,
             })),
         }
+    }
+
+    /// Opens a WebSocket to `url` now, for the first connect to take over if it is to the
+    /// same URL (the loader calls this when the page will connect to its saved broker at once,
+    /// so the handshake runs while the UI loads). Unused, it is closed after a few seconds.
+    pub fn preconnect(&self, url: &str) {
+        let Ok(socket) = WebSocket::new_with_str(url, "mqtt") else {
+            return; // the session's own open reports a bad URL
+        };
+        socket.set_binary_type(BinaryType::Arraybuffer);
+        let state = Rc::new(Cell::new(WarmState::Opening));
+        let opened = state.clone();
+        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            opened.set(WarmState::Open);
+        });
+        let closed = state.clone();
+        let on_close = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            closed.set(WarmState::Closed);
+        });
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        let weak = Rc::downgrade(&self.inner);
+        let expiry = Timeout::new(PRECONNECT_KEEP_MS, move || {
+            let warm = upgrade(&weak).and_then(|driver| driver.inner.borrow_mut().warm.take());
+            if let Some(warm) = warm {
+                let _ = warm.take_for("");
+            }
+        });
+        let mut inner = self.inner.borrow_mut();
+        if let Some(old) = inner.warm.take() {
+            let _ = old.take_for("");
+        }
+        inner.warm = Some(WarmSocket {
+            url: url.to_string(),
+            socket,
+            state,
+            _on_open: on_open,
+            _on_close: on_close,
+            _expiry: expiry,
+        });
     }
 
     /// Carries out one command; a refusal comes back through the sink after the events
@@ -145,7 +224,12 @@ impl Driver {
         inner.generation += 1;
         let generation = inner.generation;
         let url = inner.brokers.current().to_string();
-        let socket = match WebSocket::new_with_str(&url, "mqtt") {
+        let warm = inner.warm.take().and_then(|warm| warm.take_for(&url));
+        let already_open = warm.as_ref().is_some_and(|(_, open)| *open);
+        let socket = match warm
+            .map(|(socket, _)| Ok(socket))
+            .unwrap_or_else(|| WebSocket::new_with_str(&url, "mqtt"))
+        {
             Ok(socket) => socket,
             Err(err) => {
                 let why = err
@@ -196,6 +280,17 @@ impl Driver {
             _on_message: on_message,
             _on_close: on_close,
         });
+        if already_open {
+            // A preconnected socket that has opened fires no `open` again; report it as the
+            // handler would, after this poll loop.
+            let weak = Rc::downgrade(&self.inner);
+            Timeout::new(0, move || {
+                if let Some(driver) = upgrade(&weak) {
+                    driver.opened(generation);
+                }
+            })
+            .forget();
+        }
     }
 
     fn is_current(&self, generation: u64) -> bool {

@@ -16,6 +16,8 @@ use web_sys::{MessageEvent, MessagePort};
 
 use crate::bridge::{decode_batch, encode_into, Command, Update};
 use crate::mqtt::SessionConfig;
+use crate::params::default_broker_for;
+use crate::state::profile::preconnect_url;
 use crate::transport::Driver;
 
 /// Longest a batch waits before it is posted (about one frame).
@@ -83,6 +85,7 @@ pub fn serve(scope: MessagePort) {
             }
         }),
     );
+    let driver_for_hint = driver.clone();
     let command_outbox = outbox.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() else {
@@ -98,6 +101,28 @@ pub fn serve(scope: MessagePort) {
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
+    if let Some(url) = preconnect_hint() {
+        driver_for_hint.preconnect(&url);
+    }
     outbox.push(&Update::Ready);
     outbox.flush();
+}
+
+/// The broker to open a socket to before the UI asks, from what the loader read off the page
+/// (`mqttWebPreconnect`: the query string, the page's protocol and host, and the stored
+/// profile's text; a worker has no `location` of the page and no localStorage). The trust
+/// rules are the connect form's own: [`preconnect_url`].
+fn preconnect_hint() -> Option<String> {
+    let hint = js_sys::Reflect::get(&js_sys::global(), &"mqttWebPreconnect".into()).ok()?;
+    let field = |name: &str| {
+        js_sys::Reflect::get(&hint, &name.into())
+            .ok()
+            .and_then(|value| value.as_string())
+    };
+    let query = field("query")?;
+    let default_broker = default_broker_for(
+        &field("protocol").unwrap_or_default(),
+        &field("host").unwrap_or_default(),
+    );
+    preconnect_url(field("saved").as_deref(), &query, &default_broker)
 }

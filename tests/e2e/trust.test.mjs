@@ -14,9 +14,11 @@ const SECRET = 'pw-remembered-for-the-real-broker';
 async function recorder() {
   const port = await freePort();
   const server = new WebSocketServer({ host: '127.0.0.1', port, handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false) });
-  const rec = { url: `ws://127.0.0.1:${port}/mqtt`, connections: 0, frames: [] };
+  const rec = { url: `ws://127.0.0.1:${port}/mqtt`, connections: 0, openNow: 0, frames: [] };
   server.on('connection', (socket) => {
     rec.connections += 1;
+    rec.openNow += 1;
+    socket.on('close', () => { rec.openNow -= 1; });
     socket.on('message', (data) => rec.frames.push(Buffer.from(data)));
   });
   await new Promise((r) => server.once('listening', r));
@@ -86,6 +88,38 @@ test('a link to another broker with connect=1 asks first and never sends the rem
   assert.deepEqual(panics(page), []);
 
   await own.context().close();
+});
+
+test('the socket to the saved broker opens while the UI loads, is the one the session uses, and is closed if unused', async () => {
+  const saved = await recorder();
+  try {
+    const context = await browser.newContext();
+    await context.addInitScript((url) => localStorage.setItem('mqtt-web.profile', JSON.stringify({ broker_url: url })), saved.url);
+    // The UI's wasm never arrives: only the session module runs, and it opens the socket.
+    const blocked = await context.newPage();
+    await blocked.route(/mqtt-web-[0-9a-f]+_bg\.wasm$/, (route) => route.abort());
+    await blocked.goto(`${site.url}?connect=1`);
+    await waitUntil(() => saved.connections === 1, 5000, 'a socket to the saved broker before the UI is up');
+    assert.equal(saved.frames.length, 0, 'nothing is sent on it until the session connects');
+    // Nobody asks for it: it is closed after a few seconds (the server sees it go).
+    await waitUntil(() => saved.openNow === 0, 15000, 'the unused socket closed');
+    await blocked.close();
+
+    // With the UI: one socket in all, and the CONNECT goes on it.
+    const before = saved.connections;
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    await page.goto(`${site.url}?connect=1`);
+    await waitUntil(() => saved.frames.length > 0, 8000, 'a CONNECT at the saved broker');
+    assert.equal(saved.frames[0][0], 0x10, 'the first frame is a CONNECT');
+    await sleep(500);
+    assert.equal(saved.connections - before, 1, 'the preconnected socket is the session\'s (no second socket)');
+    assert.deepEqual(panics(page), []);
+    await context.close();
+  } finally {
+    await saved.close();
+  }
 });
 
 test('a remembered password is not sent to a broker typed over the saved one', async () => {
