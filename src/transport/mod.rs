@@ -70,15 +70,23 @@ struct WarmSocket {
 impl WarmSocket {
     /// Hands the socket over (if it is for `url` and still usable), or closes it.
     fn take_for(self, url: &str) -> Option<(WebSocket, bool)> {
-        self.socket.set_onopen(None);
-        self.socket.set_onclose(None);
         let state = self.state.get();
         if self.url == url && state != WarmState::Closed {
+            // Its handlers go with it; the link sets its own.
+            self.socket.set_onopen(None);
+            self.socket.set_onclose(None);
             Some((self.socket.clone(), state == WarmState::Open))
         } else {
-            let _ = self.socket.close();
+            self.discard();
             None
         }
+    }
+
+    /// Closes it unused.
+    fn discard(self) {
+        self.socket.set_onopen(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
     }
 }
 
@@ -139,12 +147,12 @@ impl Driver {
         let expiry = Timeout::new(PRECONNECT_KEEP_MS, move || {
             let warm = upgrade(&weak).and_then(|driver| driver.inner.borrow_mut().warm.take());
             if let Some(warm) = warm {
-                let _ = warm.take_for("");
+                warm.discard();
             }
         });
         let mut inner = self.inner.borrow_mut();
         if let Some(old) = inner.warm.take() {
-            let _ = old.take_for("");
+            old.discard();
         }
         inner.warm = Some(WarmSocket {
             url: url.to_string(),

@@ -85,7 +85,9 @@ pub fn serve(scope: MessagePort) {
             }
         }),
     );
-    let driver_for_hint = driver.clone();
+    if let Some(url) = preconnect_hint() {
+        driver.preconnect(&url);
+    }
     let command_outbox = outbox.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() else {
@@ -101,9 +103,6 @@ pub fn serve(scope: MessagePort) {
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
-    if let Some(url) = preconnect_hint() {
-        driver_for_hint.preconnect(&url);
-    }
     outbox.push(&Update::Ready);
     outbox.flush();
 }
