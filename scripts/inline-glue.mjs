@@ -4,6 +4,7 @@
 // the glue falls back from instantiateStreaming to instantiate for the untyped .wasm.
 import { readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { preconnectUrl, defaultBrokerFor } from './preconnect.mjs';
 
 const dir = process.env.TRUNK_STAGING_DIR ?? process.argv[2];
 if (!dir) throw new Error('usage: TRUNK_STAGING_DIR=dist node scripts/inline-glue.mjs');
@@ -28,6 +29,7 @@ if (/^export /m.test(glue)) throw new Error('inline-glue: an export the script d
 const files = readdirSync(dir);
 const workerGlue = files.find((f) => /^worker(-[0-9a-f]+)?\.js$/.test(f));
 const workerWasm = files.find((f) => /^worker(-[0-9a-f]+)?_bg\.wasm$/.test(f));
+const buildDefault = process.env.MQTT_WEB_DEFAULT_BROKER ?? '';
 const workerStart = workerGlue && workerWasm ? `
 {
   const glueUrl = new URL('./${workerGlue}', document.baseURI).href;
@@ -35,24 +37,54 @@ const workerStart = workerGlue && workerWasm ? `
   // Keep what the session says until the app takes over (it may say "ready" before the
   // app's wasm has loaded, and a message with no listener is lost).
   globalThis.mqttWebWorkerEarly = [];
-  // What the session module needs to open the socket to the broker this page is about to
-  // connect to, while the UI loads (the Rust side applies the connect form's trust rules;
-  // the key is the profile's localStorage key, src/state/profile.rs).
+  // The broker this page is about to connect to on its own, if any (scripts/preconnect.mjs):
+  // the session module's thread opens the WebSocket to it at once, and the session's first
+  // connect takes it over. Only its URL leaves storage.
+  ${preconnectUrl.toString()}
+  ${defaultBrokerFor.toString()}
   let saved = null;
   try { saved = localStorage.getItem('mqtt-web.profile'); } catch (_) { /* storage blocked */ }
-  globalThis.mqttWebPreconnect = { query: location.search, protocol: location.protocol, host: location.host, saved };
-  const keepEarly = (event) => globalThis.mqttWebWorkerEarly.push(event.data);
+  const preconnect = preconnectUrl(location.search, saved,
+    defaultBrokerFor(location.protocol, location.host, ${JSON.stringify(buildDefault)}));
+  saved = null;
+  // Runs on the session module's thread (the worker's, or this page's): the socket must be
+  // opened where the session runs (a WebSocket cannot be handed to another thread).
+  const openEarly = (url) => {
+    const hint = { url, socket: null };
+    if (url) {
+      try {
+        const socket = new WebSocket(url, 'mqtt');
+        socket.binaryType = 'arraybuffer';
+        hint.socket = socket;
+        // Closed unused if the session never takes it (it deletes hint.socket when it does).
+        setTimeout(() => { if (hint.socket === socket) { hint.socket = null; socket.close(); } }, 10000);
+      } catch (_) { /* a URL the browser refuses: the session reports it when it opens */ }
+    }
+    return hint;
+  };
+  // Settles when the session module's thread can take the app's messages at once (see the
+  // module script below).
+  let booted;
+  globalThis.mqttWebSessionBooted = new Promise((resolve) => { booted = resolve; });
+  const keepEarly = (event) => {
+    if (event.data === 'mqtt-web:booted') booted();
+    else globalThis.mqttWebWorkerEarly.push(event.data);
+  };
   // The session module on this page's thread, behind a MessageChannel the app uses like a
   // Worker: for ?worker=0 and for pages that may not start workers (a strict CSP). Its glue
   // is a classic script, loaded by URL (no eval).
   const onThisThread = () => {
+    if (!globalThis.mqttWebPreconnect) globalThis.mqttWebPreconnect = openEarly(preconnect);
+    booted();
     const channel = new MessageChannel();
     channel.port2.onmessage = keepEarly;
     globalThis.mqttWebWorker = channel.port2;
     globalThis.mqttWebSessionThread = 'page';
+    const wasm = fetch(wasmUrl);
+    wasm.catch(() => {});
     const script = document.createElement('script');
     script.src = glueUrl;
-    script.onload = () => wasm_bindgen({ module_or_path: wasmUrl })
+    script.onload = () => wasm_bindgen({ module_or_path: wasm })
       .then(() => wasm_bindgen.serve_in_page(channel.port1))
       .catch((e) => channel.port1.postMessage('the session module could not start: ' + e));
     script.onerror = () => channel.port1.postMessage('the session module could not be loaded from ' + glueUrl);
@@ -64,15 +96,23 @@ const workerStart = workerGlue && workerWasm ? `
     onThisThread();
   } else {
     try {
-      const boot = \`self.mqttWebPreconnect = \${JSON.stringify(globalThis.mqttWebPreconnect)};
+      // The socket, the glue and the wasm all start at once.
+      // The app posts its first commands (the connect) without waiting for the session to
+      // say it is ready; they are kept here until the session module takes them.
+      const boot = \`self.mqttWebCommandsEarly = [];
+      self.onmessage = (event) => self.mqttWebCommandsEarly.push(event.data);
+      self.mqttWebPreconnect = (\${openEarly.toString()})(\${JSON.stringify(preconnect)});
+      setTimeout(() => postMessage('mqtt-web:booted'), 0);
+      const wasm = fetch(\${JSON.stringify(wasmUrl)});
+      wasm.catch(() => {});
       fetch(\${JSON.stringify(glueUrl)}).then((r) => r.text()).then((text) => {
         importScripts(URL.createObjectURL(new Blob([text], { type: 'text/javascript' })));
-        return wasm_bindgen({ module_or_path: \${JSON.stringify(wasmUrl)} });
+        return wasm_bindgen({ module_or_path: wasm });
       }).catch((e) => postMessage('the session worker could not start: ' + e));\`;
       const worker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
       worker.onmessage = keepEarly;
       // Failed before the app took over (it replaces these handlers): start on this thread.
-      worker.onerror = () => { if (globalThis.mqttWebWorker === worker) onThisThread(); };
+      worker.onerror = () => { booted(); if (globalThis.mqttWebWorker === worker) onThisThread(); };
       globalThis.mqttWebWorker = worker;
       globalThis.mqttWebSessionThread = 'worker';
     } catch (e) {
@@ -82,11 +122,21 @@ const workerStart = workerGlue && workerWasm ? `
   }
 }
 ` : '';
-const inline = `<script type="module">
+// The worker start and the app wasm's fetch go in a classic script, which runs as soon as it
+// is parsed (a module script waits for the whole document).
+const inline = `<script>
 ${workerStart}
+globalThis.mqttWebAppWasm = fetch(new URL('.${wasmPath}', document.baseURI));
+globalThis.mqttWebAppWasm.catch(() => {});
+</script>
+<script type="module">
 ${glue}
-// Relative to the page, so the app also works under a sub-path.
-const trunkAppWasm = await __wbg_init({ module_or_path: new URL('.${wasmPath}', document.baseURI) });
+// Chromium holds the page's messages to a new worker until this thread has heard that the
+// worker's boot script ran; a message posted during the app's mount (one long task: the
+// connect) would wait for the mount and the first paint. So the app starts once the worker
+// has booted (or after 150 ms at most).
+await Promise.race([globalThis.mqttWebSessionBooted, new Promise((r) => setTimeout(r, 150))]);
+const trunkAppWasm = await __wbg_init({ module_or_path: globalThis.mqttWebAppWasm });
 dispatchEvent(new CustomEvent("TrunkApplicationStarted", {detail: {wasm: trunkAppWasm}}));
 </script>`;
 html = html.replace(loader[0], () => inline);

@@ -96,7 +96,7 @@ pub fn default_broker_url() -> String {
 }
 
 /// [`default_broker_url`] for a page at `protocol` (`http:`, `https:`) and `host`
-/// (`name:port`). The session worker has no `window`: the loader hands it these two.
+/// (`name:port`). The loader's preconnect computes the same in JS (scripts/preconnect.mjs).
 pub fn default_broker_for(protocol: &str, host: &str) -> String {
     if let Some(url) = option_env!("MQTT_WEB_DEFAULT_BROKER").filter(|u| !u.is_empty()) {
         return url.to_string();

@@ -229,7 +229,8 @@ pub fn plan_start(
 
 /// The broker a page starts with and what it does about it on load: the URL's broker, else
 /// the saved one, else the default; `connect=1` connects at once only to the saved or the
-/// default broker.
+/// default broker. The loader's preconnect (scripts/preconnect.mjs) follows the same rule in
+/// JS, before any wasm has loaded.
 fn start_broker(saved_broker: &str, params: &UrlParams, default_broker: &str) -> (String, OnLoad) {
     let broker = params
         .broker
@@ -245,35 +246,6 @@ fn start_broker(saved_broker: &str, params: &UrlParams, default_broker: &str) ->
         (true, false) => OnLoad::Confirm(broker.clone()),
     };
     (broker, on_load)
-}
-
-/// The broker the page is about to connect to on its own, if any: what [`plan_start`] makes
-/// of the stored profile (`saved_json`, as localStorage holds it) and the page's query, when
-/// that is [`OnLoad::Connect`]. The session module opens the WebSocket to it while the UI is
-/// still loading, so the handshake is done by the time the UI asks to connect. Never a broker
-/// only a link names (that one waits for the user's yes), and a stored profile that does not
-/// parse counts as none, as it does for the form. Only the broker URL is read (the session
-/// module need not carry the whole profile's parser).
-pub fn preconnect_url(
-    saved_json: Option<&str>,
-    query: &str,
-    default_broker: &str,
-) -> Option<String> {
-    #[derive(Deserialize)]
-    struct SavedBroker {
-        #[serde(default)]
-        broker_url: String,
-    }
-    let saved_broker = saved_json
-        .filter(|text| text.len() <= MAX_PROFILE_BYTES)
-        .and_then(|text| serde_json::from_str::<SavedBroker>(text).ok())
-        .map(|saved| saved.broker_url)
-        .unwrap_or_default();
-    let (broker, on_load) =
-        start_broker(&saved_broker, &UrlParams::from_query(query), default_broker);
-    let url = broker.trim();
-    (on_load == OnLoad::Connect && crate::state::connection::validate_broker_url(url).is_ok())
-        .then(|| url.to_string())
 }
 
 #[cfg(test)]
@@ -474,56 +446,5 @@ mod tests {
                 proptest::prop_assert!(loaded.profile.will_qos <= 2);
             }
         }
-    }
-
-    #[test]
-    fn the_session_preconnects_only_where_the_page_connects_at_once() {
-        let saved = remembered().to_json();
-        let saved = Some(saved.as_str());
-        let own = remembered().broker_url;
-        assert_eq!(
-            preconnect_url(saved, "?connect=1", DEFAULT),
-            Some(own.clone())
-        );
-        let query = format!("?broker={own}&connect=1");
-        assert_eq!(preconnect_url(saved, &query, DEFAULT), Some(own.clone()));
-        assert_eq!(
-            preconnect_url(None, "connect=1", DEFAULT).as_deref(),
-            Some(DEFAULT)
-        );
-        // A link's own broker waits for the user's yes; nothing is opened to it before.
-        let query = format!("?broker={EVIL}&connect=1");
-        assert_eq!(preconnect_url(saved, &query, DEFAULT), None);
-        assert_eq!(preconnect_url(None, &query, DEFAULT), None);
-        // Without connect=1 the page waits for the user, and so does the session.
-        assert_eq!(preconnect_url(saved, "", DEFAULT), None);
-        assert_eq!(
-            preconnect_url(saved, &format!("broker={own}"), DEFAULT),
-            None
-        );
-    }
-
-    #[test]
-    fn a_broken_or_unusable_stored_profile_preconnects_nowhere_it_should_not() {
-        // Garbage in storage counts as no profile: the default broker, as the form does.
-        for junk in ["", "{", "null", "[1,2]", "\u{0}"] {
-            assert_eq!(
-                preconnect_url(Some(junk), "connect=1", DEFAULT).as_deref(),
-                Some(DEFAULT),
-                "{junk:?}"
-            );
-        }
-        let oversize = format!("{{\"broker_url\":\"{}\"}}", "x".repeat(MAX_PROFILE_BYTES));
-        assert_eq!(
-            preconnect_url(Some(&oversize), "connect=1", DEFAULT).as_deref(),
-            Some(DEFAULT)
-        );
-        // A stored URL that is not a WebSocket URL is not opened (the form reports it).
-        let http = Profile {
-            broker_url: "http://127.0.0.1:9001/mqtt".into(),
-            ..Profile::default()
-        }
-        .to_json();
-        assert_eq!(preconnect_url(Some(&http), "connect=1", DEFAULT), None);
     }
 }

@@ -39,9 +39,11 @@ struct WorkerLink {
     /// by a port when a worker fails before it is ready (see `in_worker`).
     worker: Rc<RefCell<Worker>>,
     on_page: Rc<Cell<bool>>,
-    /// Commands wait here until the worker says it is ready (a message posted before its
-    /// wasm has started would be lost).
-    waiting: Rc<RefCell<Option<Vec<Command>>>>,
+    /// Commands posted before the worker said it is ready, kept until it does: a worker
+    /// that fails to start gets its commands replayed on the session module on the page's
+    /// thread. (They are posted at once: the worker's boot script keeps them until its wasm
+    /// takes over, so the first connect does not wait for the UI to hear "ready".)
+    unconfirmed: Rc<RefCell<Option<Vec<Command>>>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(web_sys::Event)>,
 }
@@ -69,11 +71,11 @@ impl SessionClient {
     /// The session module runs behind `worker` (a Worker, or a MessagePort to it on this
     /// page's thread when `on_page`).
     pub fn in_worker(worker: Worker, on_page: bool, sink: UpdateSink) -> SessionClient {
-        let waiting: Rc<RefCell<Option<Vec<Command>>>> = Rc::new(RefCell::new(Some(Vec::new())));
+        let unconfirmed: Rc<RefCell<Option<Vec<Command>>>> =
+            Rc::new(RefCell::new(Some(Vec::new())));
         let worker = Rc::new(RefCell::new(worker));
         let on_page = Rc::new(Cell::new(on_page));
-        let ready_queue = waiting.clone();
-        let worker_for_flush = worker.clone();
+        let ready_unconfirmed = unconfirmed.clone();
         let message_sink = sink.clone();
         let handle = Rc::new(move |data: wasm_bindgen::JsValue| {
             // The loader posts a text line if the worker's wasm could not start.
@@ -91,9 +93,7 @@ impl SessionClient {
                 ))]
             });
             if updates.contains(&Update::Ready) {
-                if let Some(queued) = ready_queue.borrow_mut().take() {
-                    post(&worker_for_flush.borrow(), &queued);
-                }
+                ready_unconfirmed.borrow_mut().take();
             }
             (message_sink.borrow_mut())(updates);
         });
@@ -102,8 +102,8 @@ impl SessionClient {
             on_message_handle(event.data());
         });
         let error_sink = sink.clone();
-        let (error_worker, error_on_page, error_waiting) =
-            (worker.clone(), on_page.clone(), waiting.clone());
+        let (error_worker, error_on_page, error_unconfirmed) =
+            (worker.clone(), on_page.clone(), unconfirmed.clone());
         // The same handler goes on a port that replaces a failed worker.
         let error_on_message: js_sys::Function = on_message
             .as_ref()
@@ -112,10 +112,15 @@ impl SessionClient {
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
             // A worker that fails before it is ready (a Content-Security-Policy without
             // `worker-src blob:` blocks it) is replaced by the session module on this
-            // page's thread, which the loader starts on request; queued commands wait.
-            if error_waiting.borrow().is_some() && !error_on_page.get() {
+            // page's thread, which the loader starts on request; the commands the worker
+            // never ran go to it (a port keeps them until the session module listens).
+            if error_unconfirmed.borrow().is_some() && !error_on_page.get() {
                 if let Some(port) = start_session_on_page() {
                     port.set_onmessage(Some(&error_on_message));
+                    post(
+                        &port,
+                        error_unconfirmed.borrow().as_deref().unwrap_or_default(),
+                    );
                     *error_worker.borrow_mut() = port;
                     error_on_page.set(true);
                     return;
@@ -154,7 +159,7 @@ impl SessionClient {
             backend: Rc::new(Backend::Worker(WorkerLink {
                 worker,
                 on_page,
-                waiting,
+                unconfirmed,
                 _on_message: on_message,
                 _on_error: on_error,
             })),
@@ -181,11 +186,10 @@ impl SessionClient {
                 .forget();
             }
             Backend::Worker(link) => {
-                if let Some(queue) = link.waiting.borrow_mut().as_mut() {
-                    queue.push(command);
-                    return;
+                post(&link.worker.borrow(), std::slice::from_ref(&command));
+                if let Some(unconfirmed) = link.unconfirmed.borrow_mut().as_mut() {
+                    unconfirmed.push(command);
                 }
-                post(&link.worker.borrow(), &[command]);
             }
         }
     }

@@ -10,7 +10,7 @@ pub mod client;
 pub mod clock;
 pub mod worker;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
@@ -41,7 +41,7 @@ struct Inner {
     /// Bumped for every socket so callbacks from an old one are ignored.
     generation: u64,
     timer: Option<(Millis, Timeout)>,
-    /// A socket opened before the session asked for one ([`Driver::preconnect`]).
+    /// A socket opened before the session asked for one ([`Driver::adopt_preconnected`]).
     warm: Option<WarmSocket>,
     sink: UpdateSink,
 }
@@ -49,43 +49,33 @@ struct Inner {
 /// How long a preconnected socket waits for the session to ask for it before it is closed.
 const PRECONNECT_KEEP_MS: u32 = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WarmState {
-    Opening,
-    Open,
-    Closed,
-}
-
-/// A WebSocket opened ahead of the session's first `Open`, with handlers that only track
-/// whether it opened; the broker says nothing before CONNECT, so no message can be missed.
+/// A WebSocket the loader opened to `url` before the session asked for one. It has no
+/// handlers: the broker says nothing before CONNECT, so no message can be missed, and its
+/// `readyState` says whether it opened (the open event, if any, has been dispatched by then).
 struct WarmSocket {
     url: String,
     socket: WebSocket,
-    state: Rc<Cell<WarmState>>,
-    _on_open: Closure<dyn FnMut(web_sys::Event)>,
-    _on_close: Closure<dyn FnMut(web_sys::Event)>,
     _expiry: Timeout,
 }
 
 impl WarmSocket {
-    /// Hands the socket over (if it is for `url` and still usable), or closes it.
+    /// Hands the socket over (if it is for `url` and still usable), with whether it is open
+    /// already; else closes it.
     fn take_for(self, url: &str) -> Option<(WebSocket, bool)> {
-        let state = self.state.get();
-        if self.url == url && state != WarmState::Closed {
-            // Its handlers go with it; the link sets its own.
-            self.socket.set_onopen(None);
-            self.socket.set_onclose(None);
-            Some((self.socket.clone(), state == WarmState::Open))
-        } else {
-            self.discard();
-            None
+        match self.socket.ready_state() {
+            WebSocket::CONNECTING | WebSocket::OPEN if self.url == url => {
+                let open = self.socket.ready_state() == WebSocket::OPEN;
+                Some((self.socket.clone(), open))
+            }
+            _ => {
+                self.discard();
+                None
+            }
         }
     }
 
     /// Closes it unused.
     fn discard(self) {
-        self.socket.set_onopen(None);
-        self.socket.set_onclose(None);
         let _ = self.socket.close();
     }
 }
@@ -124,25 +114,12 @@ impl Driver {
         }
     }
 
-    /// Opens a WebSocket to `url` now, for the first connect to take over if it is to the
-    /// same URL (the loader calls this when the page will connect to its saved broker at once,
-    /// so the handshake runs while the UI loads). Unused, it is closed after a few seconds.
-    pub fn preconnect(&self, url: &str) {
-        let Ok(socket) = WebSocket::new_with_str(url, "mqtt") else {
-            return; // the session's own open reports a bad URL
-        };
+    /// Keeps `socket`, which the loader opened to `url` while the app loaded (the page will
+    /// connect to that broker at once), for the session's first `Open` to take over if it is
+    /// to the same URL, so the broker's handshake is not on the way to `connected`. Unused,
+    /// it is closed after a few seconds.
+    pub fn adopt_preconnected(&self, url: &str, socket: WebSocket) {
         socket.set_binary_type(BinaryType::Arraybuffer);
-        let state = Rc::new(Cell::new(WarmState::Opening));
-        let opened = state.clone();
-        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-            opened.set(WarmState::Open);
-        });
-        let closed = state.clone();
-        let on_close = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-            closed.set(WarmState::Closed);
-        });
-        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         let weak = Rc::downgrade(&self.inner);
         let expiry = Timeout::new(PRECONNECT_KEEP_MS, move || {
             let warm = upgrade(&weak).and_then(|driver| driver.inner.borrow_mut().warm.take());
@@ -157,9 +134,6 @@ impl Driver {
         inner.warm = Some(WarmSocket {
             url: url.to_string(),
             socket,
-            state,
-            _on_open: on_open,
-            _on_close: on_close,
             _expiry: expiry,
         });
     }

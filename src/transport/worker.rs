@@ -11,13 +11,11 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
-use web_sys::{MessageEvent, MessagePort};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{MessageEvent, MessagePort, WebSocket};
 
 use crate::bridge::{decode_batch, encode_into, Command, Update};
 use crate::mqtt::SessionConfig;
-use crate::params::default_broker_for;
-use crate::state::profile::preconnect_url;
 use crate::transport::Driver;
 
 /// Longest a batch waits before it is posted (about one frame).
@@ -85,12 +83,12 @@ pub fn serve(scope: MessagePort) {
             }
         }),
     );
-    if let Some(url) = preconnect_hint() {
-        driver.preconnect(&url);
+    if let Some((url, socket)) = take_preconnected() {
+        driver.adopt_preconnected(&url, socket);
     }
     let command_outbox = outbox.clone();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() else {
+    let execute = move |data: JsValue| {
+        let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() else {
             return;
         };
         let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
@@ -100,28 +98,46 @@ pub fn serve(scope: MessagePort) {
                 "the session worker got a command batch it cannot read: {e}"
             ))),
         }
+    };
+    outbox.push(&Update::Ready);
+    // What the UI posted before this module ran, kept by the worker's boot script (a message
+    // event with no listener is lost): the UI does not wait for "ready" to send its connect.
+    for data in take_global_array("mqttWebCommandsEarly") {
+        execute(data);
+    }
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        execute(event.data());
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
-    outbox.push(&Update::Ready);
     outbox.flush();
 }
 
-/// The broker to open a socket to before the UI asks, from what the loader read off the page
-/// (`mqttWebPreconnect`: the query string, the page's protocol and host, and the stored
-/// profile's text; a worker has no `location` of the page and no localStorage). The trust
-/// rules are the connect form's own: [`preconnect_url`].
-fn preconnect_hint() -> Option<String> {
+/// The array the boot script left in the global `name` (empty if none), removed from it.
+fn take_global_array(name: &str) -> Vec<JsValue> {
+    let global = js_sys::global();
+    let key = JsValue::from_str(name);
+    let items = js_sys::Reflect::get(&global, &key)
+        .ok()
+        .and_then(|value| value.dyn_into::<js_sys::Array>().ok())
+        .map(|array| array.iter().collect())
+        .unwrap_or_default();
+    let _ = js_sys::Reflect::delete_property(global.unchecked_ref::<js_sys::Object>(), &key);
+    items
+}
+
+/// The socket the loader opened before this module loaded, and the broker it is for
+/// (`mqttWebPreconnect`, set on this thread by scripts/inline-glue.mjs, whose rules are in
+/// scripts/preconnect.mjs). Taken once: the loader closes it unused only while it is still there.
+fn take_preconnected() -> Option<(String, WebSocket)> {
     let hint = js_sys::Reflect::get(&js_sys::global(), &"mqttWebPreconnect".into()).ok()?;
-    let field = |name: &str| {
-        js_sys::Reflect::get(&hint, &name.into())
-            .ok()
-            .and_then(|value| value.as_string())
-    };
-    let query = field("query")?;
-    let default_broker = default_broker_for(
-        &field("protocol").unwrap_or_default(),
-        &field("host").unwrap_or_default(),
-    );
-    preconnect_url(field("saved").as_deref(), &query, &default_broker)
+    let url = js_sys::Reflect::get(&hint, &"url".into())
+        .ok()?
+        .as_string()?;
+    let socket = js_sys::Reflect::get(&hint, &"socket".into())
+        .ok()?
+        .dyn_into::<WebSocket>()
+        .ok()?;
+    js_sys::Reflect::set(&hint, &"socket".into(), &JsValue::NULL).ok()?;
+    Some((url, socket))
 }

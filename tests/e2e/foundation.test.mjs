@@ -2,7 +2,8 @@
 // an unreachable broker in words.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Mosquitto, serveDist, launchBrowser, openApp, byTestId, waitForStatus, panics, confirmLinkedBroker } from './lib.mjs';
+import mqtt from 'mqtt';
+import { Mosquitto, serveDist, launchBrowser, openApp, byTestId, waitForStatus, panics, confirmLinkedBroker, waitUntil } from './lib.mjs';
 
 let site, browser;
 before(async () => { site = await serveDist(); browser = await launchBrowser(); });
@@ -90,6 +91,35 @@ test('a page whose policy forbids workers runs the session on its own thread and
     assert.deepEqual(errors, []);
     await context.close();
   } finally { await cleanup(); await broker.stop(); }
+});
+
+test('what the app asks before the session worker has started is done once it starts', async () => {
+  // The app posts its connect and subscriptions at once; the worker's boot script keeps
+  // them until the session module, still loading here, takes them over.
+  const broker = await new Mosquitto().start();
+  try {
+    const context = await browser.newContext();
+    await context.route(/worker[^/]*_bg\.wasm$/, async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    const url = `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1&sub=early%2F%23`;
+    await page.goto(url);
+    await confirmLinkedBroker(page, url);
+    await waitForStatus(page, 'connected');
+    const subscription = page.locator('[data-testid="subscription"][data-filter="early/#"]');
+    await waitUntil(async () => (await subscription.getAttribute('data-state')) === 'active', 8000, 'the linked subscription active');
+    const outside = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.tcpPort}`, { reconnectPeriod: 0 });
+    await outside.publishAsync('early/one', 'hello');
+    await outside.endAsync();
+    await waitUntil(async () => (await subscription.getAttribute('data-count')) === '1', 8000, 'the message counted');
+    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'worker');
+    assert.deepEqual(panics(page), []);
+    await context.close();
+  } finally { await broker.stop(); }
 });
 
 test('the app still connects when its wasm arrives after the session worker is ready', async () => {
