@@ -45,6 +45,7 @@ pub enum Command {
     Publish {
         id: PublishId,
         topic: String,
+        #[serde(with = "crate::mqtt::byte_buf")]
         payload: Vec<u8>,
         qos: QoS,
         retain: bool,
@@ -58,6 +59,7 @@ pub enum Command {
     PublishWith {
         id: PublishId,
         topic: String,
+        #[serde(with = "crate::mqtt::byte_buf")]
         payload: Vec<u8>,
         qos: QoS,
         retain: bool,

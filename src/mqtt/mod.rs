@@ -95,6 +95,7 @@
 //!   (a wildcard, NUL or empty topic from the broker is malformed).
 
 pub(crate) mod backoff;
+pub(crate) mod byte_buf;
 mod error;
 pub(crate) mod framing;
 pub(crate) mod inflight;
@@ -155,6 +156,7 @@ impl QoS {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastWill {
     pub topic: String,
+    #[serde(with = "byte_buf")]
     pub payload: Vec<u8>,
     pub qos: QoS,
     pub retain: bool,
@@ -275,6 +277,7 @@ pub struct PublishId(pub u64);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub topic: String,
+    #[serde(with = "byte_buf")]
     pub payload: Vec<u8>,
     pub qos: QoS,
     pub retain: bool,
