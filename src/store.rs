@@ -6,14 +6,16 @@
 //! they arrive (plain reducers, [`crate::state::apply_update`]) and the touched fields are
 //! notified once per animation frame, so a flood of thousands of messages a second costs
 //! one render per frame (the message list 4 times a second, once a second in a flood:
-//! [`crate::state::messages::list_render_due`]).
+//! [`crate::state::messages::list_render_in`]; the counters the messages feed 10 times a
+//! second in a flood: [`crate::state::messages::counts_render_in`]). While a render waits
+//! no frames are requested: a frame that changes nothing still costs a commit.
 
 use leptos::prelude::*;
 use reactive_stores::Store;
 
 use crate::bridge::{Command, Update};
 use crate::mqtt::PublishId;
-use crate::state::messages::list_render_due;
+use crate::state::messages::{counts_render_in, list_render_in, FLOOD_COUNTS_INTERVAL_MS};
 use crate::state::{apply_update, Changes, State, StateStoreFields};
 use crate::transport::client::SessionClient;
 use crate::transport::clock;
@@ -28,6 +30,9 @@ pub struct AppStore {
     /// message then. Counts and status still update every frame.
     messages_notified_at: StoredValue<f64, LocalStorage>,
     messages_notified_seq: StoredValue<u64, LocalStorage>,
+    /// The same for the counters the messages feed (subscriptions, devices, mesh).
+    counts_notified_at: StoredValue<f64, LocalStorage>,
+    counts_notified_seq: StoredValue<u64, LocalStorage>,
 }
 
 impl AppStore {
@@ -38,6 +43,8 @@ impl AppStore {
             frame_scheduled: StoredValue::new_local(false),
             messages_notified_at: StoredValue::new_local(f64::NEG_INFINITY),
             messages_notified_seq: StoredValue::new_local(0),
+            counts_notified_at: StoredValue::new_local(f64::NEG_INFINITY),
+            counts_notified_seq: StoredValue::new_local(0),
         }
     }
 
@@ -64,7 +71,7 @@ impl AppStore {
             .state
             .try_update_untracked(|state| {
                 let mut changes = Changes::default();
-                for update in &updates {
+                for update in updates {
                     changes.merge(apply_update(state, update, now));
                 }
                 changes
@@ -84,27 +91,62 @@ impl AppStore {
         }
     }
 
+    /// The next flush in `ms`, then on a frame; absorbed updates meanwhile wait for it.
+    fn schedule_flush_in(&self, ms: f64) {
+        if !self.frame_scheduled.get_value() {
+            self.frame_scheduled.set_value(true);
+            let store = *self;
+            set_timeout(
+                move || request_animation_frame(move || store.flush()),
+                std::time::Duration::from_millis(ms.clamp(1.0, FLOOD_COUNTS_INTERVAL_MS) as u64),
+            );
+        }
+    }
+
     fn flush(&self) {
         self.frame_scheduled.set_value(false);
         let mut changes = self
             .pending
             .try_update_value(std::mem::take)
             .unwrap_or_default();
+        let now = clock::now_ms() as f64;
+        let seq = self.state.messages().with_untracked(|m| m.last_seq());
+        // How long the renders held back below must wait (none: nothing held back).
+        let mut wait_ms = f64::INFINITY;
+        if changes.subscriptions || changes.devices || changes.mesh {
+            let new_messages = seq.saturating_sub(self.counts_notified_seq.get_value());
+            let wait = counts_render_in(now - self.counts_notified_at.get_value(), new_messages);
+            if wait > 0.0 {
+                self.pending.update_value(|p| {
+                    p.subscriptions |= changes.subscriptions;
+                    p.devices |= changes.devices;
+                    p.mesh |= changes.mesh;
+                });
+                (changes.subscriptions, changes.devices, changes.mesh) = (false, false, false);
+                wait_ms = wait_ms.min(wait);
+            } else {
+                self.counts_notified_at.set_value(now);
+                self.counts_notified_seq.set_value(seq);
+            }
+        }
         if changes.messages {
-            let now = clock::now_ms() as f64;
-            let seq = self.state.messages().with_untracked(|m| m.last_seq());
             let new_messages = seq.saturating_sub(self.messages_notified_seq.get_value());
-            if !list_render_due(now - self.messages_notified_at.get_value(), new_messages) {
-                // Not yet: keep it for a later frame.
+            let wait = list_render_in(now - self.messages_notified_at.get_value(), new_messages);
+            if wait > 0.0 {
                 changes.messages = false;
                 self.pending.update_value(|p| p.messages = true);
-                self.schedule_frame();
+                wait_ms = wait_ms.min(wait);
             } else {
                 self.messages_notified_at.set_value(now);
                 self.messages_notified_seq.set_value(seq);
             }
         }
         self.notify(changes);
+        if wait_ms.is_finite() {
+            // Capped: anything else absorbed meanwhile (a state change, an outcome) waits
+            // for this flush, at most a tenth of a second.
+            self.schedule_flush_in(wait_ms);
+        }
     }
 
     fn notify(&self, changes: Changes) {

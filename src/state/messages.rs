@@ -95,16 +95,17 @@ impl MessageLog {
             > threshold
     }
 
-    pub fn push(&mut self, message: &Message, now_ms: u64) {
+    /// Logs `message`, taking its bytes (no copy: payloads can be large and many).
+    pub fn push(&mut self, message: Message, now_ms: u64) {
         self.bytes += message.topic.len() + message.payload.len();
         self.entries.push_back(LoggedMessage {
             seq: self.next_seq,
-            topic: message.topic.clone(),
-            payload: message.payload.clone(),
+            topic: message.topic,
+            payload: message.payload,
             qos: message.qos,
             retain: message.retain,
             received_ms: now_ms,
-            properties: message.properties.clone(),
+            properties: message.properties,
         });
         self.next_seq += 1;
         self.trim();
@@ -222,11 +223,40 @@ pub const LIST_INTERVAL_MS: f64 = 250.0;
 pub const FLOOD_LIST_INTERVAL_MS: f64 = 1_000.0;
 pub const FLOOD_NEW_MESSAGES: u64 = 150;
 
-/// Whether the message list is due to re-render, `elapsed_ms` after its last render with
-/// `new_messages` logged since.
+/// How long until the message list is due to re-render (0 or less: now), `elapsed_ms` after
+/// its last render with `new_messages` logged since.
+pub fn list_render_in(elapsed_ms: f64, new_messages: u64) -> f64 {
+    let interval = if new_messages <= FLOOD_NEW_MESSAGES {
+        LIST_INTERVAL_MS
+    } else {
+        FLOOD_LIST_INTERVAL_MS
+    };
+    interval - elapsed_ms
+}
+
+/// Whether the message list is due to re-render (see [`list_render_in`]).
 pub fn list_render_due(elapsed_ms: f64, new_messages: u64) -> bool {
-    elapsed_ms >= LIST_INTERVAL_MS
-        && (new_messages <= FLOOD_NEW_MESSAGES || elapsed_ms >= FLOOD_LIST_INTERVAL_MS)
+    list_render_in(elapsed_ms, new_messages) <= 0.0
+}
+
+/// During a flood the counters the messages feed (subscription counts, devices, mesh nodes)
+/// are re-rendered at most every this many ms (10 a second) instead of every frame: each
+/// frame that changes the page costs its style, layout, paint and the browser's hover
+/// hit-test, several ms, which at 60 a second was most of the page's main-thread time.
+pub const FLOOD_COUNTS_INTERVAL_MS: f64 = 100.0;
+/// More new messages than this since the counters' last render is a flood (over ~1,200 a
+/// second at 60 frames a second).
+pub const FLOOD_COUNTS_NEW_MESSAGES: u64 = 20;
+
+/// How long until the message-fed counters are due to re-render (0 or less: now),
+/// `elapsed_ms` after their last render with `new_messages` logged since: at once below a
+/// flood, else [`FLOOD_COUNTS_INTERVAL_MS`] after the last.
+pub fn counts_render_in(elapsed_ms: f64, new_messages: u64) -> f64 {
+    if new_messages <= FLOOD_COUNTS_NEW_MESSAGES {
+        0.0
+    } else {
+        FLOOD_COUNTS_INTERVAL_MS - elapsed_ms
+    }
 }
 
 /// The view filter: a valid MQTT filter matches by MQTT rules; anything else is a plain
@@ -268,7 +298,7 @@ mod tests {
             properties: None,
         };
         for _ in 0..200 {
-            log.push(&big, 0);
+            log.push(big.clone(), 0);
         }
         assert!(log.len() < 64, "{} messages of 1 MiB kept", log.len());
         assert!(log.len() >= 60, "still as many as fit: {}", log.len());
@@ -281,7 +311,7 @@ mod tests {
         let newest = log.newest_first("", u64::MAX, 1).next().unwrap();
         assert_eq!(newest.seq, 200, "the newest is kept");
         log.clear();
-        log.push(&big, 0);
+        log.push(big, 0);
         assert_eq!(log.len(), 1);
     }
 
@@ -289,7 +319,7 @@ mod tests {
     fn the_ring_keeps_the_newest_messages_and_counts_what_fell_off() {
         let mut log = MessageLog::with_capacity(3);
         for i in 0..5 {
-            log.push(&msg(&format!("t/{i}")), i);
+            log.push(msg(&format!("t/{i}")), i);
         }
         let topics: Vec<_> = log
             .newest_first("", u64::MAX, 10)
@@ -305,7 +335,7 @@ mod tests {
     fn the_view_filter_uses_mqtt_wildcards_or_a_substring() {
         let mut log = MessageLog::default();
         for t in ["a/b/c", "a/x/c", "b/b/c", "a/b"] {
-            log.push(&msg(t), 0);
+            log.push(msg(t), 0);
         }
         let shown = |f: &str| {
             log.newest_first(f, u64::MAX, 10)
@@ -322,7 +352,7 @@ mod tests {
     fn a_flood_is_more_than_the_threshold_within_the_last_second() {
         let mut log = MessageLog::default();
         for i in 0..10 {
-            log.push(&msg("t"), 10_000 + i);
+            log.push(msg("t"), 10_000 + i);
         }
         assert!(log.flooding(10_500, 9));
         assert!(!log.flooding(10_500, 10));
@@ -332,9 +362,9 @@ mod tests {
     #[test]
     fn a_paused_view_shows_only_what_arrived_before_the_pause() {
         let mut log = MessageLog::default();
-        log.push(&msg("old"), 0);
+        log.push(msg("old"), 0);
         let paused_at = log.last_seq();
-        log.push(&msg("new"), 1);
+        log.push(msg("new"), 1);
         let shown: Vec<_> = log
             .newest_first("", paused_at, 10)
             .map(|m| m.topic.clone())
@@ -346,9 +376,9 @@ mod tests {
     #[test]
     fn shrinking_the_capacity_drops_the_oldest_and_export_is_json() {
         let mut log = MessageLog::default();
-        log.push(&msg("a"), 1);
+        log.push(msg("a"), 1);
         log.push(
-            &Message {
+            Message {
                 payload: vec![0xff],
                 ..msg("b")
             },
@@ -365,7 +395,7 @@ mod tests {
     fn a_window_of_the_newest_first_view_reads_only_its_rows() {
         let mut log = MessageLog::with_capacity(1_000);
         for i in 0..1_200 {
-            log.push(&msg(if i % 3 == 0 { "a/x" } else { "b/y" }), i);
+            log.push(msg(if i % 3 == 0 { "a/x" } else { "b/y" }), i);
         }
         // 200 evicted: seqs 201..=1200 kept, newest first.
         let (total, seqs) = log.newest_first_window("", u64::MAX, |n| 10..n.min(13));
@@ -399,5 +429,18 @@ mod tests {
         assert!(!list_render_due(250.0, FLOOD_NEW_MESSAGES + 1));
         assert!(!list_render_due(999.0, 10_000));
         assert!(list_render_due(1_000.0, 10_000));
+    }
+
+    #[test]
+    fn counters_follow_every_frame_until_a_flood_then_ten_times_a_second() {
+        assert_eq!(counts_render_in(16.0, 1), 0.0, "a trickle shows at once");
+        assert_eq!(counts_render_in(16.0, FLOOD_COUNTS_NEW_MESSAGES), 0.0);
+        assert_eq!(counts_render_in(16.0, FLOOD_COUNTS_NEW_MESSAGES + 1), 84.0);
+        assert_eq!(counts_render_in(99.0, 5_000), 1.0);
+        assert!(counts_render_in(100.0, 5_000) <= 0.0);
+        assert!(
+            counts_render_in(f64::INFINITY, 5_000) <= 0.0,
+            "the first render"
+        );
     }
 }

@@ -17,7 +17,7 @@ pub mod topics;
 
 use crate::bridge::{Refused, Update};
 use crate::mesh::MeshUpdate;
-use crate::mqtt::{Event, PublishId, PublishOutcome};
+use crate::mqtt::{Event, Message, PublishId, PublishOutcome};
 use mesh::Delivery;
 
 pub use connection::ConnectionView;
@@ -121,25 +121,26 @@ pub fn outcome_text(outcome: &PublishOutcome) -> String {
 }
 
 /// Folds one update from the session (in the page or in the worker) into the state.
-pub fn apply_update(state: &mut State, update: &Update, now_ms: u64) -> Changes {
+pub fn apply_update(state: &mut State, update: Update, now_ms: u64) -> Changes {
     let mut changes = Changes::default();
     match update {
-        Update::Session(event) => return apply(state, event, now_ms),
+        Update::Session(Event::Message(message)) => return apply_message(state, message, now_ms),
+        Update::Session(event) => return apply(state, &event, now_ms),
         Update::Ready => {}
         Update::Broker(in_use) => {
             if in_use.moved_because.is_none() {
                 state.connection.connect_taken();
             }
-            state.connection.broker = Some(in_use.clone());
+            state.connection.broker = Some(in_use);
             changes.connection = true;
         }
         Update::WorkerFailed(why) => {
-            state.connection.refused_locally(why.clone());
+            state.connection.refused_locally(why);
             changes.connection = true;
         }
         Update::Mesh(MeshUpdate::Packet(packet)) => {
-            changes.devices = state.devices.apply_mesh_packet(packet, now_ms);
-            let (shown, delivery) = state.mesh.apply_packet(packet, now_ms);
+            changes.devices = state.devices.apply_mesh_packet(&packet, now_ms);
+            let (shown, delivery) = state.mesh.apply_packet(&packet, now_ms);
             changes.mesh = shown;
             if let (Some(delivery), Some(publish)) = (delivery, state.mesh.last_publish) {
                 let text = match delivery {
@@ -150,17 +151,17 @@ pub fn apply_update(state: &mut State, update: &Update, now_ms: u64) -> Changes 
             }
         }
         Update::Mesh(MeshUpdate::Undecodable { channel, why }) => {
-            changes.mesh = state.mesh.count_unreadable(channel, why);
+            changes.mesh = state.mesh.count_unreadable(&channel, &why);
         }
         Update::MeshKeys { refused } => {
-            state.mesh.key_errors = refused.clone();
+            state.mesh.key_errors = refused;
             changes.mesh = true;
         }
         Update::Refused { command, reason } => match command {
             Refused::Publish { id } => {
                 let text = format!("failed: {reason}");
                 for view in [&mut state.publish, &mut state.send] {
-                    changes.publish |= view.outcome(*id, &text);
+                    changes.publish |= view.outcome(id, &text);
                 }
             }
             Refused::Connect { .. } => {
@@ -168,10 +169,34 @@ pub fn apply_update(state: &mut State, update: &Update, now_ms: u64) -> Changes 
                 changes.connection = true;
             }
             Refused::Subscribe { filter } | Refused::Unsubscribe { filter } => {
-                changes.subscriptions = state.subscriptions.fail(filter, reason.to_string());
+                changes.subscriptions = state.subscriptions.fail(&filter, reason.to_string());
             }
         },
     }
+    changes
+}
+
+/// Folds one received message into the state; the log takes its bytes.
+fn apply_message(state: &mut State, message: Message, now_ms: u64) -> Changes {
+    let changes = Changes {
+        subscriptions: state.subscriptions.count_message(&message.topic),
+        messages: true,
+        publish: state.requests.observe(&message),
+        devices: state.devices.apply_message(
+            &message.topic,
+            &message.payload,
+            message.retain,
+            now_ms,
+        ),
+        ..Changes::default()
+    };
+    state.topics.record(
+        &message.topic,
+        message.payload.len(),
+        message.retain,
+        now_ms,
+    );
+    state.messages.push(message, now_ms);
     changes
 }
 
@@ -179,24 +204,7 @@ pub fn apply_update(state: &mut State, update: &Update, now_ms: u64) -> Changes 
 pub fn apply(state: &mut State, event: &Event, now_ms: u64) -> Changes {
     let mut changes = Changes::default();
     match event {
-        Event::Message(message) => {
-            changes.subscriptions = state.subscriptions.count_message(&message.topic);
-            state.messages.push(message, now_ms);
-            state.topics.record(
-                &message.topic,
-                message.payload.len(),
-                message.retain,
-                now_ms,
-            );
-            changes.messages = true;
-            changes.publish |= state.requests.observe(message);
-            changes.devices = state.devices.apply_message(
-                &message.topic,
-                &message.payload,
-                message.retain,
-                now_ms,
-            );
-        }
+        Event::Message(message) => return apply_message(state, message.clone(), now_ms),
         Event::Publish { id, outcome } => {
             if let PublishOutcome::Failed(why) = outcome {
                 state
@@ -330,14 +338,14 @@ mod tests {
             id: PublishId(40),
             outcome: PublishOutcome::Acked,
         };
-        apply_update(&mut state, &Update::Session(acked), 0);
+        apply_update(&mut state, Update::Session(acked), 0);
         assert_eq!(state.publish.result, "acked");
         assert_eq!(state.send.result, "sending");
         let refusal = Update::Refused {
             command: Refused::Publish { id: PublishId(41) },
             reason: Refusal::Session(CommandError::NotStarted),
         };
-        assert!(apply_update(&mut state, &refusal, 0).publish);
+        assert!(apply_update(&mut state, refusal, 0).publish);
         assert!(
             state.send.result.starts_with("failed: not connected"),
             "{}",
@@ -356,7 +364,7 @@ mod tests {
             },
             reason: Refusal::Session(CommandError::NotStarted),
         };
-        assert!(apply_update(&mut state, &refusal, 0).subscriptions);
+        assert!(apply_update(&mut state, refusal, 0).subscriptions);
         let sub = state.subscriptions.get("a/b").unwrap();
         assert_eq!(sub.state.as_str(), "failed");
     }
@@ -370,12 +378,12 @@ mod tests {
             },
             reason: Refusal::BrokerUrl("broker URL must start with ws://".into()),
         };
-        assert!(apply_update(&mut state, &refusal, 0).connection);
+        assert!(apply_update(&mut state, refusal, 0).connection);
         assert_eq!(
             state.connection.last_error.as_deref(),
             Some("broker URL must start with ws://")
         );
-        apply_update(&mut state, &Update::WorkerFailed("no worker".into()), 0);
+        apply_update(&mut state, Update::WorkerFailed("no worker".into()), 0);
         assert_eq!(state.connection.last_error.as_deref(), Some("no worker"));
     }
 
@@ -388,7 +396,7 @@ mod tests {
             of: 2,
             moved_because: Some("ws://a/mqtt failed 3 times in a row (refused)".into()),
         };
-        let changes = apply_update(&mut state, &Update::Broker(moved.clone()), 0);
+        let changes = apply_update(&mut state, Update::Broker(moved.clone()), 0);
         assert!(changes.connection);
         assert_eq!(state.connection.broker, Some(moved));
     }
@@ -411,7 +419,7 @@ mod tests {
             of: 1,
             moved_because: None,
         };
-        apply_update(&mut state, &Update::Broker(answer), 0);
+        apply_update(&mut state, Update::Broker(answer), 0);
         assert_eq!(state.connection.last_error, None);
         apply(
             &mut state,
@@ -461,9 +469,9 @@ mod tests {
             emoji: false,
         };
         for gateway in [0xaaaa, 0xbbbb] {
-            apply_update(&mut state, &mesh_packet(7, 1, gateway, info.clone()), 10);
-            apply_update(&mut state, &mesh_packet(7, 2, gateway, battery.clone()), 10);
-            let changes = apply_update(&mut state, &mesh_packet(7, 3, gateway, text.clone()), 10);
+            apply_update(&mut state, mesh_packet(7, 1, gateway, info.clone()), 10);
+            apply_update(&mut state, mesh_packet(7, 2, gateway, battery.clone()), 10);
+            let changes = apply_update(&mut state, mesh_packet(7, 3, gateway, text.clone()), 10);
             assert_eq!(
                 changes.mesh,
                 gateway == 0xaaaa,
@@ -495,13 +503,13 @@ mod tests {
             id,
             outcome: PublishOutcome::Acked,
         });
-        apply_update(&mut state, &puback, 1);
+        apply_update(&mut state, puback, 1);
         assert_eq!(state.send.result, "sent");
         let routing = |error: &str| MeshBody::Routing {
             request_id: Some(0xbeef),
             error: error.into(),
         };
-        let changes = apply_update(&mut state, &mesh_packet(9, 77, 0xaaaa, routing("NONE")), 2);
+        let changes = apply_update(&mut state, mesh_packet(9, 77, 0xaaaa, routing("NONE")), 2);
         assert!(changes.publish);
         assert_eq!(state.send.result, "acked");
         // A refusal from the mesh shows its name.
@@ -511,7 +519,7 @@ mod tests {
         state.mesh.await_ack(id, 0xbeef, 0);
         apply_update(
             &mut state,
-            &mesh_packet(9, 78, 0xaaaa, routing("NO_ROUTE")),
+            mesh_packet(9, 78, 0xaaaa, routing("NO_ROUTE")),
             3,
         );
         assert_eq!(state.send.result, "failed: NO_ROUTE");
@@ -524,13 +532,13 @@ mod tests {
             channel: "LongFast".into(),
             why: crate::mesh::MeshUndecodable::WrongKey,
         });
-        assert!(apply_update(&mut state, &bad, 0).mesh);
+        assert!(apply_update(&mut state, bad, 0).mesh);
         assert_eq!(state.mesh.unreadable["LongFast"].wrong_key, 1);
         assert_eq!(state.mesh.texts().count(), 0);
         let keys = Update::MeshKeys {
             refused: vec![("Broken".into(), "not base64".into())],
         };
-        apply_update(&mut state, &keys, 0);
+        apply_update(&mut state, keys, 0);
         assert_eq!(state.mesh.key_errors.len(), 1);
     }
 }

@@ -7,7 +7,7 @@
 // Then a scale case (many distinct topics and Meshtastic nodes: DOM nodes and memory), the
 // time to `connected`, and the download with its largest contributors.
 // Prints figures and ratios; it asserts nothing (benchmarks are not timed tests).
-// Usage: node tests/bench/bench.mjs [--quick] [--only=a,e]
+// Usage: node tests/bench/bench.mjs [--quick] [--only=a,e] [--floods=2] (floods by number, 1-3)
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { readFileSync, existsSync, statSync, readdirSync, writeFileSync } from 'node:fs';
@@ -262,7 +262,9 @@ async function main() {
   const browser = await launchBrowser();
   const results = {};
   try {
-    for (const f of FLOODS) {
+    const floodsArg = process.argv.find((a) => a.startsWith('--floods='));
+    const floods = floodsArg ? floodsArg.slice(9).split(',').map((n) => FLOODS[Number(n) - 1]).filter(Boolean) : FLOODS;
+    for (const f of floods) {
       results[f.name] = {};
       for (const kind of KINDS.filter((k) => ONLY.includes(k))) {
         const client = await openClient(browser, kind, site, broker);
@@ -302,23 +304,25 @@ async function main() {
     // Report.
     const lines = [];
     const out = (s = '') => lines.push(s);
-    const all = KINDS.every((k) => ONLY.includes(k));
     out(`Benchmark ${new Date().toISOString()}${QUICK ? ' (quick: floods /10)' : ''}; Chromium headless, mosquitto 2.0, loopback, ${cpus().length} cores`);
     out('clients: (a) app with full UI (session in a worker)  (b) session alone in the page  (c) MQTT.js 5 in the page  (d) bare WebSocket in the page');
     out('         (e) bare WebSocket counter in a Worker (the ceiling)  (f) MQTT.js 5 in a Worker');
     const goals = [];
     const goal = (what, met, figures) => { goals.push(`| ${what} | ${figures} | ${met === null ? '—' : met ? 'met' : 'missed'} |`); };
-    for (const f of all ? FLOODS : []) {
+    // With --only, the floods of the clients that ran (ratios where both sides ran).
+    for (const f of FLOODS) {
       const r = results[f.name];
+      if (!r || !r.a || !r.e) continue;
       out();
       out(`## ${f.count.toLocaleString('en-US')} × ${f.name}`);
       out('| client | received | msg/s | longest frame gap ms | main-thread script ms / 1k msgs | task ms / 1k msgs |');
       out('|---|---|---|---|---|---|');
       for (const k of ['a', 'b', 'c', 'd', 'e', 'f']) {
         const x = r[k];
+        if (!x) continue;
         out(`| (${k}) | ${x.received}/${f.count} | ${fmt(x.rate)} | ${fmt(x.maxGap)} | ${fmt(x.scriptPer1k, 1)} | ${fmt(x.taskPer1k, 1)} |${x.errors ? ' errors: ' + x.errors.join('; ') : ''}`);
       }
-      const ratio = (p, q) => (r[p].rate && r[q].rate ? (r[p].rate / r[q].rate) : null);
+      const ratio = (p, q) => (r[p]?.rate && r[q]?.rate ? (r[p].rate / r[q].rate) : null);
       out(`ingest ratios: (a)/(e) ${fmt(ratio('a', 'e'), 2)}  (a)/(f) ${fmt(ratio('a', 'f'), 2)}  (a)/(c) ${fmt(ratio('a', 'c'), 2)}  (b)/(d) ${fmt(ratio('b', 'd'), 2)}  (b)/(c) ${fmt(ratio('b', 'c'), 2)}`);
       out(`main thread: (a) task/1k ÷ (e) task/1k = ${fmt(r.a.taskPer1k / r.e.taskPer1k, 1)}×; (a) frame gap − (e) frame gap = ${fmt(r.a.maxGap - r.e.maxGap, 1)} ms`);
       if (r.a.heaps) out(`(a) main-thread JS heap after GC, after floods 1, 2, 3: ${r.a.heaps.map((h) => fmt(h / 1024) + ' KiB').join(', ')}`);
