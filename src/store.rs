@@ -26,13 +26,39 @@ pub struct AppStore {
     state: Store<State>,
     pending: StoredValue<Changes, LocalStorage>,
     frame_scheduled: StoredValue<bool, LocalStorage>,
-    /// When the message list was last notified (performance.now() ms), and the newest
-    /// message then. Counts and status still update every frame.
-    messages_notified_at: StoredValue<f64, LocalStorage>,
-    messages_notified_seq: StoredValue<u64, LocalStorage>,
-    /// The same for the counters the messages feed (subscriptions, devices, mesh).
-    counts_notified_at: StoredValue<f64, LocalStorage>,
-    counts_notified_seq: StoredValue<u64, LocalStorage>,
+    /// When the message list was last notified, and the counters the messages feed
+    /// (subscriptions, devices, mesh). Status and outcomes update every frame.
+    list: Cadence,
+    counts: Cadence,
+}
+
+/// When a field was last notified (performance.now() ms) and the newest message then: what
+/// its render rule (`list_render_in`, `counts_render_in`) is asked about.
+#[derive(Clone, Copy)]
+struct Cadence {
+    notified_at: StoredValue<f64, LocalStorage>,
+    notified_seq: StoredValue<u64, LocalStorage>,
+}
+
+impl Cadence {
+    fn new() -> Cadence {
+        Cadence {
+            notified_at: StoredValue::new_local(f64::NEG_INFINITY),
+            notified_seq: StoredValue::new_local(0),
+        }
+    }
+
+    /// How long the render must wait by `rule` (0 or less: it is due, and is marked as
+    /// notified now at message `seq`).
+    fn wait_ms(&self, now: f64, seq: u64, rule: fn(f64, u64) -> f64) -> f64 {
+        let new_messages = seq.saturating_sub(self.notified_seq.get_value());
+        let wait = rule(now - self.notified_at.get_value(), new_messages);
+        if wait <= 0.0 {
+            self.notified_at.set_value(now);
+            self.notified_seq.set_value(seq);
+        }
+        wait
+    }
 }
 
 impl AppStore {
@@ -41,10 +67,8 @@ impl AppStore {
             state: Store::new(State::default()),
             pending: StoredValue::new_local(Changes::default()),
             frame_scheduled: StoredValue::new_local(false),
-            messages_notified_at: StoredValue::new_local(f64::NEG_INFINITY),
-            messages_notified_seq: StoredValue::new_local(0),
-            counts_notified_at: StoredValue::new_local(f64::NEG_INFINITY),
-            counts_notified_seq: StoredValue::new_local(0),
+            list: Cadence::new(),
+            counts: Cadence::new(),
         }
     }
 
@@ -114,8 +138,7 @@ impl AppStore {
         // How long the renders held back below must wait (none: nothing held back).
         let mut wait_ms = f64::INFINITY;
         if changes.subscriptions || changes.devices || changes.mesh {
-            let new_messages = seq.saturating_sub(self.counts_notified_seq.get_value());
-            let wait = counts_render_in(now - self.counts_notified_at.get_value(), new_messages);
+            let wait = self.counts.wait_ms(now, seq, counts_render_in);
             if wait > 0.0 {
                 self.pending.update_value(|p| {
                     p.subscriptions |= changes.subscriptions;
@@ -124,21 +147,14 @@ impl AppStore {
                 });
                 (changes.subscriptions, changes.devices, changes.mesh) = (false, false, false);
                 wait_ms = wait_ms.min(wait);
-            } else {
-                self.counts_notified_at.set_value(now);
-                self.counts_notified_seq.set_value(seq);
             }
         }
         if changes.messages {
-            let new_messages = seq.saturating_sub(self.messages_notified_seq.get_value());
-            let wait = list_render_in(now - self.messages_notified_at.get_value(), new_messages);
+            let wait = self.list.wait_ms(now, seq, list_render_in);
             if wait > 0.0 {
                 changes.messages = false;
                 self.pending.update_value(|p| p.messages = true);
                 wait_ms = wait_ms.min(wait);
-            } else {
-                self.messages_notified_at.set_value(now);
-                self.messages_notified_seq.set_value(seq);
             }
         }
         self.notify(changes);

@@ -234,11 +234,6 @@ pub fn list_render_in(elapsed_ms: f64, new_messages: u64) -> f64 {
     interval - elapsed_ms
 }
 
-/// Whether the message list is due to re-render (see [`list_render_in`]).
-pub fn list_render_due(elapsed_ms: f64, new_messages: u64) -> bool {
-    list_render_in(elapsed_ms, new_messages) <= 0.0
-}
-
 /// During a flood the counters the messages feed (subscription counts, devices, mesh nodes)
 /// are re-rendered at most every this many ms (10 a second) instead of every frame: each
 /// frame that changes the page costs its style, layout, paint and the browser's hover
@@ -423,6 +418,8 @@ mod tests {
 
     #[test]
     fn the_list_renders_four_times_a_second_and_once_a_second_in_a_flood() {
+        let list_render_due =
+            |elapsed_ms, new_messages| list_render_in(elapsed_ms, new_messages) <= 0.0;
         assert!(!list_render_due(100.0, 1));
         assert!(list_render_due(250.0, 1));
         assert!(list_render_due(250.0, FLOOD_NEW_MESSAGES));
