@@ -263,6 +263,20 @@ pub fn observe(mesh: &MeshDecoder, event: &Event) -> Option<Update> {
     }
 }
 
+/// The session side posts the UI at most one batch per frame (about 16 ms).
+pub const FRAME_MS: f64 = 16.0;
+
+/// How long an update waits before its batch is posted, given how long ago the last batch
+/// went: none after a quiet frame, so a lone update (a CONNACK, an ack, one message) reaches
+/// the UI at once; else the rest of the frame, so a flood still crosses once per frame.
+pub fn batch_delay_ms(since_last_post_ms: f64) -> u32 {
+    if since_last_post_ms.is_nan() || since_last_post_ms >= FRAME_MS {
+        0
+    } else {
+        (FRAME_MS - since_last_post_ms.max(0.0)).ceil() as u32
+    }
+}
+
 /// A batch could not be decoded (a bug or a foreign message, never a panic).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError(pub String);

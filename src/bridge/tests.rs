@@ -755,3 +755,48 @@ fn only_messages_on_mesh_protobuf_topics_are_decoded_after_the_event() {
         Some(Update::Mesh(MeshUpdate::Packet(_)))
     ));
 }
+
+/// The worker's outbox as the transport runs it: the first update of a batch schedules the
+/// post `batch_delay_ms` after it; later ones join that batch. Returns the post times.
+fn posts_for(arrivals: &[f64]) -> Vec<f64> {
+    let mut posts: Vec<f64> = Vec::new();
+    let mut due: Option<f64> = None;
+    for &at in arrivals {
+        if let Some(post_at) = due.filter(|&d| d <= at) {
+            posts.push(post_at);
+            due = None;
+        }
+        if due.is_none() {
+            let since = posts.last().map_or(f64::INFINITY, |last| at - last);
+            due = Some(at + f64::from(batch_delay_ms(since)));
+        }
+    }
+    posts.extend(due);
+    posts
+}
+
+#[test]
+fn a_lone_update_is_posted_at_once_and_a_flood_once_per_frame() {
+    // A CONNACK after a quiet second: no wait.
+    assert_eq!(posts_for(&[1000.0]), vec![1000.0]);
+    assert_eq!(posts_for(&[0.0, 500.0]), vec![0.0, 500.0]);
+    // Two updates 5 ms apart: the second waits out the frame of the first post.
+    assert_eq!(posts_for(&[100.0, 105.0]), vec![100.0, 116.0]);
+    // A flood of one update per ms for a second: at most one post per frame, and no update
+    // waits longer than a frame.
+    let flood: Vec<f64> = (0..1000).map(f64::from).collect();
+    let posts = posts_for(&flood);
+    assert!(
+        posts.windows(2).all(|w| w[1] - w[0] >= FRAME_MS),
+        "{posts:?}"
+    );
+    assert!(posts.len() >= 1000 / 17, "{} posts", posts.len());
+    for at in &flood {
+        let posted = posts.iter().find(|&&p| p >= *at).unwrap();
+        assert!(posted - at <= FRAME_MS, "update at {at} posted at {posted}");
+    }
+    // Clock oddities never make a negative or endless wait.
+    assert_eq!(batch_delay_ms(f64::NAN), 0);
+    assert_eq!(batch_delay_ms(-5.0), 16);
+    assert_eq!(batch_delay_ms(15.5), 1);
+}

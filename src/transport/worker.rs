@@ -14,20 +14,20 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, MessagePort, WebSocket};
 
-use crate::bridge::{decode_batch, encode_into, Command, Update};
+use crate::bridge::{batch_delay_ms, decode_batch, encode_into, Command, Update};
 use crate::mqtt::SessionConfig;
-use crate::transport::Driver;
+use crate::transport::{clock, Driver};
 
-/// Longest a batch waits before it is posted (about one frame).
-const FLUSH_MS: u32 = 16;
-
-/// Batches updates and posts them to the UI.
+/// Batches updates and posts them to the UI: at once after a quiet frame, else once per
+/// frame ([`batch_delay_ms`]).
 #[derive(Clone)]
 struct Outbox {
     /// The worker's global scope or a MessagePort: both post and receive the same way.
     scope: MessagePort,
     buffer: Rc<RefCell<Vec<u8>>>,
     scheduled: Rc<Cell<bool>>,
+    /// When the last batch was posted (performance.now() ms).
+    posted_at: Rc<Cell<f64>>,
 }
 
 impl Outbox {
@@ -35,7 +35,9 @@ impl Outbox {
         encode_into(&mut self.buffer.borrow_mut(), update);
         if !self.scheduled.replace(true) {
             let outbox = self.clone();
-            Timeout::new(FLUSH_MS, move || outbox.flush()).forget();
+            let since = clock::now_ms() as f64 - self.posted_at.get();
+            // A zero timeout still lets the rest of this task's updates join the batch.
+            Timeout::new(batch_delay_ms(since), move || outbox.flush()).forget();
         }
     }
 
@@ -45,6 +47,7 @@ impl Outbox {
         if bytes.is_empty() {
             return;
         }
+        self.posted_at.set(clock::now_ms() as f64);
         let array = js_sys::Uint8Array::from(&bytes[..]);
         let buffer = array.buffer();
         let _ = self
@@ -70,6 +73,7 @@ pub fn serve(scope: MessagePort) {
         scope: scope.clone(),
         buffer: Rc::default(),
         scheduled: Rc::default(),
+        posted_at: Rc::new(Cell::new(f64::NEG_INFINITY)),
     };
     let events_outbox = outbox.clone();
     let driver = Driver::new(
