@@ -94,13 +94,70 @@ pub fn send_as_node(
 }
 
 /// Loads the stored mesh settings into the store (drawing our node number the first time),
-/// hands the channel keys to the session side and saves the settings back.
+/// hands the channel keys to the session side and saves the settings back. Also starts the
+/// mesh's duties that run whether or not its panels were ever opened (they mount on first
+/// open): announcing our node on connect, and giving up on a direct send's ACK.
 pub fn start_mesh(store: AppStore, commands: Commands, stored: Option<MeshSettings>) {
     let mut settings = stored.unwrap_or_default().sanitized();
     if settings.node_num == 0 {
         settings.node_num = random_node_or_packet_id();
     }
     apply_settings(store, commands, settings);
+
+    // Announce on connect when the user has given the node a name.
+    let connection = store.state().connection();
+    let status = Memo::new(move |_| connection.with(|c| c.status));
+    Effect::new(move |previous: Option<ConnectionState>| {
+        let now = status.get();
+        let named = store.peek(|s| !s.mesh.settings.long_name.is_empty());
+        if now == ConnectionState::Connected && previous != Some(now) && named {
+            // Without a keyed channel there is nothing to announce on; the settings panel
+            // says so when the user announces by hand.
+            let _ = announce_node(store, commands);
+        }
+        now
+    });
+
+    // Direct sends wait for the mesh's ACK; after the timeout the send line says so.
+    let now = use_now();
+    Effect::new(move |_| {
+        let now = now.get();
+        if store.peek(|s| s.mesh.awaiting.is_some()) {
+            store.update(|s| {
+                let mut changes = Changes::default();
+                if let Some(a) = s.mesh.ack_timed_out(now) {
+                    changes.publish = s.send.outcome(a.publish, "no ack");
+                }
+                changes
+            });
+        }
+    });
+}
+
+/// Broadcasts our node's NodeInfo on the first channel that has a key (the outcome shows on
+/// the send-to-node line); `Err` says why nothing was sent.
+fn announce_node(store: AppStore, commands: Commands) -> Result<(), &'static str> {
+    let channel = store
+        .peek(|s| s.mesh.settings.decoder_channels().into_iter().next())
+        .ok_or("add a channel with a key first")?;
+    let (long, short) = store.peek(|s| {
+        (
+            s.mesh.settings.long_name.clone(),
+            s.mesh.settings.short_name.clone(),
+        )
+    });
+    send_as_node(
+        store,
+        commands,
+        OutcomeLine::Send,
+        channel,
+        BROADCAST,
+        OutgoingBody::NodeInfo {
+            long_name: long,
+            short_name: short,
+        },
+    );
+    Ok(())
 }
 
 /// Uses `settings` from now on: the store, the decoder's keys, the stored profile.
@@ -160,43 +217,10 @@ pub fn MeshSettingsPanel() -> impl IntoView {
         apply_settings(store, commands, settings);
         note.set("saved".into());
     };
-    let announce = move || {
-        let Some(channel) = store.peek(|s| s.mesh.settings.decoder_channels().into_iter().next())
-        else {
-            error.set("add a channel with a key first".into());
-            return;
-        };
-        let (long, short) = store.peek(|s| {
-            (
-                s.mesh.settings.long_name.clone(),
-                s.mesh.settings.short_name.clone(),
-            )
-        });
-        send_as_node(
-            store,
-            commands,
-            OutcomeLine::Send,
-            channel,
-            BROADCAST,
-            OutgoingBody::NodeInfo {
-                long_name: long,
-                short_name: short,
-            },
-        );
-        note.set("announced (see Send to node for the result)".into());
+    let announce = move || match announce_node(store, commands) {
+        Ok(()) => note.set("announced (see Send to node for the result)".into()),
+        Err(why) => error.set(why.into()),
     };
-
-    // Announce on connect when the user has given the node a name.
-    let connection = store.state().connection();
-    let status = Memo::new(move |_| connection.with(|c| c.status));
-    Effect::new(move |previous: Option<ConnectionState>| {
-        let now = status.get();
-        let named = store.peek(|s| !s.mesh.settings.long_name.is_empty());
-        if now == ConnectionState::Connected && previous != Some(now) && named {
-            announce();
-        }
-        now
-    });
 
     let key_errors = move || {
         mesh.with(|m| {
@@ -294,7 +318,6 @@ pub fn MeshChatPanel() -> impl IntoView {
     let store = use_store();
     let mesh = store.state().mesh();
     let devices = store.state().devices();
-    let now = use_now();
     // "" = every conversation.
     let picked = RwSignal::new(String::new());
 
@@ -335,19 +358,6 @@ pub fn MeshChatPanel() -> impl IntoView {
             .with(|d| d.node_name(num).map(str::to_string))
             .unwrap_or_else(|| format_node_id(num))
     };
-    // Direct sends wait for the mesh's ACK; after the timeout the line says so.
-    Effect::new(move |_| {
-        let now = now.get();
-        if store.peek(|s| s.mesh.awaiting.is_some()) {
-            store.update(|s| {
-                let mut changes = Changes::default();
-                if let Some(a) = s.mesh.ack_timed_out(now) {
-                    changes.publish = s.send.outcome(a.publish, "no ack");
-                }
-                changes
-            });
-        }
-    });
     view! {
         <div class="toolbar">
             <label class="field grow">

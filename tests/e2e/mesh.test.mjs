@@ -155,3 +155,28 @@ test('a protobuf send is an envelope the independent decoder reads as our text, 
   await outside.endAsync();
   assert.deepEqual(panics(page), []);
 });
+
+test('a named node announces itself on connect, the next visit too, without its settings being opened', async () => {
+  const page = await openMeshPage();
+  // Name our node and save it with the profile.
+  await page.locator('summary', { hasText: 'Meshtastic node and channels' }).click();
+  const ownId = await byTestId(page, 'mesh-node-id').inputValue();
+  await byTestId(page, 'mesh-long-name').fill('Browser Base');
+  await byTestId(page, 'mesh-short-name').fill('BB');
+  await byTestId(page, 'mesh-apply').click();
+  // Next visit: the section starts closed, and on connect our node announces itself.
+  const outside = await outsideClient();
+  await outside.subscribeAsync('msh/+/2/e/#', { qos: 1 });
+  await page.reload(); // the linked broker is now the saved one: no confirmation asked
+  await waitForStatus(page, 'connected');
+  const ours = () => outside.received.find((m) => m.topic.endsWith(`/LongFast/${ownId}`));
+  await waitUntil(() => ours() !== undefined, 5000, 'our NodeInfo at the broker');
+  const read = decode(ours().payload);
+  assert.equal(read.portnum, 'NODEINFO_APP');
+  assert.equal(read.from, parseInt(ownId.slice(1), 16));
+  assert.equal(read.to, 0xffffffff);
+  assert.equal(read.user.long_name, 'Browser Base');
+  assert.equal(read.user.short_name, 'BB');
+  await outside.endAsync();
+  assert.deepEqual(panics(page), []);
+});
