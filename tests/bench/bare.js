@@ -26,6 +26,7 @@ ws.onmessage = (ev) => {
     do { if (j >= buf.length) { pending = buf.slice(i); return; } b = buf[j++]; len += (b & 127) * mult; mult *= 128; } while (b & 128);
     if (j + len > buf.length) { pending = buf.slice(i); return; }
     const type = buf[i] >> 4;
+    if (type === 2 && !self.bench.connectedAt) self.bench.connectedAt = performance.now();
     if (type === 9) self.bench.ready = true;
     if (type === 3) {
       const qos = (buf[i] >> 1) & 3;

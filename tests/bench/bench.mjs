@@ -55,12 +55,19 @@ const FRAME_RECORDER = `
   (() => { let prev = 0; const tick = (t) => {
     if (window.frames.recording && prev) window.frames.maxGap = Math.max(window.frames.maxGap, t - prev);
     prev = t; requestAnimationFrame(tick); }; requestAnimationFrame(tick); })();`;
-// (a): counts what the user sees, the subscription's data-count, once per frame.
+// (a): counts what the user sees, the subscription's data-count, once per frame. The moment
+// the status turns `connected` is taken from a MutationObserver (when the DOM changed, which is
+// the frame it is painted in; a rAF poll would see the store's own rAF update a frame late),
+// and the observer is dropped then so that floods do not pay for it.
 const UI_COUNTER = `
   window.bench = { count: 0, first: 0, last: 0, ready: false, connectedAt: 0 };
-  (() => { const tick = () => {
-    const status = document.querySelector('[data-testid="connection-status"]');
-    if (status && status.textContent === 'connected' && !window.bench.connectedAt) window.bench.connectedAt = performance.now();
+  (() => {
+    const connected = () => document.querySelector('[data-testid="connection-status"]')?.textContent === 'connected';
+    const observer = new MutationObserver(() => {
+      if (connected()) { window.bench.connectedAt = performance.now(); observer.disconnect(); }
+    });
+    observer.observe(document, { subtree: true, childList: true, characterData: true });
+    const tick = () => {
     const el = document.querySelector('[data-testid="subscription"][data-filter="bench/#"]');
     if (el) {
       const c = Number(el.dataset.count);
@@ -68,6 +75,37 @@ const UI_COUNTER = `
       window.bench.ready = el.dataset.state === 'active';
     }
     requestAnimationFrame(tick); }; requestAnimationFrame(tick); })();`;
+
+/**
+ * Waits for `expression` to be truthy without Playwright's waitForFunction, whose injected
+ * script (about 60 ms of main-thread work on this machine) would land in the middle of the
+ * page's start-up and be counted as ours.
+ */
+async function pollQuietly(page, expression, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  await sleep(300);
+  for (;;) {
+    const value = await page.evaluate(expression).catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${expression}`);
+    await sleep(100);
+  }
+}
+
+/** The broker's WebSocket handshake alone, from Node (median ms of `n`): the floor under both. */
+async function handshakeMs(broker, n = 5) {
+  const WebSocket = createRequire(join(ROOT, 'tests/e2e/package.json'))('ws');
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const ws = new WebSocket(broker.wsUrl, 'mqtt');
+    await new Promise((ok, fail) => { ws.once('open', ok); ws.once('error', fail); });
+    times.push(performance.now() - t0);
+    ws.close();
+    await sleep(50);
+  }
+  return times.sort((x, y) => x - y)[Math.floor(n / 2)];
+}
 
 async function metrics(cdp) {
   const { metrics } = await cdp.send('Performance.getMetrics');
@@ -283,18 +321,27 @@ async function main() {
       }
     }
     const scaleResult = ONLY.includes('a') ? await scaleCase(browser, site, broker) : null;
-    // Time from navigation start to `connected`, (a), median of 5 loads.
-    const connectTimes = [];
+    // Time from navigation start to `connected`, median of 5 loads each, interleaved: (a) the
+    // status shows `connected`; (e) the bare WebSocket in a Worker has its CONNACK (the floor
+    // for any page whose session runs in a worker). Neither page is touched while it loads.
+    const connectTimes = { a: [], e: [] };
     for (let i = 0; i < 5; i++) {
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      await page.addInitScript(UI_COUNTER + savedBroker(broker.wsUrl));
-      await page.goto(`${site.url}/?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`);
-      await page.waitForFunction(() => window.bench.connectedAt > 0, null, { timeout: 20000 });
-      connectTimes.push(await page.evaluate(() => window.bench.connectedAt));
-      await context.close();
+      for (const kind of ['a', 'e']) {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        const b = encodeURIComponent(broker.wsUrl);
+        if (kind === 'a') {
+          await page.addInitScript(UI_COUNTER + savedBroker(broker.wsUrl));
+          await page.goto(`${site.url}/?broker=${b}&connect=1`, { waitUntil: 'commit' });
+        } else {
+          await page.goto(`${site.url}/bench/worker.html?peer=bare&broker=${b}&sub=bench/%23`, { waitUntil: 'commit' });
+        }
+        connectTimes[kind].push(await pollQuietly(page, 'window.bench && window.bench.connectedAt'));
+        await context.close();
+      }
     }
-    connectTimes.sort((x, y) => x - y);
+    const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+    const handshake = await handshakeMs(broker);
 
     // Download size, per file and in all.
     const files = readdirSync(DIST).map((f) => ({ f, raw: statSync(join(DIST, f)).size, gzip: gzipSync(readFileSync(join(DIST, f)), { level: 9 }).length }));
@@ -343,8 +390,12 @@ async function main() {
       goal('scale: DOM nodes (a) ≤ 5,000 on either tab', Math.max(a.nodesMessages, a.nodesTopics) <= 5000, `${fmt(a.nodesMessages)} / ${fmt(a.nodesTopics)}`);
     }
     out();
-    out(`time from navigation start to connected, (a), median of 5: ${fmt(connectTimes[2])} ms (all: ${connectTimes.map((t) => fmt(t)).join(', ')})`);
-    goal('time to connected ≤ 250 ms (median of 5)', connectTimes[2] <= 250, `${fmt(connectTimes[2])} ms`);
+    const [ta, te] = [median(connectTimes.a), median(connectTimes.e)];
+    out('## time from navigation start to connected, median of 5 loads each');
+    out(`(a) status shows connected: ${fmt(ta)} ms (all: ${connectTimes.a.map((t) => fmt(t)).join(', ')})`);
+    out(`(e) bare WebSocket in a Worker has its CONNACK: ${fmt(te)} ms (all: ${connectTimes.e.map((t) => fmt(t)).join(', ')})`);
+    out(`the broker's WebSocket handshake alone (from Node): ${fmt(handshake)} ms; (a) − (e) = ${fmt(ta - te)} ms`);
+    goal('time to connected ≤ 250 ms (median of 5)', ta <= 250, `${fmt(ta)} ms ((e) ${fmt(te)} ms, handshake ${fmt(handshake)} ms)`);
     out();
     out(`## download: dist/ gzip ${fmt(distGzip)} bytes (${fmt(distGzip / 1024, 1)} KiB) vs MQTT.js dist/mqtt.min.js gzip ${fmt(mqttjsGzip)} bytes (before any UI)`);
     out('| file | bytes | gzip |');

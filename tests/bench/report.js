@@ -4,8 +4,9 @@ const shift = performance.timeOrigin;
 let sent = '';
 setInterval(() => {
   const b = self.bench;
-  const state = `${b.count} ${b.ready}`;
+  const state = `${b.count} ${b.ready} ${b.connectedAt}`;
   if (state === sent) return;
   sent = state;
-  self.postMessage({ count: b.count, ready: b.ready, first: b.first + shift, last: b.last + shift });
+  self.postMessage({ count: b.count, ready: b.ready, first: b.first + shift, last: b.last + shift,
+    connectedAt: b.connectedAt ? b.connectedAt + shift : 0 });
 }, 50);
