@@ -95,8 +95,8 @@ pub fn send_as_node(
 
 /// Loads the stored mesh settings into the store (drawing our node number the first time),
 /// hands the channel keys to the session side and saves the settings back. Also starts the
-/// mesh's duties that run whether or not its panels were ever opened (they mount on first
-/// open): announcing our node on connect, and giving up on a direct send's ACK.
+/// mesh's duties that belong to no panel (they run whether or not a panel is shown):
+/// announcing our node on connect, and giving up on a direct send's ACK.
 pub fn start_mesh(store: AppStore, commands: Commands, stored: Option<MeshSettings>) {
     let mut settings = stored.unwrap_or_default().sanitized();
     if settings.node_num == 0 {
