@@ -1,8 +1,10 @@
-// Trunk post-build hook: inlines the wasm-bindgen glue and the stylesheet into index.html.
-// Why: mosquitto's `http_dir` serves files with an EMPTY Content-Type, and browsers refuse a
-// module script (and a strict-MIME stylesheet) without one. An inline module script runs, and
-// the glue falls back from instantiateStreaming to instantiate for the untyped .wasm.
-import { readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+// Trunk post-build hook: inlines the wasm-bindgen glue and the stylesheet into index.html,
+// and writes the loader that runs the one wasm module twice: as the app on the page and as
+// the session in a Worker (the page compiles it once and posts the compiled module over).
+// Why inline: mosquitto's `http_dir` serves files with an EMPTY Content-Type, and browsers
+// refuse a module script (and a strict-MIME stylesheet) without one. Inline scripts run, and
+// the untyped .wasm is compiled from its bytes instead of streamed.
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { preconnectUrl, defaultBrokerFor } from './preconnect.mjs';
 
@@ -17,29 +19,45 @@ if (!loader) {
   process.exit(0);
 }
 const [, gluePath, wasmPath] = loader;
+// The glue as a classic script: one object, `mqttWebGlue`, instead of a module's exports, so
+// that the page runs it inline and the session worker runs the same text. Its one
+// `import.meta.url` (the default wasm path) is never used: the compiled module is passed in.
 const glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8')
   .replace(/^export \{[^}]*\};?\s*$/m, '')
   .replace(/^export (class|function|const|let|async function) /gm, '$1 ')
+  .replace(/import\.meta\.url/g, 'location.href')
   .replace(/<\/script/gi, '<\\/script');
 if (/^export /m.test(glue)) throw new Error('inline-glue: an export the script does not know how to inline is left');
-// The session worker (Trunk's `data-type="worker"` bin: no-modules glue + wasm). Started
-// from Blob URLs: from http_dir, importScripts of the untyped worker.js fails, while a Blob
-// of its text works (both seen in Chromium). The worker fetches its own glue, so the page
-// does not wait for it; the app queues commands until the worker says it is ready.
-const files = readdirSync(dir);
-const workerGlue = files.find((f) => /^worker(-[0-9a-f]+)?\.js$/.test(f));
-const workerWasm = files.find((f) => /^worker(-[0-9a-f]+)?_bg\.wasm$/.test(f));
+if (!/^function serve_in_page\(/m.test(glue)) throw new Error('inline-glue: the glue has no serve_in_page');
+const glueScript = `globalThis.mqttWebGlue = (() => {
+${glue}
+return { init: __wbg_init, serve_in_page };
+})();`;
 const buildDefault = process.env.MQTT_WEB_DEFAULT_BROKER ?? '';
-const workerStart = workerGlue && workerWasm ? `
+// The page fetches and compiles the app's one wasm module; the session worker, started
+// from a Blob of its boot script and the glue, instantiates that same compiled module
+// (posted to it), where it runs as the session. A Blob, because from mosquitto's http_dir
+// a worker script by URL is refused for its empty Content-Type.
+const workerStart = `
 {
-  const glueUrl = new URL('./${workerGlue}', document.baseURI).href;
-  const wasmUrl = new URL('./${workerWasm}', document.baseURI).href;
   // Keep what the session says until the app takes over (it may say "ready" before the
-  // app's wasm has loaded, and a message with no listener is lost).
+  // app has mounted, and a message with no listener is lost).
   globalThis.mqttWebWorkerEarly = [];
+  // Compiled once, streaming where the server says it is wasm (http_dir says nothing).
+  globalThis.mqttWebAppModule = fetch(new URL('.${wasmPath}', document.baseURI)).then((response) => {
+    if (!response.ok) throw new Error('the app could not be loaded: HTTP ' + response.status + ' for ' + response.url);
+    return (response.headers.get('content-type') ?? '').startsWith('application/wasm')
+      ? WebAssembly.compileStreaming(response)
+      : response.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
+  });
+  globalThis.mqttWebAppModule.catch(() => {});
+  // Settles once the app's own instance runs (the module script below).
+  let appStarted;
+  const appReady = new Promise((resolve) => { appStarted = resolve; });
+  globalThis.mqttWebAppStarted = () => appStarted();
   // The broker this page is about to connect to on its own, if any (scripts/preconnect.mjs):
-  // the session module's thread opens the WebSocket to it at once, and the session's first
-  // connect takes it over. Only its URL leaves storage.
+  // the session's thread opens the WebSocket to it at once, and the session's first connect
+  // takes it over. Only its URL leaves storage.
   ${preconnectUrl.toString()}
   ${defaultBrokerFor.toString()}
   let saved = null;
@@ -47,8 +65,8 @@ const workerStart = workerGlue && workerWasm ? `
   const preconnect = preconnectUrl(location.search, saved,
     defaultBrokerFor(location.protocol, location.host, ${JSON.stringify(buildDefault)}));
   saved = null;
-  // Runs on the session module's thread (the worker's, or this page's): the socket must be
-  // opened where the session runs (a WebSocket cannot be handed to another thread).
+  // Runs on the session's thread (the worker's, or this page's): the socket must be opened
+  // where the session runs (a WebSocket cannot be handed to another thread).
   const openEarly = (url) => {
     const hint = { url, socket: null };
     if (url) {
@@ -62,17 +80,17 @@ const workerStart = workerGlue && workerWasm ? `
     }
     return hint;
   };
-  // Settles when the session module's thread can take the app's messages at once (see the
-  // module script below).
+  // Settles when the session's thread can take the app's messages at once (see the module
+  // script below).
   let booted;
   globalThis.mqttWebSessionBooted = new Promise((resolve) => { booted = resolve; });
   const keepEarly = (event) => {
     if (event.data === 'mqtt-web:booted') booted();
     else globalThis.mqttWebWorkerEarly.push(event.data);
   };
-  // The session module on this page's thread, behind a MessageChannel the app uses like a
-  // Worker: for ?worker=0 and for pages that may not start workers (a strict CSP). Its glue
-  // is a classic script, loaded by URL (no eval).
+  // The session on this page's thread, behind a MessageChannel the app uses like a Worker:
+  // for ?worker=0 and for pages that may not start workers (a strict CSP). The app's own
+  // instance serves it once it runs (never inside a call from the app: always a later task).
   const onThisThread = () => {
     if (!globalThis.mqttWebPreconnect) globalThis.mqttWebPreconnect = openEarly(preconnect);
     booted();
@@ -80,15 +98,8 @@ const workerStart = workerGlue && workerWasm ? `
     channel.port2.onmessage = keepEarly;
     globalThis.mqttWebWorker = channel.port2;
     globalThis.mqttWebSessionThread = 'page';
-    const wasm = fetch(wasmUrl);
-    wasm.catch(() => {});
-    const script = document.createElement('script');
-    script.src = glueUrl;
-    script.onload = () => wasm_bindgen({ module_or_path: wasm })
-      .then(() => wasm_bindgen.serve_in_page(channel.port1))
-      .catch((e) => channel.port1.postMessage('the session module could not start: ' + e));
-    script.onerror = () => channel.port1.postMessage('the session module could not be loaded from ' + glueUrl);
-    document.head.append(script);
+    appReady.then(() => mqttWebGlue.serve_in_page(channel.port1))
+      .catch((e) => channel.port1.postMessage('the session could not start on the page: ' + e));
   };
   // The app calls this when its worker fails before it is ready.
   globalThis.mqttWebStartSessionOnPage = () => { onThisThread(); return globalThis.mqttWebWorker; };
@@ -96,47 +107,53 @@ const workerStart = workerGlue && workerWasm ? `
     onThisThread();
   } else {
     try {
-      // The socket, the glue and the wasm all start at once.
-      // The app posts its first commands (the connect) without waiting for the session to
-      // say it is ready; they are kept here until the session module takes them.
+      // The socket opens at once; the module follows when the page has compiled it. The app
+      // posts its first commands (the connect) without waiting for the session to say it is
+      // ready; they are kept here until the session takes them.
       const boot = \`self.mqttWebCommandsEarly = [];
-      self.onmessage = (event) => self.mqttWebCommandsEarly.push(event.data);
+      self.onmessage = (event) => {
+        if (event.data && event.data.mqttWebModule) {
+          mqttWebGlue.init({ module_or_path: event.data.mqttWebModule })
+            .catch((e) => postMessage('the session worker could not start: ' + e));
+        } else {
+          self.mqttWebCommandsEarly.push(event.data);
+        }
+      };
       self.mqttWebPreconnect = (\${openEarly.toString()})(\${JSON.stringify(preconnect)});
       setTimeout(() => postMessage('mqtt-web:booted'), 0);
-      const wasm = fetch(\${JSON.stringify(wasmUrl)});
-      wasm.catch(() => {});
-      fetch(\${JSON.stringify(glueUrl)}).then((r) => r.text()).then((text) => {
-        importScripts(URL.createObjectURL(new Blob([text], { type: 'text/javascript' })));
-        return wasm_bindgen({ module_or_path: wasm });
-      }).catch((e) => postMessage('the session worker could not start: ' + e));\`;
-      const worker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
+      \`;
+      const glueText = document.getElementById('mqtt-web-glue').textContent;
+      const worker = new Worker(URL.createObjectURL(new Blob([boot, glueText], { type: 'text/javascript' })));
       worker.onmessage = keepEarly;
       // Failed before the app took over (it replaces these handlers): start on this thread.
       worker.onerror = () => { booted(); if (globalThis.mqttWebWorker === worker) onThisThread(); };
       globalThis.mqttWebWorker = worker;
       globalThis.mqttWebSessionThread = 'worker';
+      globalThis.mqttWebAppModule.then((module) => worker.postMessage({ mqttWebModule: module }), () => {});
     } catch (e) {
       console.warn('no session worker; the session runs on the page', e);
       onThisThread();
     }
   }
 }
-` : '';
-// The worker start and the app wasm's fetch go in a classic script, which runs as soon as it
-// is parsed (a module script waits for the whole document).
-const inline = `<script>
+`;
+// The glue and the loader are classic scripts, which run as soon as they are parsed (a
+// module script waits for the whole document); the app starts from a module script, once
+// the body exists.
+const inline = `<script id="mqtt-web-glue">
+${glueScript}
+</script>
+<script>
 ${workerStart}
-globalThis.mqttWebAppWasm = fetch(new URL('.${wasmPath}', document.baseURI));
-globalThis.mqttWebAppWasm.catch(() => {});
 </script>
 <script type="module">
-${glue}
 // Chromium holds the page's messages to a new worker until this thread has heard that the
 // worker's boot script ran; a message posted during the app's mount (one long task: the
 // connect) would wait for the mount and the first paint. So the app starts once the worker
 // has booted (or after 150 ms at most).
 await Promise.race([globalThis.mqttWebSessionBooted, new Promise((r) => setTimeout(r, 150))]);
-const trunkAppWasm = await __wbg_init({ module_or_path: globalThis.mqttWebAppWasm });
+const trunkAppWasm = await mqttWebGlue.init({ module_or_path: await globalThis.mqttWebAppModule });
+globalThis.mqttWebAppStarted();
 dispatchEvent(new CustomEvent("TrunkApplicationStarted", {detail: {wasm: trunkAppWasm}}));
 </script>`;
 html = html.replace(loader[0], () => inline);

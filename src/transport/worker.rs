@@ -56,15 +56,11 @@ impl Outbox {
     }
 }
 
-/// Entry point of the worker bin: in a Worker it serves the page at once; on the page's
-/// thread (no `document` there) it waits for the loader to call [`serve`] with a port.
+/// Entry point in the session worker: serves the page at the other end of the worker's
+/// global scope. (On the page's thread the loader calls [`serve`] with a port instead.)
 pub fn run() {
-    let global = js_sys::global();
-    let in_page = js_sys::Reflect::has(&global, &"document".into()).unwrap_or(false);
-    if !in_page {
-        // Structurally a port: `postMessage(message, transfer)` and `onmessage`.
-        serve(global.unchecked_into());
-    }
+    // Structurally a port: `postMessage(message, transfer)` and `onmessage`.
+    serve(js_sys::global().unchecked_into());
 }
 
 /// Runs the session for the UI at the other end of `scope`.
