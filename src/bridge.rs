@@ -287,12 +287,25 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-/// Appends one item to a batch (the worker keeps one buffer per flush).
-pub fn encode_into<T: Serialize>(batch: &mut Vec<u8>, item: &T) {
-    // Serializing plain enums into a Vec cannot fail (no maps with non-string keys, no
-    // fallible Serialize impls); should it ever, the batch is left as it was.
-    if let Ok(bytes) = postcard::to_extend(item, std::mem::take(batch)) {
-        *batch = bytes;
+/// Appends one item to a batch (the worker keeps one buffer per flush), in place.
+/// Serializing these plain enums cannot fail (no maps, no fallible `Serialize` impls);
+/// should one ever, that item is left out, the items already in the batch are kept, and
+/// `false` says so.
+pub fn encode_into<T: Serialize>(batch: &mut Vec<u8>, item: &T) -> bool {
+    /// postcard writes through `Extend`; this appends to the caller's buffer.
+    struct Append<'a>(&'a mut Vec<u8>);
+    impl Extend<u8> for Append<'_> {
+        fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+            self.0.extend(bytes);
+        }
+    }
+    let kept = batch.len();
+    if postcard::to_extend(item, Append(batch)).is_ok() {
+        true
+    } else {
+        // What the failed item wrote before it failed would garble the rest of the batch.
+        batch.truncate(kept);
+        false
     }
 }
 

@@ -800,3 +800,28 @@ fn a_lone_update_is_posted_at_once_and_a_flood_once_per_frame() {
     assert_eq!(batch_delay_ms(-5.0), 16);
     assert_eq!(batch_delay_ms(15.5), 1);
 }
+
+#[test]
+fn an_item_that_cannot_be_encoded_is_left_out_and_the_batch_kept() {
+    /// Writes a field, then fails (as a fallible Serialize impl would).
+    struct Failing;
+    impl serde::Serialize for Failing {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::{Error, SerializeTuple};
+            let mut tuple = s.serialize_tuple(2)?;
+            tuple.serialize_element(&0xABCD_u32)?;
+            Err(S::Error::custom("cannot"))
+        }
+    }
+    let mut batch = Vec::new();
+    assert!(encode_into(&mut batch, &Update::Ready));
+    assert!(!encode_into(&mut batch, &Failing));
+    assert!(encode_into(
+        &mut batch,
+        &Update::WorkerFailed("after".into())
+    ));
+    assert_eq!(
+        decode_batch::<Update>(&batch),
+        Ok(vec![Update::Ready, Update::WorkerFailed("after".into())])
+    );
+}

@@ -32,7 +32,11 @@ struct Outbox {
 
 impl Outbox {
     fn push(&self, update: &Update) {
-        encode_into(&mut self.buffer.borrow_mut(), update);
+        if !encode_into(&mut self.buffer.borrow_mut(), update) {
+            // Never seen; if it happens the page hears that something was lost.
+            let why = Update::WorkerFailed("the session worker could not pass an update on".into());
+            encode_into(&mut self.buffer.borrow_mut(), &why);
+        }
         if !self.scheduled.replace(true) {
             let outbox = self.clone();
             let since = clock::now_ms() as f64 - self.posted_at.get();
