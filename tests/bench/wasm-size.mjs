@@ -3,9 +3,11 @@
 //
 //   node tests/bench/wasm-size.mjs FILE.wasm [N]     prints the N (10) largest crates and functions
 //
-// Use it on the wasm rustc links (target/wasm32-unknown-unknown/release/*.wasm), which still
-// has its function names; wasm-opt and wasm-bindgen shrink it afterwards by a roughly even
-// factor, so the shares hold.
+// Use it on a wasm that still has its function names: wasm-bindgen's output before wasm-opt
+// (target/wasm-bindgen/release/*_bg.wasm) or the one rustc links
+// (target/wasm32-unknown-unknown/release/*.wasm; there about a tenth is wasm-bindgen's
+// type-description functions, which wasm-bindgen removes). wasm-opt then shrinks it by a
+// roughly even factor, so the shares hold.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
