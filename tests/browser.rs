@@ -182,6 +182,45 @@ async fn the_mounted_app_connects_from_its_settings_and_shows_connected() {
     root.remove();
 }
 
+fn input_value(root: &web_sys::HtmlElement, testid: &str) -> String {
+    root.query_selector(&format!("[data-testid=\"{testid}\"]"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {testid}"))
+        .dyn_into::<web_sys::HtmlInputElement>()
+        .unwrap()
+        .value()
+}
+
+#[wasm_bindgen_test]
+async fn the_connect_form_takes_the_saved_last_will_properties() {
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let key = "mqtt-web.profile";
+    let before = storage.get_item(key).unwrap();
+    let saved = r#"{"broker_url":"ws://127.0.0.1:9/mqtt","protocol":5,"will_topic":"gone/x",
+        "will_properties":{"delay":"45","content_type":"application/json","payload_utf8":true}}"#;
+    storage.set_item(key, saved).unwrap();
+    let root = container();
+    mount_into(root.clone(), UrlParams::default());
+    // The inputs take their values from the form's signals once the view has settled.
+    wait_until(1000, || input_value(&root, "will-delay") == "45").await;
+    let shown = (
+        input_value(&root, "will-delay"),
+        input_value(&root, "will-content-type"),
+        root.query_selector("[data-testid=\"will-payload-format\"]")
+            .unwrap()
+            .unwrap()
+            .dyn_into::<web_sys::HtmlInputElement>()
+            .unwrap()
+            .checked(),
+    );
+    root.remove();
+    match before {
+        Some(text) => storage.set_item(key, &text).unwrap(),
+        None => storage.remove_item(key).unwrap(),
+    }
+    assert_eq!(shown, ("45".into(), "application/json".into(), true));
+}
+
 #[wasm_bindgen_test]
 async fn the_mounted_app_refuses_a_malformed_broker_url_without_connecting() {
     let root = container();

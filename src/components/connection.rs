@@ -103,8 +103,9 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
     let receive_maximum = RwSignal::new(String::new());
     let alias_maximum = RwSignal::new("16".to_string());
     let maximum_packet_size = RwSignal::new(String::new());
-    let will_delay = RwSignal::new(String::new());
+    let will_delay = RwSignal::new(prefill.will_properties.delay.clone());
     let will_properties = MessagePropertyFields::default();
+    will_properties.fill(&prefill.will_properties);
     let request_response_info = RwSignal::new(false);
     let connect_user_properties = RwSignal::new(String::new());
     let username = RwSignal::new(prefill.username.clone());
@@ -152,6 +153,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         will_payload: will_payload.get_untracked(),
         will_qos: will_qos.get_untracked().as_u8(),
         will_retain: will_retain.get_untracked(),
+        will_properties: will_properties.saved_will(will_delay.get_untracked()),
         mesh: store.peek(|s| s.mesh.settings.clone()),
         subscriptions: store.peek(|s| {
             s.subscriptions
@@ -183,6 +185,8 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         will_payload.set(p.will_payload);
         will_qos.set(QoS::from_u8(p.will_qos).unwrap_or_default());
         will_retain.set(p.will_retain);
+        will_delay.set(p.will_properties.delay.clone());
+        will_properties.fill(&p.will_properties);
         url_subs.set_value(
             p.subscriptions
                 .iter()

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::mqtt::{topic, PublishProperties, WillProperties};
+use crate::state::profile::SavedWillProperties;
 use crate::state::requests::{parse_seconds, parse_user_properties};
 
 /// The fields' text, as typed.
@@ -50,6 +51,29 @@ impl MessagePropertyFields {
     }
 
     /// The same fields as will properties, with the will's delay.
+    /// The fields as the profile keeps them for the last will (with its delay).
+    pub fn saved_will(&self, delay: String) -> SavedWillProperties {
+        SavedWillProperties {
+            delay,
+            content_type: self.content_type.get_untracked(),
+            expiry: self.expiry.get_untracked(),
+            response_topic: self.response_topic.get_untracked(),
+            correlation: self.correlation.get_untracked(),
+            user_properties: self.user_properties.get_untracked(),
+            payload_utf8: self.payload_utf8.get_untracked(),
+        }
+    }
+
+    /// Fills the fields from a saved last will (its delay is the caller's field).
+    pub fn fill(&self, saved: &SavedWillProperties) {
+        self.content_type.set(saved.content_type.clone());
+        self.expiry.set(saved.expiry.clone());
+        self.response_topic.set(saved.response_topic.clone());
+        self.correlation.set(saved.correlation.clone());
+        self.user_properties.set(saved.user_properties.clone());
+        self.payload_utf8.set(saved.payload_utf8);
+    }
+
     pub fn read_will(&self, delay: &str) -> Result<WillProperties, String> {
         let p = self.read()?;
         Ok(WillProperties {

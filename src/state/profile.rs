@@ -49,6 +49,23 @@ pub struct Profile {
     pub protocol: u8,
     /// MQTT 5 session expiry interval, seconds (0: the session ends with the link).
     pub session_expiry_secs: u32,
+    /// The MQTT 5 last will's delay and properties, as typed (checked when connecting).
+    pub will_properties: SavedWillProperties,
+}
+
+/// The last will's MQTT 5 fields as the form holds them: text, so that what the user typed
+/// comes back as typed, and a value the form would refuse is refused at connect, with its
+/// reason, not lost on load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SavedWillProperties {
+    pub delay: String,
+    pub content_type: String,
+    pub expiry: String,
+    pub response_topic: String,
+    pub correlation: String,
+    pub user_properties: String,
+    pub payload_utf8: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +93,7 @@ impl Default for Profile {
             will_retain: false,
             subscriptions: Vec::new(),
             mesh: MeshSettings::default(),
+            will_properties: SavedWillProperties::default(),
         }
     }
 }
@@ -285,6 +303,37 @@ mod tests {
             Profile::from_json(&profile.to_json()).unwrap().profile,
             profile
         );
+    }
+
+    #[test]
+    fn the_mqtt5_last_will_properties_come_back_as_typed() {
+        let profile = Profile {
+            protocol: 5,
+            will_properties: SavedWillProperties {
+                delay: "30".into(),
+                content_type: "application/json".into(),
+                expiry: "600".into(),
+                response_topic: "replies/me".into(),
+                correlation: "req-7".into(),
+                user_properties: "site=lab\nowner=ana".into(),
+                payload_utf8: true,
+            },
+            ..sample()
+        };
+        let back = Profile::from_json(&profile.to_json()).unwrap().profile;
+        assert_eq!(back.will_properties, profile.will_properties);
+        assert_eq!(
+            Profile::from_json(&profile.to_export_json(false))
+                .unwrap()
+                .profile
+                .will_properties,
+            profile.will_properties,
+            "an exported profile carries them too"
+        );
+        // A profile saved before these existed loads with none.
+        let old = r#"{"broker_url":"ws://127.0.0.1:9001/mqtt","will_topic":"a/b"}"#;
+        let loaded = Profile::from_json(old).unwrap().profile;
+        assert_eq!(loaded.will_properties, SavedWillProperties::default());
     }
 
     #[test]

@@ -202,6 +202,44 @@ test('the last will carries its MQTT 5 properties and waits out its delay', asyn
   } finally { await cleanup(); }
 });
 
+test('the last will\'s MQTT 5 properties are kept with the profile: after a reload the same will goes out', async () => {
+  try {
+    const watcher = await v5Client();
+    const wills = [];
+    await watcher.subscribeAsync('gone/#', { qos: 1 });
+    watcher.on('message', (topic, payload, packet) => wills.push({ topic, payload: String(payload), properties: packet.properties ?? {} }));
+    const page = await openRecordedPage(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&protocol=5&client_id=will-kept`, cleanups);
+    await page.locator('summary', { hasText: 'Last will' }).click();
+    await byTestId(page, 'will-topic').fill('gone/will-kept');
+    await byTestId(page, 'will-payload').fill('kept');
+    await byTestId(page, 'will-delay').fill('1');
+    await byTestId(page, 'will-content-type').fill('text/plain');
+    await byTestId(page, 'will-user-properties').fill('reason=saved');
+    await byTestId(page, 'will-payload-format').check();
+    await byTestId(page, 'connect-button').click();
+    await waitForStatus(page, 'connected');
+    await byTestId(page, 'disconnect-button').click();
+    await waitForStatus(page, 'disconnected');
+    // A new visit with no settings in the link: the saved profile fills the form.
+    await page.goto(site.url);
+    await page.locator('summary', { hasText: 'Last will' }).click();
+    assert.equal(await byTestId(page, 'will-delay').inputValue(), '1');
+    assert.equal(await byTestId(page, 'will-content-type').inputValue(), 'text/plain');
+    assert.equal(await byTestId(page, 'will-user-properties').inputValue(), 'reason=saved');
+    assert.equal(await byTestId(page, 'will-payload-format').isChecked(), true);
+    await byTestId(page, 'connect-button').click();
+    await waitForStatus(page, 'connected');
+    assert.deepEqual(panics(page), []);
+    await page.context().close(); // no DISCONNECT: the broker owes the will
+    await waitUntil(() => wills.length === 1, 10000, 'the will');
+    assert.equal(wills[0].topic, 'gone/will-kept');
+    assert.equal(wills[0].properties.contentType, 'text/plain');
+    assert.equal(wills[0].properties.payloadFormatIndicator, true);
+    assert.deepEqual({ ...wills[0].properties.userProperties }, { reason: 'saved' });
+    figures.flows++;
+  } finally { await cleanup(); }
+});
+
 test('a maximum packet size keeps larger messages away and the session up', async () => {
   try {
     const page = await openRecordedPage(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&protocol=5`, cleanups);
