@@ -277,6 +277,39 @@ pub fn batch_delay_ms(since_last_post_ms: f64) -> u32 {
     }
 }
 
+/// A batch is posted at once, whatever [`batch_delay_ms`] says, when it holds this many
+/// updates or bytes. After a stall (a busy machine, a GC) the worker drains its socket's
+/// backlog in a burst; one batch of all of it was one long task on the page (over 100 ms
+/// seen), where several of these are short tasks the page can paint between.
+pub const BATCH_MAX_UPDATES: usize = 1_000;
+pub const BATCH_MAX_BYTES: usize = 1 << 20;
+
+/// The updates the worker has for the page and not yet posted, encoded.
+#[derive(Debug, Default)]
+pub struct Batch {
+    bytes: Vec<u8>,
+    updates: usize,
+}
+
+impl Batch {
+    /// Adds `update`; `true` when the batch is full and is to be posted now.
+    pub fn push(&mut self, update: &Update) -> bool {
+        if !encode_into(&mut self.bytes, update) {
+            // Never seen; if it happens the page hears that something was lost.
+            let why = Update::WorkerFailed("the session worker could not pass an update on".into());
+            encode_into(&mut self.bytes, &why);
+        }
+        self.updates += 1;
+        self.updates >= BATCH_MAX_UPDATES || self.bytes.len() >= BATCH_MAX_BYTES
+    }
+
+    /// The encoded batch (empty if there is nothing to post), leaving this one empty.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.updates = 0;
+        std::mem::take(&mut self.bytes)
+    }
+}
+
 /// A batch could not be decoded (a bug or a foreign message, never a panic).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError(pub String);

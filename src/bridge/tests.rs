@@ -825,3 +825,46 @@ fn an_item_that_cannot_be_encoded_is_left_out_and_the_batch_kept() {
         Ok(vec![Update::Ready, Update::WorkerFailed("after".into())])
     );
 }
+
+fn message_update(topic: &str, payload: &[u8]) -> Update {
+    Update::Session(Event::Message(Message {
+        topic: topic.into(),
+        payload: payload.to_vec(),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        dup: false,
+        properties: None,
+    }))
+}
+
+#[test]
+fn a_burst_crosses_in_batches_the_page_can_take_one_at_a_time() {
+    // A backlog drained in one go: 5,500 messages, then an ack.
+    let mut batch = Batch::default();
+    let mut posted: Vec<Vec<u8>> = Vec::new();
+    let mut sent = Vec::new();
+    for i in 0..5_500u32 {
+        let update = message_update("burst/x", &i.to_be_bytes());
+        if batch.push(&update) {
+            posted.push(batch.take());
+        }
+        sent.push(update);
+    }
+    let ack = Update::Ready;
+    assert!(!batch.push(&ack), "a lone update waits for its frame");
+    sent.push(ack);
+    posted.push(batch.take());
+    assert!(batch.take().is_empty());
+    let batches: Vec<Vec<Update>> = posted.iter().map(|b| decode_batch(b).unwrap()).collect();
+    assert_eq!(batches.len(), 6);
+    assert!(batches.iter().all(|b| b.len() <= BATCH_MAX_UPDATES));
+    assert_eq!(batches.concat(), sent, "all of it, in order");
+    // Large payloads fill a batch by size first.
+    let big = message_update("big", &[7; 300 * 1024]);
+    let mut batch = Batch::default();
+    assert_eq!(
+        (0..4).map(|_| batch.push(&big)).collect::<Vec<_>>(),
+        [false, false, false, true]
+    );
+    assert_eq!(decode_batch::<Update>(&batch.take()).unwrap().len(), 4);
+}

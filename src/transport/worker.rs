@@ -14,17 +14,17 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, MessagePort, WebSocket};
 
-use crate::bridge::{batch_delay_ms, decode_batch, encode_into, Command, Update};
+use crate::bridge::{batch_delay_ms, decode_batch, Batch, Command, Update};
 use crate::mqtt::SessionConfig;
 use crate::transport::{clock, Driver};
 
 /// Batches updates and posts them to the UI: at once after a quiet frame, else once per
-/// frame ([`batch_delay_ms`]).
+/// frame ([`batch_delay_ms`]), and at once when a batch is full ([`Batch::push`]).
 #[derive(Clone)]
 struct Outbox {
     /// The worker's global scope or a MessagePort: both post and receive the same way.
     scope: MessagePort,
-    buffer: Rc<RefCell<Vec<u8>>>,
+    batch: Rc<RefCell<Batch>>,
     scheduled: Rc<Cell<bool>>,
     /// When the last batch was posted (performance.now() ms).
     posted_at: Rc<Cell<f64>>,
@@ -32,10 +32,10 @@ struct Outbox {
 
 impl Outbox {
     fn push(&self, update: &Update) {
-        if !encode_into(&mut self.buffer.borrow_mut(), update) {
-            // Never seen; if it happens the page hears that something was lost.
-            let why = Update::WorkerFailed("the session worker could not pass an update on".into());
-            encode_into(&mut self.buffer.borrow_mut(), &why);
+        if self.batch.borrow_mut().push(update) {
+            // Full: posted now; the timer, if one is set, posts what follows.
+            self.post();
+            return;
         }
         if !self.scheduled.replace(true) {
             let outbox = self.clone();
@@ -47,7 +47,11 @@ impl Outbox {
 
     fn flush(&self) {
         self.scheduled.set(false);
-        let bytes = std::mem::take(&mut *self.buffer.borrow_mut());
+        self.post();
+    }
+
+    fn post(&self) {
+        let bytes = self.batch.borrow_mut().take();
         if bytes.is_empty() {
             return;
         }
@@ -71,7 +75,7 @@ pub fn run() {
 pub fn serve(scope: MessagePort) {
     let outbox = Outbox {
         scope: scope.clone(),
-        buffer: Rc::default(),
+        batch: Rc::default(),
         scheduled: Rc::default(),
         posted_at: Rc::new(Cell::new(f64::NEG_INFINITY)),
     };
