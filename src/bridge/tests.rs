@@ -720,16 +720,7 @@ fn channel_keys_the_decoder_refuses_are_reported_by_name() {
 #[test]
 fn only_messages_on_mesh_protobuf_topics_are_decoded_after_the_event() {
     let mesh = MeshDecoder::default();
-    let message = |topic: &str, payload: &[u8]| {
-        Event::Message(Message {
-            topic: topic.into(),
-            payload: payload.to_vec(),
-            qos: QoS::AtMostOnce,
-            retain: false,
-            dup: false,
-            properties: None,
-        })
-    };
+    let message = message_event;
     assert_eq!(
         observe(&mesh, &message("devices/x/status", b"online")),
         None
@@ -826,15 +817,20 @@ fn an_item_that_cannot_be_encoded_is_left_out_and_the_batch_kept() {
     );
 }
 
-fn message_update(topic: &str, payload: &[u8]) -> Update {
-    Update::Session(Event::Message(Message {
+/// A QoS 0 message as the session reports it.
+fn message_event(topic: &str, payload: &[u8]) -> Event {
+    Event::Message(Message {
         topic: topic.into(),
         payload: payload.to_vec(),
         qos: QoS::AtMostOnce,
         retain: false,
         dup: false,
         properties: None,
-    }))
+    })
+}
+
+fn message_update(topic: &str, payload: &[u8]) -> Update {
+    Update::Session(message_event(topic, payload))
 }
 
 #[test]
