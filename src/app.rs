@@ -18,8 +18,8 @@ use crate::store::{AppStore, Commands};
 use crate::transport::client::{SessionClient, UpdateSink};
 use crate::transport::clock;
 
+/// Mounts the app from the page's URL. (The binary's `main` has set the panic hook.)
 pub fn start() {
-    console_error_panic_hook::set_once();
     let params = UrlParams::from_location();
     if params.bench_session {
         bench_session_only(&params);

@@ -50,7 +50,6 @@ impl MessagePropertyFields {
         Ok(p)
     }
 
-    /// The same fields as will properties, with the will's delay.
     /// The fields as the profile keeps them for the last will (with its delay).
     pub fn saved_will(&self, delay: String) -> SavedWillProperties {
         SavedWillProperties {
@@ -74,6 +73,7 @@ impl MessagePropertyFields {
         self.payload_utf8.set(saved.payload_utf8);
     }
 
+    /// The same fields as will properties, with the will's delay.
     pub fn read_will(&self, delay: &str) -> Result<WillProperties, String> {
         let p = self.read()?;
         Ok(WillProperties {

@@ -330,6 +330,18 @@ mod tests {
             profile.will_properties,
             "an exported profile carries them too"
         );
+        // A hostile file: values the form would refuse come back as typed, to be refused
+        // with their reason at connect; a value of the wrong type refuses the whole file.
+        let hostile = r#"{"will_properties":{"delay":"-1","expiry":"9999999999","content_type":"<img src=x onerror=alert(1)>"}}"#;
+        let loaded = Profile::from_json(hostile).unwrap().profile.will_properties;
+        assert_eq!(loaded.content_type, "<img src=x onerror=alert(1)>");
+        assert!(crate::state::requests::parse_seconds(&loaded.delay, "will delay").is_err());
+        assert!(crate::state::requests::parse_seconds(&loaded.expiry, "message expiry").is_err());
+        assert!(
+            Profile::from_json(r#"{"will_properties":{"payload_utf8":"yes"}}"#)
+                .unwrap_err()
+                .starts_with("not a profile file")
+        );
         // A profile saved before these existed loads with none.
         let old = r#"{"broker_url":"ws://127.0.0.1:9001/mqtt","will_topic":"a/b"}"#;
         let loaded = Profile::from_json(old).unwrap().profile;
