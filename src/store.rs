@@ -6,9 +6,10 @@
 //! they arrive (plain reducers, [`crate::state::apply_update`]) and the touched fields are
 //! notified once per animation frame, so a flood of thousands of messages a second costs
 //! one render per frame (the message list 4 times a second, once a second in a flood:
-//! [`crate::state::messages::list_render_in`]; the counters the messages feed 10 times a
+//! [`crate::state::messages::list_render_in`]; the counters the messages feed 4 times a
 //! second in a flood: [`crate::state::messages::counts_render_in`]). While a render waits
-//! no frames are requested: a frame that changes nothing still costs a commit.
+//! no frames are requested (a frame that changes nothing still costs a commit), except for
+//! the connection status and publish outcomes, which never wait.
 
 use leptos::prelude::*;
 use reactive_stores::Store;
@@ -26,6 +27,8 @@ pub struct AppStore {
     state: Store<State>,
     pending: StoredValue<Changes, LocalStorage>,
     frame_scheduled: StoredValue<bool, LocalStorage>,
+    /// A flush waits on a timer for the cadences below (no frames meanwhile).
+    timer_scheduled: StoredValue<bool, LocalStorage>,
     /// When the message list was last notified, and the counters the messages feed
     /// (subscriptions, devices, mesh). Status and outcomes update every frame.
     list: Cadence,
@@ -67,6 +70,7 @@ impl AppStore {
             state: Store::new(State::default()),
             pending: StoredValue::new_local(Changes::default()),
             frame_scheduled: StoredValue::new_local(false),
+            timer_scheduled: StoredValue::new_local(false),
             list: Cadence::new(),
             counts: Cadence::new(),
         }
@@ -102,7 +106,12 @@ impl AppStore {
             })
             .unwrap_or_default();
         self.pending.update_value(|p| p.merge(changes));
-        if changes.any() {
+        // While a flush waits on its timer the rest waits with it, but not the connection
+        // status or a publish outcome: those are shown on the next frame.
+        if changes.connection
+            || changes.publish
+            || (changes.any() && !self.timer_scheduled.get_value())
+        {
             self.schedule_frame();
         }
     }
@@ -117,11 +126,14 @@ impl AppStore {
 
     /// The next flush in `ms`, then on a frame; absorbed updates meanwhile wait for it.
     fn schedule_flush_in(&self, ms: f64) {
-        if !self.frame_scheduled.get_value() {
-            self.frame_scheduled.set_value(true);
+        if !self.timer_scheduled.get_value() {
+            self.timer_scheduled.set_value(true);
             let store = *self;
             set_timeout(
-                move || request_animation_frame(move || store.flush()),
+                move || {
+                    store.timer_scheduled.set_value(false);
+                    store.schedule_frame();
+                },
                 std::time::Duration::from_millis(ms.clamp(1.0, FLOOD_COUNTS_INTERVAL_MS) as u64),
             );
         }
@@ -159,8 +171,8 @@ impl AppStore {
         }
         self.notify(changes);
         if wait_ms.is_finite() {
-            // Capped: anything else absorbed meanwhile (a state change, an outcome) waits
-            // for this flush, at most a tenth of a second.
+            // Capped at the counters' flood interval: the list's longer wait is checked again
+            // then.
             self.schedule_flush_in(wait_ms);
         }
     }

@@ -468,3 +468,91 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
     publisher.execute(Command::Disconnect);
     root.remove();
 }
+
+#[wasm_bindgen_test]
+async fn in_a_flood_the_connection_status_does_not_wait_for_the_counters() {
+    use leptos::prelude::{Effect, Owner, Track, With};
+    use mqtt_web::mqtt::{ConnectionState, Message};
+    use mqtt_web::state::StateStoreFields;
+    use mqtt_web::store::AppStore;
+
+    // Effects run on the executor a mount starts (this test may run before any other mounts).
+    let root = container();
+    leptos::mount::mount_to(root.clone(), || ()).forget();
+    root.remove();
+    let owner = Owner::new();
+    owner.set();
+    let store = AppStore::new();
+    let now = || web_sys::window().unwrap().performance().unwrap().now();
+    // When each field's view would have re-rendered: an effect that reads it.
+    let status_seen: Rc<RefCell<Vec<(ConnectionState, f64)>>> = Rc::default();
+    let counts_seen: Rc<RefCell<Vec<f64>>> = Rc::default();
+    let log = status_seen.clone();
+    Effect::new(move |_| {
+        let status = store.state().connection().with(|c| c.status);
+        log.borrow_mut().push((status, now()));
+    });
+    let log = counts_seen.clone();
+    Effect::new(move |_| {
+        store.state().subscriptions().track();
+        log.borrow_mut().push(now());
+    });
+    let message = |n: u32| {
+        Update::Session(Event::Message(Message {
+            topic: "flood/x".into(),
+            payload: n.to_string().into_bytes(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+            properties: None,
+        }))
+    };
+    store.absorb(vec![
+        Update::Session(Event::State(ConnectionState::Connected)),
+        Update::Session(Event::SubscribeRequested {
+            filter: "flood/#".into(),
+            qos: QoS::AtMostOnce,
+        }),
+        Update::Session(Event::Subscribed {
+            filter: "flood/#".into(),
+            qos: QoS::AtMostOnce,
+        }),
+    ]);
+    TimeoutFuture::new(400).await;
+    // A flood: far more than a frame's worth of messages at once, twice, so the subscription
+    // count renders once and then waits for its flood interval.
+    let renders = counts_seen.borrow().len();
+    store.absorb((0..500).map(message).collect());
+    assert!(wait_until(2000, || counts_seen.borrow().len() > renders).await);
+    let counted_at = *counts_seen.borrow().last().unwrap();
+    store.absorb((500..1000).map(message).collect());
+    // A frame later the count is waiting on its timer; then the connection drops.
+    TimeoutFuture::new(50).await;
+    store.absorb(vec![Update::Session(Event::State(
+        ConnectionState::Reconnecting,
+    ))]);
+    let sent_at = now();
+    assert!(
+        wait_until(2000, || status_seen
+            .borrow()
+            .iter()
+            .any(|(s, _)| *s == ConnectionState::Reconnecting))
+        .await
+    );
+    assert!(wait_until(2000, || counts_seen.borrow().len() > renders + 1).await);
+    let status_at = status_seen.borrow().last().unwrap().1;
+    let recounted_at = counts_seen.borrow()[renders + 1];
+    assert!(
+        recounted_at - counted_at >= 200.0,
+        "in a flood the count re-rendered {:.0} ms after the last time",
+        recounted_at - counted_at
+    );
+    // Shown on the next frame: well before the count's next render, not with it.
+    assert!(
+        recounted_at - status_at >= 100.0,
+        "the new status waited for the counters ({:.0} ms after it arrived; the count {:.0} ms)",
+        status_at - sent_at,
+        recounted_at - sent_at
+    );
+    drop(owner);
+}
