@@ -6,6 +6,8 @@
 //   worker, as ours does), (f) MQTT.js in a Worker.
 // Then a scale case (many distinct topics and Meshtastic nodes: DOM nodes and memory), the
 // time to `connected`, and the download with its largest contributors.
+// (a) and (e), which the goals compare, flood three times each, interleaved, and each figure
+// is the median of their runs.
 // Prints figures and ratios; it asserts nothing (benchmarks are not timed tests).
 // Usage: node tests/bench/bench.mjs [--quick] [--only=a,e] [--floods=2] (floods by number, 1-3)
 import { spawn } from 'node:child_process';
