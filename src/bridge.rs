@@ -277,6 +277,18 @@ pub fn batch_delay_ms(since_last_post_ms: f64) -> u32 {
     }
 }
 
+impl Update {
+    /// Whether the batch holding this update goes to the UI at once, whatever
+    /// [`batch_delay_ms`] says: a change of connection status (the CONNACK the user waits
+    /// for, a dropped link) should not wait out the frame behind the batch before it.
+    pub fn posts_at_once(&self) -> bool {
+        matches!(
+            self,
+            Update::Session(Event::State(_)) | Update::WorkerFailed(_)
+        )
+    }
+}
+
 /// A batch is posted at once, whatever [`batch_delay_ms`] says, when it holds this many
 /// updates or bytes. After a stall (a busy machine, a GC) the worker drains its socket's
 /// backlog in a burst; one batch of all of it was one long task on the page (over 100 ms

@@ -793,6 +793,37 @@ fn a_lone_update_is_posted_at_once_and_a_flood_once_per_frame() {
 }
 
 #[test]
+fn a_change_of_connection_status_goes_to_the_ui_without_waiting_out_the_frame() {
+    for state in [
+        ConnectionState::Connecting,
+        ConnectionState::Connected,
+        ConnectionState::Reconnecting,
+        ConnectionState::Disconnected,
+    ] {
+        assert!(
+            Update::Session(Event::State(state)).posts_at_once(),
+            "{state:?}"
+        );
+    }
+    assert!(Update::WorkerFailed("out of memory".into()).posts_at_once());
+    // What a flood is made of waits for its frame.
+    assert!(!Update::Session(Event::Message(Message {
+        topic: "t".into(),
+        payload: b"1".to_vec(),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        dup: false,
+        properties: None,
+    }))
+    .posts_at_once());
+    assert!(!Update::Session(Event::Subscribed {
+        filter: "t/#".into(),
+        qos: QoS::AtMostOnce,
+    })
+    .posts_at_once());
+}
+
+#[test]
 fn an_item_that_cannot_be_encoded_is_left_out_and_the_batch_kept() {
     /// Writes a field, then fails (as a fallible Serialize impl would).
     struct Failing;

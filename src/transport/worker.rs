@@ -19,7 +19,8 @@ use crate::mqtt::SessionConfig;
 use crate::transport::{clock, Driver};
 
 /// Batches updates and posts them to the UI: at once after a quiet frame, else once per
-/// frame ([`batch_delay_ms`]), and at once when a batch is full ([`Batch::push`]).
+/// frame ([`batch_delay_ms`]), and at once when a batch is full ([`Batch::push`]) or holds a
+/// change of connection status ([`Update::posts_at_once`]).
 #[derive(Clone)]
 struct Outbox {
     /// The worker's global scope or a MessagePort: both post and receive the same way.
@@ -86,8 +87,15 @@ pub fn serve(scope: MessagePort) {
             ..SessionConfig::default()
         },
         Box::new(move |updates| {
+            let mut at_once = false;
             for update in updates {
+                at_once |= update.posts_at_once();
                 events_outbox.push(&update);
+            }
+            // After the loop: the events that came with it (the CONNACK's `Connected`, the
+            // resubscriptions) go in the same batch.
+            if at_once {
+                events_outbox.post();
             }
         }),
     );
