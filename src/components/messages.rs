@@ -173,7 +173,7 @@ fn MessageRow(
 ) -> impl IntoView {
     let store = use_store();
     // A message never changes once logged: read it once.
-    let Some(message) = store.peek(|s| s.messages.get(seq).cloned()) else {
+    let Some(mut message) = store.peek(|s| s.messages.get(seq).cloned()) else {
         return view! { <li class="message gone"></li> }.into_any();
     };
     let color = store
@@ -183,10 +183,11 @@ fn MessageRow(
     let format = RwSignal::new(auto);
     let expanded = RwSignal::new(expanded);
     let size = message.payload.len();
-    let bytes = StoredValue::new(message.payload.clone());
-    let rendered = move || bytes.with_value(|b| payload::render(b, format.get()));
-    let body = move || {
-        let full = rendered();
+    let bytes = StoredValue::new(std::mem::take(&mut message.payload));
+    // Rendered once per format or expansion change (the text and the "show all" button both
+    // read it; a JSON payload is parsed and pretty-printed each time).
+    let body = Memo::new(move |_| {
+        let full = bytes.with_value(|b| payload::render(b, format.get()));
         if expanded.get() {
             return (full, None);
         }
@@ -194,7 +195,9 @@ fn MessageRow(
             Some(cut) => (cut, Some(size)),
             None => (full, None),
         }
-    };
+    });
+    let text = move || body.with(|(text, _)| text.clone());
+    let cut_size = move || body.with(|(_, cut)| *cut);
     view! {
         <li data-testid="message" class=format!("message c{color}") data-topic=message.topic.clone()
             data-qos=message.qos.as_u8().to_string() data-retain=message.retain.to_string()>
@@ -214,8 +217,8 @@ fn MessageRow(
                 </button>
             </div>
             {message.properties.as_deref().map(property_list)}
-            <pre class="msg-payload">{move || body().0}</pre>
-            {move || body().1.map(|size| view! {
+            <pre class="msg-payload">{text}</pre>
+            {move || cut_size().map(|size| view! {
                 <button type="button" class="small show-all" on:click=move |_| {
                     if windowed.get_untracked() { detail.set(Some(seq)) } else { expanded.set(true) }
                 }>
