@@ -1,7 +1,8 @@
 // MQTT 5 through the built page against mosquitto (its WebSocket listener speaks 3.1.1 and
 // 5): connect with protocol 5, broker capabilities, user properties both ways with an
-// MQTT.js v5 client, request/response with correlation data, retain handling 2, and aedes (which does not speak 5)
-// refusing a v5 connect in words. Ends with one line of figures.
+// MQTT.js v5 client, request/response with correlation data, retain handling 2, outgoing
+// topic aliases and the server keepalive (checked on the wire the page writes), and aedes
+// (which does not speak 5) refusing a v5 connect in words. Ends with one line of figures.
 //
 //   node --test tests/e2e/mqtt5.test.mjs     (from the repository root; needs dist/ built)
 //
@@ -238,6 +239,124 @@ test('the last will\'s MQTT 5 properties are kept with the profile: after a relo
     assert.deepEqual({ ...wills[0].properties.userProperties }, { reason: 'saved' });
     figures.flows++;
   } finally { await cleanup(); }
+});
+
+/**
+ * Records every MQTT packet the page writes to its WebSocket, as `{ at, type, bytes }`. Only
+ * for `worker=0` pages (the session's socket then lives on the page, where init scripts run).
+ */
+async function recordSent(page) {
+  await page.addInitScript(() => {
+    window.__sent = [];
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      const view = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+      if (view) window.__sent.push([performance.now(), Array.from(view)]);
+      return send.call(this, data);
+    };
+  });
+}
+
+/** The packets in the recorded frames (a frame may carry several). */
+async function sentPackets(page) {
+  const frames = await page.evaluate(() => window.__sent);
+  const packets = [];
+  for (const [at, bytes] of frames) {
+    let i = 0;
+    while (i < bytes.length) {
+      let length = 0, shift = 0, j = i + 1, b;
+      do { b = bytes[j++]; length += (b & 127) << shift; shift += 7; } while (b & 128);
+      packets.push({ at, type: bytes[i] >> 4, body: bytes.slice(j, j + length) });
+      i = j + length;
+    }
+  }
+  return packets;
+}
+
+/** A v5 PUBLISH body: its topic name and its topic alias property (0x23), if any. */
+function publishTopicAndAlias(body, qos) {
+  const topicLength = (body[0] << 8) | body[1];
+  const topic = Buffer.from(body.slice(2, 2 + topicLength)).toString('utf8');
+  let i = 2 + topicLength + (qos > 0 ? 2 : 0);
+  let length = 0, shift = 0, b;
+  do { b = body[i++]; length += (b & 127) << shift; shift += 7; } while (b & 128);
+  const end = i + length;
+  let alias = null;
+  while (i < end) {
+    const id = body[i++];
+    if (id === 0x23) { alias = (body[i] << 8) | body[i + 1]; break; }
+    // Only what the page's publish form can add: 0x01/0x24 one byte, 0x02/0x21/0x23 and up
+    // fixed widths; user properties and strings are length-prefixed.
+    if (id === 0x01) i += 1;
+    else if (id === 0x02) i += 4;
+    else if (id === 0x26) { for (let k = 0; k < 2; k++) i += 2 + ((body[i] << 8) | body[i + 1]); }
+    else i += 2 + ((body[i] << 8) | body[i + 1]); // content type, response topic, correlation data
+  }
+  return { topic, alias };
+}
+
+test('repeated publishes to one topic go by topic alias, and the subscriber gets each under its name', async () => {
+  try {
+    const url = `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&protocol=5&worker=0`;
+    const context = await browser.newContext();
+    cleanups.push(() => context.close());
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    await recordSent(page);
+    await page.goto(url);
+    await byTestId(page, 'connect-button').click();
+    await waitForStatus(page, 'connected');
+    // mosquitto allows 10 aliases from a client unless told otherwise.
+    assert.match(await page.locator('[data-testid="capability"][data-name="topic-alias-maximum"]').textContent(), /^[1-9]\d*$/);
+    const other = await v5Client();
+    const received = [];
+    await other.subscribeAsync('alias/#', { qos: 1 });
+    other.on('message', (topic, payload) => received.push([topic, payload.toString()]));
+    for (const payload of ['one', 'two', 'three']) {
+      await byTestId(page, 'publish-topic').fill('alias/sensor');
+      await byTestId(page, 'publish-payload').fill(payload);
+      await byTestId(page, 'publish-qos').selectOption('1');
+      await byTestId(page, 'publish-button').click();
+      await waitUntil(async () => (await byTestId(page, 'publish-result').textContent()) === 'acked', 8000, `${payload} acked`);
+    }
+    await waitUntil(() => received.length === 3, 8000, 'the subscriber got all three');
+    figures.fromPage += 3;
+    assert.deepEqual(received, [['alias/sensor', 'one'], ['alias/sensor', 'two'], ['alias/sensor', 'three']]);
+    const publishes = (await sentPackets(page)).filter((p) => p.type === 3).map((p) => publishTopicAndAlias(p.body, 1));
+    assert.equal(publishes.length, 3, JSON.stringify(publishes));
+    assert.equal(publishes[0].topic, 'alias/sensor', 'the first names the topic');
+    assert.ok(publishes[0].alias > 0, 'and sets an alias for it');
+    for (const later of publishes.slice(1)) assert.deepEqual(later, { topic: '', alias: publishes[0].alias }, 'the later ones send the alias alone');
+    assert.deepEqual(panics(page), []);
+    figures.flows++;
+  } finally { await cleanup(); }
+});
+
+test('the broker\'s server keepalive replaces the one asked for: an idle page pings at its interval', async () => {
+  const strict = await new Mosquitto({ extra: 'max_keepalive 10' }).start();
+  try {
+    const context = await browser.newContext();
+    cleanups.push(() => context.close());
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    await recordSent(page);
+    await page.goto(`${site.url}?broker=${encodeURIComponent(strict.wsUrl)}&protocol=5&worker=0`);
+    assert.equal(await byTestId(page, 'keepalive').inputValue(), '60');
+    await byTestId(page, 'connect-button').click();
+    await waitForStatus(page, 'connected');
+    const connectedAt = await page.evaluate(() => performance.now());
+    assert.equal(await page.locator('[data-testid="capability"][data-name="server-keepalive"]').textContent(), '10');
+    // Idle: nothing else goes out, so the first PINGREQ (type 12) is the keepalive's.
+    let ping;
+    await waitUntil(async () => { ping = (await sentPackets(page)).find((p) => p.type === 12); return !!ping; }, 15000, 'a PINGREQ within the server\'s 10 s');
+    const after = (ping.at - connectedAt) / 1000;
+    assert.ok(after > 5 && after < 12, `first ping ${after.toFixed(1)} s after connecting`);
+    assert.equal(await byTestId(page, 'connection-status').textContent(), 'connected');
+    assert.deepEqual(panics(page), []);
+    figures.flows++;
+  } finally { await cleanup(); await strict.stop(); }
 });
 
 test('a maximum packet size keeps larger messages away and the session up', async () => {
