@@ -145,12 +145,13 @@ export async function confirmLinkedBroker(page, url) {
 }
 
 /** Opens the app; collects console errors and page errors (a panic shows up there). */
-export async function openApp(browser, url, { colorScheme = 'light' } = {}) {
+export async function openApp(browser, url, { colorScheme = 'light', beforeGoto = async () => {} } = {}) {
   const context = await browser.newContext({ colorScheme, viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+  await beforeGoto(page);
   await page.goto(url);
   await confirmLinkedBroker(page, url);
   return page;

@@ -42,8 +42,8 @@ async function outsideClient() {
   return client;
 }
 
-async function openMeshPage() {
-  const page = await openApp(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1&sub=msh/%23`);
+async function openMeshPage(options = {}) {
+  const page = await openApp(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1&sub=msh/%23`, options);
   await waitForStatus(page, 'connected');
   await page.locator('[data-testid="subscription"][data-state="active"]').waitFor({ timeout: 5000 });
   return page;
@@ -152,6 +152,27 @@ test('a protobuf send is an envelope the independent decoder reads as our text, 
   // Our own text shows in the chat once.
   await page.getByRole('tab', { name: 'Mesh chat' }).click();
   await waitUntil(async () => (await byTestId(page, 'mesh-text').count()) === 1, 3000, 'our text in the chat');
+  await outside.endAsync();
+  assert.deepEqual(panics(page), []);
+});
+
+test('a direct send that no ACK answers says "no ack" once the mesh\'s minute is up', async () => {
+  // The page's clock is Playwright's (it runs on, and can jump): the wait is a minute.
+  const page = await openMeshPage({ beforeGoto: (p) => p.clock.install() });
+  const outside = await outsideClient();
+  await outside.publishAsync(`${ROOT_TOPIC}/!0000aaaa`, encode([packet(601, 'NODEINFO_APP', { id: '!1a2b3c4d', long_name: 'Ridge Repeater', short_name: 'RDG' }, { gateway: GATEWAYS[0] })])[0]);
+  await page.locator('[data-testid="device"][data-device-id="!1a2b3c4d"]').waitFor({ timeout: 5000 });
+  await byTestId(page, 'node-target').fill('!1a2b3c4d');
+  await byTestId(page, 'node-message').fill('Anyone there?');
+  await byTestId(page, 'send-to-node-button').click();
+  await waitUntil(async () => (await byTestId(page, 'send-result').textContent()) === 'sent', 5000, 'send-result sent');
+  // Half the wait: still waiting.
+  await page.clock.fastForward('00:30');
+  await page.waitForTimeout(300);
+  assert.equal(await byTestId(page, 'send-result').textContent(), 'sent');
+  await page.clock.fastForward('00:31');
+  await waitUntil(async () => (await byTestId(page, 'send-result').textContent()) === 'no ack', 5000, 'send-result no ack');
+  assert.equal(await byTestId(page, 'connection-status').textContent(), 'connected');
   await outside.endAsync();
   assert.deepEqual(panics(page), []);
 });
