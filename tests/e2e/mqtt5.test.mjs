@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 // Refused subscriptions need mosquitto's dynamic-security plugin: with an acl_file,
 // mosquitto 2.0.11 grants every filter at SUBACK and only filters delivery.
-import { Mosquitto, Aedes, serveDist, launchBrowser, byTestId, waitForStatus, panics, waitUntil, openRecordedPage } from './lib.mjs';
+import { Mosquitto, Aedes, serveDist, launchBrowser, openApp, byTestId, waitForStatus, panics, waitUntil, openRecordedPage } from './lib.mjs';
 
 let broker, site, browser;
 const cleanups = [];
@@ -257,6 +257,14 @@ async function recordSent(page) {
   });
 }
 
+/** An MQTT 5 page for `wsUrl`, not yet connected, recording what it writes. */
+async function wireRecordedPage(wsUrl) {
+  const url = `${site.url}?broker=${encodeURIComponent(wsUrl)}&protocol=5&worker=0`;
+  const page = await openApp(browser, url, { beforeGoto: recordSent });
+  cleanups.push(() => page.context().close());
+  return page;
+}
+
 /** The packets in the recorded frames (a frame may carry several). */
 async function sentPackets(page) {
   const frames = await page.evaluate(() => window.__sent);
@@ -297,14 +305,7 @@ function publishTopicAndAlias(body, qos) {
 
 test('repeated publishes to one topic go by topic alias, and the subscriber gets each under its name', async () => {
   try {
-    const url = `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&protocol=5&worker=0`;
-    const context = await browser.newContext();
-    cleanups.push(() => context.close());
-    const page = await context.newPage();
-    page.errors = [];
-    page.on('pageerror', (e) => page.errors.push(String(e)));
-    await recordSent(page);
-    await page.goto(url);
+    const page = await wireRecordedPage(broker.wsUrl);
     await byTestId(page, 'connect-button').click();
     await waitForStatus(page, 'connected');
     // mosquitto allows 10 aliases from a client unless told otherwise.
@@ -336,13 +337,7 @@ test('repeated publishes to one topic go by topic alias, and the subscriber gets
 test('the broker\'s server keepalive replaces the one asked for: an idle page pings at its interval', async () => {
   const strict = await new Mosquitto({ extra: 'max_keepalive 10' }).start();
   try {
-    const context = await browser.newContext();
-    cleanups.push(() => context.close());
-    const page = await context.newPage();
-    page.errors = [];
-    page.on('pageerror', (e) => page.errors.push(String(e)));
-    await recordSent(page);
-    await page.goto(`${site.url}?broker=${encodeURIComponent(strict.wsUrl)}&protocol=5&worker=0`);
+    const page = await wireRecordedPage(strict.wsUrl);
     assert.equal(await byTestId(page, 'keepalive').inputValue(), '60');
     await byTestId(page, 'connect-button').click();
     await waitForStatus(page, 'connected');
