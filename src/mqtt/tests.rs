@@ -647,6 +647,37 @@ fn sending_anything_postpones_the_next_ping() {
 }
 
 #[test]
+fn a_timer_that_fires_before_the_deadline_changes_nothing() {
+    // The driver keeps an armed timer when the deadline only moves later (every packet sent
+    // moves the keepalive's), so the session is often woken early: it must do nothing then.
+    let mut sim = Sim::online(opts(), false);
+    sim.advance_to(6_000);
+    sim.publish("a", b"1".to_vec(), QoS::AtMostOnce, false, 6_000)
+        .unwrap();
+    assert_eq!(sim.out().len(), 1);
+    let _ = sim.events(); // the publish's outcome
+    sim.late_timer(10_000); // the first deadline, now early
+    assert_eq!(sim.out(), []);
+    assert_eq!(sim.events(), []);
+    assert_eq!(sim.s.poll_timeout(), Some(16_000));
+    // Pinging, the pong deadline too.
+    sim.advance_to(16_000);
+    assert_eq!(sim.out(), [Out::Packet(Packet::PingReq)]);
+    sim.late_timer(18_999);
+    assert_eq!(sim.out(), []);
+    assert_eq!(sim.s.state(), ConnectionState::Connected);
+    assert_eq!(sim.s.poll_timeout(), Some(19_000));
+    // And before a reconnect.
+    sim.advance_to(19_000);
+    assert_eq!(sim.out(), [Out::Close]);
+    let _ = sim.events();
+    let reconnect_at = sim.s.poll_timeout().unwrap();
+    sim.late_timer(reconnect_at - 1);
+    assert_eq!(sim.out(), []);
+    assert_eq!(sim.s.poll_timeout(), Some(reconnect_at));
+}
+
+#[test]
 fn keepalive_zero_never_pings() {
     let no_keepalive = ConnectOptions {
         keepalive_secs: 0,

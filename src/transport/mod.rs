@@ -355,7 +355,11 @@ impl Driver {
             inner.timer = None;
             return;
         };
-        if matches!(inner.timer, Some((armed, _)) if armed == deadline) {
+        // A timer that fires no later than needed is kept: every packet sent moves the
+        // keepalive's deadline later, and re-arming per packet (a clearTimeout and a
+        // setTimeout) was a few microseconds of every message in a flood. Woken early, the
+        // session does nothing and the timer is armed again for the real deadline.
+        if matches!(inner.timer, Some((armed, _)) if armed <= deadline) {
             return;
         }
         let delay = deadline
