@@ -167,23 +167,34 @@ test('retain handling 2 gets no retained message; 0 does', async () => {
   } finally { await cleanup(); }
 });
 
+/** The wills an MQTT.js v5 client sees on gone/#, as they arrive. */
+async function watchWills() {
+  const watcher = await v5Client();
+  const wills = [];
+  await watcher.subscribeAsync('gone/#', { qos: 1 });
+  watcher.on('message', (topic, payload, packet) => wills.push({ at: Date.now(), topic, payload: String(payload), properties: packet.properties ?? {} }));
+  return wills;
+}
+
+/** Opens the last-will section and fills it: a plain-text will with one user property. */
+async function fillWill(page, { topic, payload, delay, reason }) {
+  await page.locator('summary', { hasText: 'Last will' }).click();
+  await byTestId(page, 'will-topic').fill(topic);
+  await byTestId(page, 'will-payload').fill(payload);
+  await byTestId(page, 'will-delay').fill(delay);
+  await byTestId(page, 'will-content-type').fill('text/plain');
+  await byTestId(page, 'will-user-properties').fill(`reason=${reason}`);
+  await byTestId(page, 'will-payload-format').check();
+}
+
 test('the last will carries its MQTT 5 properties and waits out its delay', async () => {
   try {
-    const watcher = await v5Client();
-    const wills = [];
-    await watcher.subscribeAsync('gone/#', { qos: 1 });
-    watcher.on('message', (topic, payload, packet) => wills.push({ at: Date.now(), topic, payload: String(payload), properties: packet.properties ?? {} }));
+    const wills = await watchWills();
     const page = await openRecordedPage(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&protocol=5&client_id=will-5`, cleanups);
     // The will is delayed only while the session lives on, so the session must outlast it.
     await byTestId(page, 'session-expiry').fill('30');
-    await page.locator('summary', { hasText: 'Last will' }).click();
-    await byTestId(page, 'will-topic').fill('gone/will-5');
-    await byTestId(page, 'will-payload').fill('page closed');
+    await fillWill(page, { topic: 'gone/will-5', payload: 'page closed', delay: '2', reason: 'tab closed' });
     await byTestId(page, 'will-qos').selectOption('1');
-    await byTestId(page, 'will-delay').fill('2');
-    await byTestId(page, 'will-content-type').fill('text/plain');
-    await byTestId(page, 'will-user-properties').fill('reason=tab closed');
-    await byTestId(page, 'will-payload-format').check();
     await byTestId(page, 'connect-button').click();
     await waitForStatus(page, 'connected');
     assert.deepEqual(panics(page), []);
@@ -205,18 +216,9 @@ test('the last will carries its MQTT 5 properties and waits out its delay', asyn
 
 test('the last will\'s MQTT 5 properties are kept with the profile: after a reload the same will goes out', async () => {
   try {
-    const watcher = await v5Client();
-    const wills = [];
-    await watcher.subscribeAsync('gone/#', { qos: 1 });
-    watcher.on('message', (topic, payload, packet) => wills.push({ topic, payload: String(payload), properties: packet.properties ?? {} }));
+    const wills = await watchWills();
     const page = await openRecordedPage(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&protocol=5&client_id=will-kept`, cleanups);
-    await page.locator('summary', { hasText: 'Last will' }).click();
-    await byTestId(page, 'will-topic').fill('gone/will-kept');
-    await byTestId(page, 'will-payload').fill('kept');
-    await byTestId(page, 'will-delay').fill('1');
-    await byTestId(page, 'will-content-type').fill('text/plain');
-    await byTestId(page, 'will-user-properties').fill('reason=saved');
-    await byTestId(page, 'will-payload-format').check();
+    await fillWill(page, { topic: 'gone/will-kept', payload: 'kept', delay: '1', reason: 'saved' });
     await byTestId(page, 'connect-button').click();
     await waitForStatus(page, 'connected');
     await byTestId(page, 'disconnect-button').click();
@@ -242,8 +244,9 @@ test('the last will\'s MQTT 5 properties are kept with the profile: after a relo
 });
 
 /**
- * Records every MQTT packet the page writes to its WebSocket, as `{ at, type, bytes }`. Only
- * for `worker=0` pages (the session's socket then lives on the page, where init scripts run).
+ * Records every frame the page writes to its WebSocket, as `[at, bytes]` in `window.__sent`
+ * (read them as packets with `sentPackets`). Only for `worker=0` pages: the session's socket
+ * then lives on the page, where init scripts run.
  */
 async function recordSent(page) {
   await page.addInitScript(() => {
