@@ -7,16 +7,20 @@
 //! notified once per animation frame, so a flood of thousands of messages a second costs
 //! one render per frame (the message list 4 times a second, once a second in a flood:
 //! [`crate::state::messages::list_render_in`]; the counters the messages feed 4 times a
-//! second in a flood: [`crate::state::messages::counts_render_in`]). While a render waits
-//! no frames are requested (a frame that changes nothing still costs a commit), except for
-//! the connection status and publish outcomes, which never wait.
+//! second in a flood: [`crate::state::messages::counts_render_in`]). What a flood's cadence
+//! holds back is shown as soon as the messages stop
+//! ([`crate::state::messages::SETTLE_MS`]). While a render waits no frames are requested (a
+//! frame that changes nothing still costs a commit), except for the connection status and
+//! publish outcomes, which never wait.
 
 use leptos::prelude::*;
 use reactive_stores::Store;
 
 use crate::bridge::{Command, Update};
 use crate::mqtt::PublishId;
-use crate::state::messages::{counts_render_in, list_render_in, FLOOD_COUNTS_INTERVAL_MS};
+use crate::state::messages::{
+    counts_render_in, held_render_recheck_in, list_render_in, FLOOD_COUNTS_INTERVAL_MS,
+};
 use crate::state::{apply_update, Changes, State, StateStoreFields};
 use crate::transport::client::SessionClient;
 use crate::transport::clock;
@@ -33,6 +37,9 @@ pub struct AppStore {
     /// (subscriptions, devices, mesh). Status and outcomes update every frame.
     list: Cadence,
     counts: Cadence,
+    /// When the last message was absorbed (performance.now() ms): a quiet stream ends a
+    /// flood's hold.
+    message_at: StoredValue<f64, LocalStorage>,
 }
 
 /// When a field was last notified (performance.now() ms) and the newest message then: what
@@ -51,16 +58,25 @@ impl Cadence {
         }
     }
 
-    /// How long the render must wait by `rule` (0 or less: it is due, and is marked as
-    /// notified now at message `seq`).
-    fn wait_ms(&self, now: f64, seq: u64, rule: fn(f64, u64) -> f64) -> f64 {
+    /// A held-back render by `rule` with the messages quiet for `quiet_ms`: `None` when it
+    /// is due now, else when to look again ([`held_render_recheck_in`]).
+    fn recheck_in(
+        &self,
+        now: f64,
+        seq: u64,
+        quiet_ms: f64,
+        rule: fn(f64, u64) -> f64,
+    ) -> Option<f64> {
         let new_messages = seq.saturating_sub(self.notified_seq.get_value());
-        let wait = rule(now - self.notified_at.get_value(), new_messages);
-        if wait <= 0.0 {
-            self.notified_at.set_value(now);
-            self.notified_seq.set_value(seq);
-        }
-        wait
+        held_render_recheck_in(
+            rule(now - self.notified_at.get_value(), new_messages),
+            quiet_ms,
+        )
+    }
+
+    fn mark_notified(&self, now: f64, seq: u64) {
+        self.notified_at.set_value(now);
+        self.notified_seq.set_value(seq);
     }
 }
 
@@ -73,6 +89,7 @@ impl AppStore {
             timer_scheduled: StoredValue::new_local(false),
             list: Cadence::new(),
             counts: Cadence::new(),
+            message_at: StoredValue::new_local(f64::NEG_INFINITY),
         }
     }
 
@@ -105,6 +122,9 @@ impl AppStore {
                 changes
             })
             .unwrap_or_default();
+        if changes.messages {
+            self.message_at.set_value(clock::now_ms() as f64);
+        }
         self.pending.update_value(|p| p.merge(changes));
         // While a flush waits on its timer the rest waits with it, but not the connection
         // status or a publish outcome: those are shown on the next frame.
@@ -124,7 +144,8 @@ impl AppStore {
         }
     }
 
-    /// The next flush in `ms`, then on a frame; absorbed updates meanwhile wait for it.
+    /// Looks at the held-back renders again in `ms`, and requests a frame then only if one
+    /// is due; absorbed updates meanwhile wait for it.
     fn schedule_flush_in(&self, ms: f64) {
         if !self.timer_scheduled.get_value() {
             self.timer_scheduled.set_value(true);
@@ -132,10 +153,32 @@ impl AppStore {
             set_timeout(
                 move || {
                     store.timer_scheduled.set_value(false);
-                    store.schedule_frame();
+                    // (A status or an outcome waiting with them has its frame already.)
+                    let pending = store.pending.get_value();
+                    match store.held_recheck_in(pending, clock::now_ms() as f64) {
+                        Some(ms) => store.schedule_flush_in(ms),
+                        None => store.schedule_frame(),
+                    }
                 },
                 std::time::Duration::from_millis(ms.clamp(1.0, FLOOD_COUNTS_INTERVAL_MS) as u64),
             );
+        }
+    }
+
+    /// When to look again at the renders of `changes` that their cadence holds back at
+    /// `now` (`None`: one of them is due, or none is held).
+    fn held_recheck_in(&self, changes: Changes, now: f64) -> Option<f64> {
+        let seq = self.state.messages().with_untracked(|m| m.last_seq());
+        let quiet_ms = now - self.message_at.get_value();
+        let counts = (changes.subscriptions || changes.devices || changes.mesh)
+            .then(|| self.counts.recheck_in(now, seq, quiet_ms, counts_render_in));
+        let list = changes
+            .messages
+            .then(|| self.list.recheck_in(now, seq, quiet_ms, list_render_in));
+        match (counts, list) {
+            (Some(None), _) | (_, Some(None)) | (None, None) => None,
+            (Some(Some(a)), Some(Some(b))) => Some(a.min(b)),
+            (Some(Some(a)), None) | (None, Some(Some(a))) => Some(a),
         }
     }
 
@@ -147,33 +190,36 @@ impl AppStore {
             .unwrap_or_default();
         let now = clock::now_ms() as f64;
         let seq = self.state.messages().with_untracked(|m| m.last_seq());
-        // How long the renders held back below must wait (none: nothing held back).
-        let mut wait_ms = f64::INFINITY;
+        let quiet_ms = now - self.message_at.get_value();
+        // When to look again at the renders held back below (none: nothing held back).
+        let mut recheck_ms = f64::INFINITY;
         if changes.subscriptions || changes.devices || changes.mesh {
-            let wait = self.counts.wait_ms(now, seq, counts_render_in);
-            if wait > 0.0 {
-                self.pending.update_value(|p| {
-                    p.subscriptions |= changes.subscriptions;
-                    p.devices |= changes.devices;
-                    p.mesh |= changes.mesh;
-                });
-                (changes.subscriptions, changes.devices, changes.mesh) = (false, false, false);
-                wait_ms = wait_ms.min(wait);
+            match self.counts.recheck_in(now, seq, quiet_ms, counts_render_in) {
+                None => self.counts.mark_notified(now, seq),
+                Some(ms) => {
+                    self.pending.update_value(|p| {
+                        p.subscriptions |= changes.subscriptions;
+                        p.devices |= changes.devices;
+                        p.mesh |= changes.mesh;
+                    });
+                    (changes.subscriptions, changes.devices, changes.mesh) = (false, false, false);
+                    recheck_ms = recheck_ms.min(ms);
+                }
             }
         }
         if changes.messages {
-            let wait = self.list.wait_ms(now, seq, list_render_in);
-            if wait > 0.0 {
-                changes.messages = false;
-                self.pending.update_value(|p| p.messages = true);
-                wait_ms = wait_ms.min(wait);
+            match self.list.recheck_in(now, seq, quiet_ms, list_render_in) {
+                None => self.list.mark_notified(now, seq),
+                Some(ms) => {
+                    changes.messages = false;
+                    self.pending.update_value(|p| p.messages = true);
+                    recheck_ms = recheck_ms.min(ms);
+                }
             }
         }
         self.notify(changes);
-        if wait_ms.is_finite() {
-            // Capped at the counters' flood interval: the list's longer wait is checked again
-            // then.
-            self.schedule_flush_in(wait_ms);
+        if recheck_ms.is_finite() {
+            self.schedule_flush_in(recheck_ms);
         }
     }
 

@@ -519,14 +519,24 @@ async fn in_a_flood_the_connection_status_does_not_wait_for_the_counters() {
         }),
     ]);
     TimeoutFuture::new(400).await;
-    // A flood: far more than a frame's worth of messages at once, twice, so the subscription
-    // count renders once and then waits for its flood interval.
+    // A flood: far more than a frame's worth of messages at once, then more every 10 ms
+    // (a stream that stops ends the hold), so the subscription count renders once and then
+    // waits for its flood interval.
     let renders = counts_seen.borrow().len();
     store.absorb((0..500).map(message).collect());
     assert!(wait_until(2000, || counts_seen.borrow().len() > renders).await);
     let counted_at = *counts_seen.borrow().last().unwrap();
-    store.absorb((500..1000).map(message).collect());
-    // A frame later the count is waiting on its timer; then the connection drops.
+    let flowing = Rc::new(std::cell::Cell::new(true));
+    let feeding = flowing.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let mut n = 500;
+        while feeding.get() {
+            store.absorb((n..n + 50).map(message).collect());
+            n += 50;
+            TimeoutFuture::new(10).await;
+        }
+    });
+    // A few frames later the count is waiting on its timer; then the connection drops.
     TimeoutFuture::new(50).await;
     store.absorb(vec![Update::Session(Event::State(
         ConnectionState::Reconnecting,
@@ -540,6 +550,7 @@ async fn in_a_flood_the_connection_status_does_not_wait_for_the_counters() {
         .await
     );
     assert!(wait_until(2000, || counts_seen.borrow().len() > renders + 1).await);
+    flowing.set(false);
     let status_at = status_seen.borrow().last().unwrap().1;
     let recounted_at = counts_seen.borrow()[renders + 1];
     assert!(
@@ -553,6 +564,99 @@ async fn in_a_flood_the_connection_status_does_not_wait_for_the_counters() {
         "the new status waited for the counters ({:.0} ms after it arrived; the count {:.0} ms)",
         status_at - sent_at,
         recounted_at - sent_at
+    );
+    drop(owner);
+}
+
+#[wasm_bindgen_test]
+async fn when_a_flood_stops_its_last_count_and_rows_show_without_waiting_out_the_cadence() {
+    use leptos::prelude::{Effect, Owner, With};
+    use mqtt_web::mqtt::{ConnectionState, Message};
+    use mqtt_web::state::StateStoreFields;
+    use mqtt_web::store::AppStore;
+
+    let root = container();
+    leptos::mount::mount_to(root.clone(), || ()).forget();
+    root.remove();
+    let owner = Owner::new();
+    owner.set();
+    let store = AppStore::new();
+    let now = || web_sys::window().unwrap().performance().unwrap().now();
+    // What the subscription count and the message list would show, and when.
+    let counts_seen: Rc<RefCell<Vec<(u64, f64)>>> = Rc::default();
+    let rows_seen: Rc<RefCell<Vec<(u64, f64)>>> = Rc::default();
+    let log = counts_seen.clone();
+    Effect::new(move |_| {
+        let count = store
+            .state()
+            .subscriptions()
+            .with(|s| s.get("flood/#").map(|s| s.count));
+        log.borrow_mut().push((count.unwrap_or(0), now()));
+    });
+    let log = rows_seen.clone();
+    Effect::new(move |_| {
+        let newest = store.state().messages().with(|m| m.last_seq());
+        log.borrow_mut().push((newest, now()));
+    });
+    let message = |n: u32| {
+        Update::Session(Event::Message(Message {
+            topic: "flood/x".into(),
+            payload: n.to_string().into_bytes(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+            properties: None,
+        }))
+    };
+    store.absorb(vec![
+        Update::Session(Event::State(ConnectionState::Connected)),
+        Update::Session(Event::SubscribeRequested {
+            filter: "flood/#".into(),
+            qos: QoS::AtMostOnce,
+        }),
+        Update::Session(Event::Subscribed {
+            filter: "flood/#".into(),
+            qos: QoS::AtMostOnce,
+        }),
+    ]);
+    TimeoutFuture::new(400).await;
+    // A short burst: the first part renders at once, the rest is a flood the cadences hold
+    // back (the count for 250 ms, the list for a second)...
+    store.absorb((0..500).map(message).collect());
+    assert!(wait_until(2000, || counts_seen.borrow().iter().any(|(c, _)| *c == 500)).await);
+    TimeoutFuture::new(20).await;
+    store.absorb((500..1000).map(message).collect());
+    let last_at = now();
+    // ...until the stream stops: then both show the burst's end soon after.
+    assert!(
+        wait_until(2000, || counts_seen
+            .borrow()
+            .iter()
+            .any(|(c, _)| *c == 1000))
+        .await
+    );
+    assert!(wait_until(2000, || rows_seen.borrow().iter().any(|(n, _)| *n == 1000)).await);
+    let counted_at = counts_seen
+        .borrow()
+        .iter()
+        .find(|(c, _)| *c == 1000)
+        .unwrap()
+        .1;
+    let listed_at = rows_seen
+        .borrow()
+        .iter()
+        .find(|(n, _)| *n == 1000)
+        .unwrap()
+        .1;
+    assert!(
+        counted_at - last_at < 150.0,
+        "the final count showed {:.0} ms after the last message",
+        counted_at - last_at
+    );
+    assert!(
+        listed_at - last_at < 400.0,
+        "the newest rows showed {:.0} ms after the last message",
+        listed_at - last_at
     );
     drop(owner);
 }

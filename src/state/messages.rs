@@ -255,6 +255,24 @@ pub fn counts_render_in(elapsed_ms: f64, new_messages: u64) -> f64 {
     }
 }
 
+/// A burst of messages is over once none has arrived for this long (3 frames: while
+/// messages flow the worker posts a batch every frame). What the flood cadences above held
+/// back is shown then, so a burst's final count and newest rows appear as it ends, not up
+/// to a cadence later.
+pub const SETTLE_MS: f64 = 50.0;
+
+/// A render held back by its cadence, `cadence_wait_ms` from its turn (see
+/// [`list_render_in`], [`counts_render_in`]), with no message for `quiet_ms`: `None` when
+/// it is due now, else how many ms until it is looked at again (its turn, or the moment the
+/// burst would count as over).
+pub fn held_render_recheck_in(cadence_wait_ms: f64, quiet_ms: f64) -> Option<f64> {
+    if cadence_wait_ms <= 0.0 || quiet_ms >= SETTLE_MS {
+        None
+    } else {
+        Some(cadence_wait_ms.min(SETTLE_MS - quiet_ms.max(0.0)))
+    }
+}
+
 /// The view filter: a valid MQTT filter matches by MQTT rules; anything else is a plain
 /// substring search so typing half a filter still narrows the list.
 pub fn topic_filter_matches(topic_name: &str, filter: &str) -> bool {
@@ -427,6 +445,21 @@ mod tests {
         assert!(!list_render_due(250.0, FLOOD_NEW_MESSAGES + 1));
         assert!(!list_render_due(999.0, 10_000));
         assert!(list_render_due(1_000.0, 10_000));
+    }
+
+    #[test]
+    fn a_held_render_waits_for_its_turn_while_messages_flow_and_shows_when_they_stop() {
+        assert_eq!(held_render_recheck_in(0.0, 0.0), None, "its turn");
+        assert_eq!(held_render_recheck_in(-5.0, 10.0), None);
+        // Messages still flowing: looked at again when the burst could be over, or at its
+        // turn if that comes first.
+        assert_eq!(held_render_recheck_in(900.0, 16.0), Some(SETTLE_MS - 16.0));
+        assert_eq!(held_render_recheck_in(900.0, 0.0), Some(SETTLE_MS));
+        assert_eq!(held_render_recheck_in(10.0, 16.0), Some(10.0));
+        // No message for SETTLE_MS: the burst is over and the render is due, whatever its
+        // cadence says.
+        assert_eq!(held_render_recheck_in(900.0, SETTLE_MS), None);
+        assert_eq!(held_render_recheck_in(234.0, f64::INFINITY), None);
     }
 
     #[test]
