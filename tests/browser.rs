@@ -192,12 +192,13 @@ fn input_value(root: &web_sys::HtmlElement, testid: &str) -> String {
 }
 
 #[wasm_bindgen_test]
-async fn the_connect_form_takes_the_saved_last_will_properties() {
+async fn the_connect_form_takes_the_saved_mqtt5_will_and_connect_properties() {
     let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
     let key = "mqtt-web.profile";
     let before = storage.get_item(key).unwrap();
     let saved = r#"{"broker_url":"ws://127.0.0.1:9/mqtt","protocol":5,"will_topic":"gone/x",
-        "will_properties":{"delay":"45","content_type":"application/json","payload_utf8":true}}"#;
+        "will_properties":{"delay":"45","content_type":"application/json","payload_utf8":true},
+        "connect_properties":{"receive_maximum":"9","topic_alias_maximum":"0","user_properties":"a=b"}}"#;
     storage.set_item(key, saved).unwrap();
     let root = container();
     mount_into(root.clone(), UrlParams::default());
@@ -212,13 +213,31 @@ async fn the_connect_form_takes_the_saved_last_will_properties() {
             .dyn_into::<web_sys::HtmlInputElement>()
             .unwrap()
             .checked(),
+        input_value(&root, "receive-maximum"),
+        input_value(&root, "topic-alias-maximum"),
+        root.query_selector("[data-testid=\"connect-user-properties\"]")
+            .unwrap()
+            .unwrap()
+            .dyn_into::<web_sys::HtmlTextAreaElement>()
+            .unwrap()
+            .value(),
     );
     root.remove();
     match before {
         Some(text) => storage.set_item(key, &text).unwrap(),
         None => storage.remove_item(key).unwrap(),
     }
-    assert_eq!(shown, ("45".into(), "application/json".into(), true));
+    assert_eq!(
+        shown,
+        (
+            "45".into(),
+            "application/json".into(),
+            true,
+            "9".into(),
+            "0".into(),
+            "a=b".into()
+        )
+    );
 }
 
 #[wasm_bindgen_test]

@@ -15,7 +15,7 @@ use crate::mqtt::{
 use crate::params::{default_broker_url, UrlParams};
 use crate::state::connection::validate_broker_url;
 use crate::state::profile::{plan_start, too_large, LoadedProfile, OnLoad, MAX_PROFILE_BYTES};
-use crate::state::profile::{Profile, SavedSubscription, STORAGE_KEY};
+use crate::state::profile::{Profile, SavedConnectProperties, SavedSubscription, STORAGE_KEY};
 use crate::state::requests::{parse_seconds, parse_user_properties};
 use crate::state::subscriptions::SubscriptionState;
 use crate::state::{Changes, StateStoreFields};
@@ -100,14 +100,15 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         0 => String::new(),
         n => n.to_string(),
     });
-    let receive_maximum = RwSignal::new(String::new());
-    let alias_maximum = RwSignal::new("16".to_string());
-    let maximum_packet_size = RwSignal::new(String::new());
+    let saved_connect = &prefill.connect_properties;
+    let receive_maximum = RwSignal::new(saved_connect.receive_maximum.clone());
+    let alias_maximum = RwSignal::new(saved_connect.topic_alias_maximum.clone());
+    let maximum_packet_size = RwSignal::new(saved_connect.maximum_packet_size.clone());
     let will_delay = RwSignal::new(prefill.will_properties.delay.clone());
     let will_properties = MessagePropertyFields::default();
     will_properties.fill(&prefill.will_properties);
-    let request_response_info = RwSignal::new(false);
-    let connect_user_properties = RwSignal::new(String::new());
+    let request_response_info = RwSignal::new(saved_connect.request_response_information);
+    let connect_user_properties = RwSignal::new(saved_connect.user_properties.clone());
     let username = RwSignal::new(prefill.username.clone());
     let password = RwSignal::new(prefill.password.clone().unwrap_or_default());
     let remember = RwSignal::new(prefill.remember_password);
@@ -154,6 +155,13 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         will_qos: will_qos.get_untracked().as_u8(),
         will_retain: will_retain.get_untracked(),
         will_properties: will_properties.saved_will(will_delay.get_untracked()),
+        connect_properties: SavedConnectProperties {
+            receive_maximum: receive_maximum.get_untracked(),
+            topic_alias_maximum: alias_maximum.get_untracked(),
+            maximum_packet_size: maximum_packet_size.get_untracked(),
+            request_response_information: request_response_info.get_untracked(),
+            user_properties: connect_user_properties.get_untracked(),
+        },
         mesh: store.peek(|s| s.mesh.settings.clone()),
         subscriptions: store.peek(|s| {
             s.subscriptions
@@ -187,6 +195,11 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
         will_retain.set(p.will_retain);
         will_delay.set(p.will_properties.delay.clone());
         will_properties.fill(&p.will_properties);
+        receive_maximum.set(p.connect_properties.receive_maximum);
+        alias_maximum.set(p.connect_properties.topic_alias_maximum);
+        maximum_packet_size.set(p.connect_properties.maximum_packet_size);
+        request_response_info.set(p.connect_properties.request_response_information);
+        connect_user_properties.set(p.connect_properties.user_properties);
         url_subs.set_value(
             p.subscriptions
                 .iter()

@@ -51,6 +51,35 @@ pub struct Profile {
     pub session_expiry_secs: u32,
     /// The MQTT 5 last will's delay and properties, as typed (checked when connecting).
     pub will_properties: SavedWillProperties,
+    /// The MQTT 5 CONNECT's limits and properties, as typed (checked when connecting).
+    pub connect_properties: SavedConnectProperties,
+}
+
+/// The MQTT 5 connect fields as the form holds them: text, like the will's, so that a value
+/// the form would refuse comes back as typed and is refused at connect with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SavedConnectProperties {
+    pub receive_maximum: String,
+    pub topic_alias_maximum: String,
+    pub maximum_packet_size: String,
+    pub request_response_information: bool,
+    pub user_properties: String,
+}
+
+/// Topic aliases the form offers the broker unless the user changes it.
+pub const DEFAULT_TOPIC_ALIAS_MAXIMUM: u16 = 16;
+
+impl Default for SavedConnectProperties {
+    fn default() -> Self {
+        SavedConnectProperties {
+            receive_maximum: String::new(),
+            topic_alias_maximum: DEFAULT_TOPIC_ALIAS_MAXIMUM.to_string(),
+            maximum_packet_size: String::new(),
+            request_response_information: false,
+            user_properties: String::new(),
+        }
+    }
 }
 
 /// The last will's MQTT 5 fields as the form holds them: text, so that what the user typed
@@ -94,6 +123,7 @@ impl Default for Profile {
             subscriptions: Vec::new(),
             mesh: MeshSettings::default(),
             will_properties: SavedWillProperties::default(),
+            connect_properties: SavedConnectProperties::default(),
         }
     }
 }
@@ -303,6 +333,49 @@ mod tests {
             Profile::from_json(&profile.to_json()).unwrap().profile,
             profile
         );
+    }
+
+    #[test]
+    fn the_mqtt5_connect_properties_come_back_as_typed() {
+        let profile = Profile {
+            protocol: 5,
+            connect_properties: SavedConnectProperties {
+                receive_maximum: "8".into(),
+                topic_alias_maximum: "0".into(),
+                maximum_packet_size: "4096".into(),
+                request_response_information: true,
+                user_properties: "site=lab\nowner=ana".into(),
+            },
+            ..sample()
+        };
+        let back = Profile::from_json(&profile.to_json()).unwrap().profile;
+        assert_eq!(back.connect_properties, profile.connect_properties);
+        assert_eq!(
+            Profile::from_json(&profile.to_export_json(false))
+                .unwrap()
+                .profile
+                .connect_properties,
+            profile.connect_properties,
+            "an exported profile carries them too"
+        );
+        // A profile saved before they were kept: the form's defaults.
+        let older = r#"{"broker_url":"ws://127.0.0.1:9001/mqtt","protocol":5}"#;
+        let loaded = Profile::from_json(older)
+            .unwrap()
+            .profile
+            .connect_properties;
+        assert_eq!(loaded, SavedConnectProperties::default());
+        assert_eq!(loaded.topic_alias_maximum, "16");
+        // A hostile file: what the form would refuse comes back as typed, to be refused at
+        // connect; a value of the wrong type refuses the whole file.
+        let hostile = r#"{"connect_properties":{"receive_maximum":"0","maximum_packet_size":"<b>9</b>","user_properties":"no equals sign"}}"#;
+        let loaded = Profile::from_json(hostile)
+            .unwrap()
+            .profile
+            .connect_properties;
+        assert_eq!(loaded.maximum_packet_size, "<b>9</b>");
+        assert!(crate::state::requests::parse_user_properties(&loaded.user_properties).is_err());
+        assert!(Profile::from_json(r#"{"connect_properties":{"receive_maximum":8}}"#).is_err());
     }
 
     #[test]

@@ -243,6 +243,62 @@ test('the last will\'s MQTT 5 properties are kept with the profile: after a relo
   } finally { await cleanup(); }
 });
 
+test('the MQTT 5 connect limits and user properties are kept with the profile: after a reload the same CONNECT goes out', async () => {
+  try {
+    const page = await wireRecordedPage(broker.wsUrl);
+    await byTestId(page, 'receive-maximum').fill('7');
+    await byTestId(page, 'topic-alias-maximum').fill('3');
+    await byTestId(page, 'maximum-packet-size').fill('5000');
+    await byTestId(page, 'request-response-info').check();
+    await byTestId(page, 'connect-user-properties').fill('site=lab\nowner=ana');
+    await byTestId(page, 'connect-button').click();
+    await waitForStatus(page, 'connected');
+    await byTestId(page, 'disconnect-button').click();
+    await waitForStatus(page, 'disconnected');
+    // A new visit with no settings in the link: the saved profile fills the form.
+    await page.goto(`${site.url}?worker=0`);
+    assert.equal(await byTestId(page, 'receive-maximum').inputValue(), '7');
+    assert.equal(await byTestId(page, 'topic-alias-maximum').inputValue(), '3');
+    assert.equal(await byTestId(page, 'maximum-packet-size').inputValue(), '5000');
+    assert.equal(await byTestId(page, 'request-response-info').isChecked(), true);
+    assert.equal(await byTestId(page, 'connect-user-properties').inputValue(), 'site=lab\nowner=ana');
+    await byTestId(page, 'connect-button').click();
+    await waitForStatus(page, 'connected');
+    const connects = (await sentPackets(page)).filter((p) => p.type === 1);
+    assert.equal(connects.length, 1, 'one CONNECT since the reload');
+    assert.deepEqual(connectProperties(connects[0].body), {
+      receiveMaximum: 7, topicAliasMaximum: 3, maximumPacketSize: 5000, requestResponseInformation: 1,
+      userProperties: [['site', 'lab'], ['owner', 'ana']],
+    });
+    assert.deepEqual(panics(page), []);
+    figures.flows++;
+  } finally { await cleanup(); }
+});
+
+/** A v5 CONNECT body's limits and user properties (what the connect form can set). */
+function connectProperties(body) {
+  const nameLength = (body[0] << 8) | body[1];
+  let i = 2 + nameLength + 1 + 1 + 2; // protocol name, level, flags, keepalive
+  let length = 0, shift = 0, b;
+  do { b = body[i++]; length += (b & 127) << shift; shift += 7; } while (b & 128);
+  const end = i + length;
+  const out = { userProperties: [] };
+  const u16 = () => { const v = (body[i] << 8) | body[i + 1]; i += 2; return v; };
+  const str = () => { const n = u16(); const v = Buffer.from(body.slice(i, i + n)).toString('utf8'); i += n; return v; };
+  while (i < end) {
+    const id = body[i++];
+    if (id === 0x11) i += 4; // session expiry
+    else if (id === 0x21) out.receiveMaximum = u16();
+    else if (id === 0x22) out.topicAliasMaximum = u16();
+    else if (id === 0x27) { out.maximumPacketSize = ((body[i] << 24) >>> 0) + (body[i + 1] << 16) + (body[i + 2] << 8) + body[i + 3]; i += 4; }
+    else if (id === 0x19) out.requestResponseInformation = body[i++];
+    else if (id === 0x17) i += 1; // request problem information
+    else if (id === 0x26) out.userProperties.push([str(), str()]);
+    else throw new Error(`CONNECT property 0x${id.toString(16)} not expected`);
+  }
+  return out;
+}
+
 /**
  * Records every frame the page writes to its WebSocket, as `[at, bytes]` in `window.__sent`
  * (read them as packets with `sentPackets`). Only for `worker=0` pages: the session's socket
