@@ -4,7 +4,8 @@
 //! - The password is stored only when the user ticked "remember", and it is bound to the
 //!   broker URL it was saved with (as a browser's password manager binds to an origin): a
 //!   page opened for another broker starts with empty username and password fields, and a
-//!   remembered password is never sent to another broker.
+//!   remembered password is never sent to another broker. The MQTT 5 connect's user
+//!   properties are treated the same way: some brokers authenticate with them.
 //! - `connect=1` connects at once only to the saved broker or the build/same-origin default;
 //!   for a broker only the link names, the page asks first ([`OnLoad::Confirm`]).
 //! - An export holds the password only when the user asks for it.
@@ -202,6 +203,7 @@ impl Profile {
             form.username.clear();
             form.password = None;
             form.remember_password = false;
+            form.connect_properties.user_properties.clear();
         }
         form.broker_url = broker.to_string();
         form
@@ -447,6 +449,11 @@ mod tests {
         Profile {
             remember_password: true,
             failover: vec!["ws://127.0.0.1:9002/mqtt".into()],
+            connect_properties: SavedConnectProperties {
+                receive_maximum: "8".into(),
+                user_properties: "token=abc".into(),
+                ..SavedConnectProperties::default()
+            },
             ..sample()
         }
     }
@@ -467,6 +474,11 @@ mod tests {
         assert_eq!(form.username, "");
         assert_eq!(form.password, None);
         assert!(!form.remember_password);
+        assert_eq!(
+            form.connect_properties.user_properties, "",
+            "connect user properties may carry a token"
+        );
+        assert_eq!(form.connect_properties.receive_maximum, "8");
         assert_eq!(on_load, OnLoad::Confirm(EVIL.into()));
         assert_eq!(form.subscriptions, saved.subscriptions, "the rest is kept");
         assert!(
@@ -486,6 +498,7 @@ mod tests {
             assert_eq!(on_load, OnLoad::Connect, "{query}");
             assert_eq!(form.password.as_deref(), Some("s3cret"));
             assert_eq!(form.username, "alice");
+            assert_eq!(form.connect_properties.user_properties, "token=abc");
         }
         let (_, on_load) = plan_start(Some(&saved), &params(""), DEFAULT);
         assert_eq!(on_load, OnLoad::Wait, "no connect=1, no connect");

@@ -90,6 +90,29 @@ test('a link to another broker with connect=1 asks first and never sends the rem
   await own.context().close();
 });
 
+test('MQTT 5 connect user properties saved for one broker never reach a broker a link names', async () => {
+  const token = 'connect-prop-token-for-the-real-broker';
+  const own = await openApp(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&protocol=5`);
+  await byTestId(own, 'connect-user-properties').fill(`token=${token}`);
+  await byTestId(own, 'connect-button').click();
+  await waitForStatus(own, 'connected');
+  assert.match(await own.evaluate(() => JSON.stringify({ ...localStorage })), new RegExp(token), 'kept for the saved broker');
+
+  const page = await own.context().newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  const seen = evil.frames.length;
+  await page.goto(`${site.url}?broker=${encodeURIComponent(evil.url)}&connect=1`);
+  await byTestId(page, 'confirm-connect').waitFor();
+  assert.equal(await byTestId(page, 'connect-user-properties').inputValue(), '', 'not filled in for another broker');
+  await byTestId(page, 'confirm-connect-yes').click();
+  await waitUntil(() => evil.frames.length > seen, 5000, 'a CONNECT at the linked broker after confirming');
+  assert.equal(evil.frames[seen][0], 0x10, 'the first frame is a CONNECT');
+  for (const frame of evil.frames.slice(seen)) assert.ok(!frame.includes(token), 'the saved user property never reaches the linked broker');
+  assert.deepEqual(panics(page), []);
+  await own.context().close();
+});
+
 test('the socket to the saved broker opens while the UI loads, is the one the session uses, and is closed if unused', async () => {
   const saved = await recorder();
   try {
