@@ -7,9 +7,8 @@
 //! notified once per animation frame, so a flood of thousands of messages a second costs
 //! one render per frame (the message list 4 times a second, once a second in a flood:
 //! [`crate::state::messages::list_render_in`]; the counters the messages feed 4 times a
-//! second in a flood: [`crate::state::messages::counts_render_in`]). What a flood's cadence
-//! holds back is shown as soon as the messages stop
-//! ([`crate::state::messages::SETTLE_MS`]). While a render waits no frames are requested (a
+//! second in a flood: [`crate::state::messages::counts_render_in`]). The list a flood holds
+//! back is shown once the messages stop ([`crate::state::messages::SETTLE_MS`]). While a render waits no frames are requested (a
 //! frame that changes nothing still costs a commit), except for the connection status and
 //! publish outcomes, which never wait.
 
@@ -37,8 +36,8 @@ pub struct AppStore {
     /// (subscriptions, devices, mesh). Status and outcomes update every frame.
     list: Cadence,
     counts: Cadence,
-    /// When the last message was absorbed (performance.now() ms): a quiet stream ends a
-    /// flood's hold.
+    /// When the last message was absorbed (performance.now() ms): a quiet stream ends the
+    /// list's flood hold.
     message_at: StoredValue<f64, LocalStorage>,
 }
 
@@ -58,20 +57,22 @@ impl Cadence {
         }
     }
 
-    /// A held-back render by `rule` with the messages quiet for `quiet_ms`: `None` when it
-    /// is due now, else when to look again ([`held_render_recheck_in`]).
+    /// A held-back render by `rule`: `None` when it is due now, else when to look again.
+    /// With `quiet_ms` (how long no message has arrived) a flood that stopped makes it due
+    /// ([`held_render_recheck_in`]); without, only its turn does.
     fn recheck_in(
         &self,
         now: f64,
         seq: u64,
-        quiet_ms: f64,
+        quiet_ms: Option<f64>,
         rule: fn(f64, u64) -> f64,
     ) -> Option<f64> {
         let new_messages = seq.saturating_sub(self.notified_seq.get_value());
-        held_render_recheck_in(
-            rule(now - self.notified_at.get_value(), new_messages),
-            quiet_ms,
-        )
+        let wait = rule(now - self.notified_at.get_value(), new_messages);
+        match quiet_ms {
+            Some(quiet_ms) => held_render_recheck_in(wait, quiet_ms),
+            None => (wait > 0.0).then_some(wait),
+        }
     }
 
     fn mark_notified(&self, now: f64, seq: u64) {
@@ -171,10 +172,11 @@ impl AppStore {
         let seq = self.state.messages().with_untracked(|m| m.last_seq());
         let quiet_ms = now - self.message_at.get_value();
         let counts = (changes.subscriptions || changes.devices || changes.mesh)
-            .then(|| self.counts.recheck_in(now, seq, quiet_ms, counts_render_in));
-        let list = changes
-            .messages
-            .then(|| self.list.recheck_in(now, seq, quiet_ms, list_render_in));
+            .then(|| self.counts.recheck_in(now, seq, None, counts_render_in));
+        let list = changes.messages.then(|| {
+            self.list
+                .recheck_in(now, seq, Some(quiet_ms), list_render_in)
+        });
         match (counts, list) {
             (Some(None), _) | (_, Some(None)) | (None, None) => None,
             (Some(Some(a)), Some(Some(b))) => Some(a.min(b)),
@@ -194,7 +196,7 @@ impl AppStore {
         // When to look again at the renders held back below (none: nothing held back).
         let mut recheck_ms = f64::INFINITY;
         if changes.subscriptions || changes.devices || changes.mesh {
-            match self.counts.recheck_in(now, seq, quiet_ms, counts_render_in) {
+            match self.counts.recheck_in(now, seq, None, counts_render_in) {
                 None => self.counts.mark_notified(now, seq),
                 Some(ms) => {
                     self.pending.update_value(|p| {
@@ -208,7 +210,10 @@ impl AppStore {
             }
         }
         if changes.messages {
-            match self.list.recheck_in(now, seq, quiet_ms, list_render_in) {
+            match self
+                .list
+                .recheck_in(now, seq, Some(quiet_ms), list_render_in)
+            {
                 None => self.list.mark_notified(now, seq),
                 Some(ms) => {
                     changes.messages = false;

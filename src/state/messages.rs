@@ -255,16 +255,17 @@ pub fn counts_render_in(elapsed_ms: f64, new_messages: u64) -> f64 {
     }
 }
 
-/// A burst of messages is over once none has arrived for this long (3 frames: while
-/// messages flow the worker posts a batch every frame). What the flood cadences above held
-/// back is shown then, so a burst's final count and newest rows appear as it ends, not up
-/// to a cadence later.
-pub const SETTLE_MS: f64 = 50.0;
+/// A flood is over once no message has arrived for this long (the list's cadence outside a
+/// flood). The list's flood render is then due, so a burst's newest rows show as it ends,
+/// not up to a second later. Not shorter: on a loaded page a batch can wait behind a long
+/// task for 50 ms or more, and a 50 ms rule (for the counters too) rendered 2.6 times as
+/// often in a 64 B flood.
+pub const SETTLE_MS: f64 = 250.0;
 
-/// A render held back by its cadence, `cadence_wait_ms` from its turn (see
-/// [`list_render_in`], [`counts_render_in`]), with no message for `quiet_ms`: `None` when
-/// it is due now, else how many ms until it is looked at again (its turn, or the moment the
-/// burst would count as over).
+/// A list render held back by its cadence, `cadence_wait_ms` from its turn (see
+/// [`list_render_in`]), with no message for `quiet_ms`: `None` when it is due now, else
+/// how many ms until it is looked at again (its turn, or the moment the flood would count
+/// as over).
 pub fn held_render_recheck_in(cadence_wait_ms: f64, quiet_ms: f64) -> Option<f64> {
     if cadence_wait_ms <= 0.0 || quiet_ms >= SETTLE_MS {
         None
@@ -455,6 +456,7 @@ mod tests {
         // turn if that comes first.
         assert_eq!(held_render_recheck_in(900.0, 16.0), Some(SETTLE_MS - 16.0));
         assert_eq!(held_render_recheck_in(900.0, 0.0), Some(SETTLE_MS));
+        assert_eq!(held_render_recheck_in(900.0, 200.0), Some(50.0));
         assert_eq!(held_render_recheck_in(10.0, 16.0), Some(10.0));
         // No message for SETTLE_MS: the burst is over and the render is due, whatever its
         // cadence says.
