@@ -188,9 +188,12 @@ pub fn MeshSettingsPanel() -> impl IntoView {
     let error = RwSignal::new(String::new());
     let note = RwSignal::new(String::new());
 
-    // An imported profile replaces the settings: follow them.
+    // An imported profile replaces the settings: follow them. Only when they change, not on
+    // every mesh packet (the mesh slice changes with traffic): what the user is typing here
+    // would be overwritten by the saved values.
+    let saved = Memo::new(move |_| mesh.with(|m| m.settings.clone()));
     Effect::new(move |_| {
-        let s = mesh.with(|m| m.settings.clone());
+        let s = saved.get();
         node_id.set(format_node_id(s.node_num));
         long_name.set(s.long_name);
         short_name.set(s.short_name);

@@ -201,3 +201,19 @@ test('a named node announces itself on connect, the next visit too, without its 
   await outside.endAsync();
   assert.deepEqual(panics(page), []);
 });
+
+test('what the user is typing in the node settings stays while mesh traffic arrives', async () => {
+  const page = await openMeshPage();
+  await page.locator('summary', { hasText: 'Meshtastic node and channels' }).click();
+  await byTestId(page, 'mesh-long-name').fill('Half typed');
+  await byTestId(page, 'mesh-short-name').fill('HT');
+  // Traffic that changes the mesh state (a text for the chat) while the form is unsaved.
+  const outside = await outsideClient();
+  await outside.publishAsync(`${ROOT_TOPIC}/!0000aaaa`, encode([packet(601, 'TEXT_MESSAGE_APP', 'busy mesh', { gateway: GATEWAYS[0] })])[0]);
+  await byTestId(page, 'mesh-text').first().waitFor({ state: 'attached', timeout: 5000 });
+  await page.waitForTimeout(300);
+  assert.equal(await byTestId(page, 'mesh-long-name').inputValue(), 'Half typed');
+  assert.equal(await byTestId(page, 'mesh-short-name').inputValue(), 'HT');
+  await outside.endAsync();
+  assert.deepEqual(panics(page), []);
+});
