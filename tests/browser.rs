@@ -182,13 +182,17 @@ async fn the_mounted_app_connects_from_its_settings_and_shows_connected() {
     root.remove();
 }
 
-fn input_value(root: &web_sys::HtmlElement, testid: &str) -> String {
+/// The element with `testid` under `root`, as a `T`.
+fn element<T: JsCast>(root: &web_sys::HtmlElement, testid: &str) -> T {
     root.query_selector(&format!("[data-testid=\"{testid}\"]"))
         .unwrap()
         .unwrap_or_else(|| panic!("no {testid}"))
-        .dyn_into::<web_sys::HtmlInputElement>()
+        .dyn_into::<T>()
         .unwrap()
-        .value()
+}
+
+fn input_value(root: &web_sys::HtmlElement, testid: &str) -> String {
+    element::<web_sys::HtmlInputElement>(root, testid).value()
 }
 
 #[wasm_bindgen_test]
@@ -207,20 +211,10 @@ async fn the_connect_form_takes_the_saved_mqtt5_will_and_connect_properties() {
     let shown = (
         input_value(&root, "will-delay"),
         input_value(&root, "will-content-type"),
-        root.query_selector("[data-testid=\"will-payload-format\"]")
-            .unwrap()
-            .unwrap()
-            .dyn_into::<web_sys::HtmlInputElement>()
-            .unwrap()
-            .checked(),
+        element::<web_sys::HtmlInputElement>(&root, "will-payload-format").checked(),
         input_value(&root, "receive-maximum"),
         input_value(&root, "topic-alias-maximum"),
-        root.query_selector("[data-testid=\"connect-user-properties\"]")
-            .unwrap()
-            .unwrap()
-            .dyn_into::<web_sys::HtmlTextAreaElement>()
-            .unwrap()
-            .value(),
+        element::<web_sys::HtmlTextAreaElement>(&root, "connect-user-properties").value(),
     );
     root.remove();
     match before {
@@ -488,21 +482,56 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
     root.remove();
 }
 
-#[wasm_bindgen_test]
-async fn in_a_flood_the_connection_status_does_not_wait_for_the_counters() {
-    use leptos::prelude::{Effect, Owner, Track, With};
-    use mqtt_web::mqtt::{ConnectionState, Message};
-    use mqtt_web::state::StateStoreFields;
-    use mqtt_web::store::AppStore;
-
-    // Effects run on the executor a mount starts (this test may run before any other mounts).
+/// A store of its own, with effects running: they run on the executor a mount starts (a
+/// test may run before any other mounts). Keep the owner alive for the test.
+fn flood_store() -> (leptos::prelude::Owner, mqtt_web::store::AppStore) {
     let root = container();
     leptos::mount::mount_to(root.clone(), || ()).forget();
     root.remove();
-    let owner = Owner::new();
+    let owner = leptos::prelude::Owner::new();
     owner.set();
-    let store = AppStore::new();
-    let now = || web_sys::window().unwrap().performance().unwrap().now();
+    (owner, mqtt_web::store::AppStore::new())
+}
+
+fn performance_now() -> f64 {
+    web_sys::window().unwrap().performance().unwrap().now()
+}
+
+/// Message `n` of a flood on `flood/x`.
+fn flood_message(n: u32) -> Update {
+    Update::Session(Event::Message(mqtt_web::mqtt::Message {
+        topic: "flood/x".into(),
+        payload: n.to_string().into_bytes(),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        dup: false,
+        properties: None,
+    }))
+}
+
+/// Connected, with `flood/#` subscribed.
+fn connected_and_subscribed_to_flood() -> Vec<Update> {
+    vec![
+        Update::Session(Event::State(mqtt_web::mqtt::ConnectionState::Connected)),
+        Update::Session(Event::SubscribeRequested {
+            filter: "flood/#".into(),
+            qos: QoS::AtMostOnce,
+        }),
+        Update::Session(Event::Subscribed {
+            filter: "flood/#".into(),
+            qos: QoS::AtMostOnce,
+        }),
+    ]
+}
+
+#[wasm_bindgen_test]
+async fn in_a_flood_the_connection_status_does_not_wait_for_the_counters() {
+    use leptos::prelude::{Effect, Track, With};
+    use mqtt_web::mqtt::ConnectionState;
+    use mqtt_web::state::StateStoreFields;
+
+    let (owner, store) = flood_store();
+    let now = performance_now;
     // When each field's view would have re-rendered: an effect that reads it.
     let status_seen: Rc<RefCell<Vec<(ConnectionState, f64)>>> = Rc::default();
     let counts_seen: Rc<RefCell<Vec<f64>>> = Rc::default();
@@ -516,46 +545,17 @@ async fn in_a_flood_the_connection_status_does_not_wait_for_the_counters() {
         store.state().subscriptions().track();
         log.borrow_mut().push(now());
     });
-    let message = |n: u32| {
-        Update::Session(Event::Message(Message {
-            topic: "flood/x".into(),
-            payload: n.to_string().into_bytes(),
-            qos: QoS::AtMostOnce,
-            retain: false,
-            dup: false,
-            properties: None,
-        }))
-    };
-    store.absorb(vec![
-        Update::Session(Event::State(ConnectionState::Connected)),
-        Update::Session(Event::SubscribeRequested {
-            filter: "flood/#".into(),
-            qos: QoS::AtMostOnce,
-        }),
-        Update::Session(Event::Subscribed {
-            filter: "flood/#".into(),
-            qos: QoS::AtMostOnce,
-        }),
-    ]);
+    let message = flood_message;
+    store.absorb(connected_and_subscribed_to_flood());
     TimeoutFuture::new(400).await;
-    // A flood: far more than a frame's worth of messages at once, then more every 10 ms
-    // (a stream that stops ends the hold), so the subscription count renders once and then
-    // waits for its flood interval.
+    // A flood: far more than a frame's worth of messages at once, twice, so the subscription
+    // count renders once and then waits for its flood interval.
     let renders = counts_seen.borrow().len();
     store.absorb((0..500).map(message).collect());
     assert!(wait_until(2000, || counts_seen.borrow().len() > renders).await);
     let counted_at = *counts_seen.borrow().last().unwrap();
-    let flowing = Rc::new(std::cell::Cell::new(true));
-    let feeding = flowing.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        let mut n = 500;
-        while feeding.get() {
-            store.absorb((n..n + 50).map(message).collect());
-            n += 50;
-            TimeoutFuture::new(10).await;
-        }
-    });
-    // A few frames later the count is waiting on its timer; then the connection drops.
+    store.absorb((500..1000).map(message).collect());
+    // A frame later the count is waiting on its timer; then the connection drops.
     TimeoutFuture::new(50).await;
     store.absorb(vec![Update::Session(Event::State(
         ConnectionState::Reconnecting,
@@ -569,7 +569,6 @@ async fn in_a_flood_the_connection_status_does_not_wait_for_the_counters() {
         .await
     );
     assert!(wait_until(2000, || counts_seen.borrow().len() > renders + 1).await);
-    flowing.set(false);
     let status_at = status_seen.borrow().last().unwrap().1;
     let recounted_at = counts_seen.borrow()[renders + 1];
     assert!(
@@ -589,18 +588,11 @@ async fn in_a_flood_the_connection_status_does_not_wait_for_the_counters() {
 
 #[wasm_bindgen_test]
 async fn when_a_flood_stops_its_newest_rows_show_without_waiting_out_the_list_cadence() {
-    use leptos::prelude::{Effect, Owner, With};
-    use mqtt_web::mqtt::{ConnectionState, Message};
+    use leptos::prelude::{Effect, With};
     use mqtt_web::state::StateStoreFields;
-    use mqtt_web::store::AppStore;
 
-    let root = container();
-    leptos::mount::mount_to(root.clone(), || ()).forget();
-    root.remove();
-    let owner = Owner::new();
-    owner.set();
-    let store = AppStore::new();
-    let now = || web_sys::window().unwrap().performance().unwrap().now();
+    let (owner, store) = flood_store();
+    let now = performance_now;
     // What the subscription count and the message list would show, and when.
     let counts_seen: Rc<RefCell<Vec<(u64, f64)>>> = Rc::default();
     let rows_seen: Rc<RefCell<Vec<(u64, f64)>>> = Rc::default();
@@ -617,27 +609,8 @@ async fn when_a_flood_stops_its_newest_rows_show_without_waiting_out_the_list_ca
         let newest = store.state().messages().with(|m| m.last_seq());
         log.borrow_mut().push((newest, now()));
     });
-    let message = |n: u32| {
-        Update::Session(Event::Message(Message {
-            topic: "flood/x".into(),
-            payload: n.to_string().into_bytes(),
-            qos: QoS::AtMostOnce,
-            retain: false,
-            dup: false,
-            properties: None,
-        }))
-    };
-    store.absorb(vec![
-        Update::Session(Event::State(ConnectionState::Connected)),
-        Update::Session(Event::SubscribeRequested {
-            filter: "flood/#".into(),
-            qos: QoS::AtMostOnce,
-        }),
-        Update::Session(Event::Subscribed {
-            filter: "flood/#".into(),
-            qos: QoS::AtMostOnce,
-        }),
-    ]);
+    let message = flood_message;
+    store.absorb(connected_and_subscribed_to_flood());
     TimeoutFuture::new(400).await;
     // A short burst: the first part renders at once, the rest is a flood the list holds
     // back for a second...
@@ -648,26 +621,19 @@ async fn when_a_flood_stops_its_newest_rows_show_without_waiting_out_the_list_ca
     let last_at = now();
     // ...unless the stream stops: then the newest rows show once it has been quiet for
     // SETTLE_MS (the count shows at its own turn, within 250 ms).
-    assert!(
-        wait_until(2000, || counts_seen
-            .borrow()
+    // When each first showed the burst's end.
+    let end_shown = |seen: &Rc<RefCell<Vec<(u64, f64)>>>| {
+        seen.borrow()
             .iter()
-            .any(|(c, _)| *c == 1000))
-        .await
+            .find(|(newest, _)| *newest == 1000)
+            .map(|(_, at)| *at)
+    };
+    assert!(wait_until(2000, || end_shown(&counts_seen).is_some()).await);
+    assert!(wait_until(2000, || end_shown(&rows_seen).is_some()).await);
+    let (counted_at, listed_at) = (
+        end_shown(&counts_seen).unwrap(),
+        end_shown(&rows_seen).unwrap(),
     );
-    assert!(wait_until(2000, || rows_seen.borrow().iter().any(|(n, _)| *n == 1000)).await);
-    let counted_at = counts_seen
-        .borrow()
-        .iter()
-        .find(|(c, _)| *c == 1000)
-        .unwrap()
-        .1;
-    let listed_at = rows_seen
-        .borrow()
-        .iter()
-        .find(|(n, _)| *n == 1000)
-        .unwrap()
-        .1;
     assert!(
         counted_at - last_at < 400.0,
         "the final count showed {:.0} ms after the last message",

@@ -337,6 +337,12 @@ mod tests {
         );
     }
 
+    /// `profile` read back from localStorage and from an exported file.
+    fn stored_and_exported(profile: &Profile) -> [Profile; 2] {
+        [profile.to_json(), profile.to_export_json(false)]
+            .map(|json| Profile::from_json(&json).unwrap().profile)
+    }
+
     #[test]
     fn the_mqtt5_connect_properties_come_back_as_typed() {
         let profile = Profile {
@@ -350,16 +356,9 @@ mod tests {
             },
             ..sample()
         };
-        let back = Profile::from_json(&profile.to_json()).unwrap().profile;
-        assert_eq!(back.connect_properties, profile.connect_properties);
-        assert_eq!(
-            Profile::from_json(&profile.to_export_json(false))
-                .unwrap()
-                .profile
-                .connect_properties,
-            profile.connect_properties,
-            "an exported profile carries them too"
-        );
+        for back in stored_and_exported(&profile) {
+            assert_eq!(back.connect_properties, profile.connect_properties);
+        }
         // A profile saved before they were kept: the form's defaults.
         let older = r#"{"broker_url":"ws://127.0.0.1:9001/mqtt","protocol":5}"#;
         let loaded = Profile::from_json(older)
@@ -395,16 +394,9 @@ mod tests {
             },
             ..sample()
         };
-        let back = Profile::from_json(&profile.to_json()).unwrap().profile;
-        assert_eq!(back.will_properties, profile.will_properties);
-        assert_eq!(
-            Profile::from_json(&profile.to_export_json(false))
-                .unwrap()
-                .profile
-                .will_properties,
-            profile.will_properties,
-            "an exported profile carries them too"
-        );
+        for back in stored_and_exported(&profile) {
+            assert_eq!(back.will_properties, profile.will_properties);
+        }
         // A hostile file: values the form would refuse come back as typed, to be refused
         // with their reason at connect; a value of the wrong type refuses the whole file.
         let hostile = r#"{"will_properties":{"delay":"-1","expiry":"9999999999","content_type":"<img src=x onerror=alert(1)>"}}"#;
