@@ -51,12 +51,18 @@ function serve() {
   });
 }
 
-// Records the longest gap between animation frames while `bench.recording` is on.
+// Records the longest gap between animation frames while `bench.recording` is on, and how
+// many frames came over 34 ms (two frame times) after the one before: one long gap decides
+// the goal, the count says whether it was one or the rule.
 const FRAME_RECORDER = `
   window.bench = window.bench || { count: 0, first: 0, last: 0, ready: false };
-  window.frames = { maxGap: 0, recording: false };
+  window.frames = { maxGap: 0, slow: 0, count: 0, recording: false };
   (() => { let prev = 0; const tick = (t) => {
-    if (window.frames.recording && prev) window.frames.maxGap = Math.max(window.frames.maxGap, t - prev);
+    if (window.frames.recording && prev) {
+      window.frames.maxGap = Math.max(window.frames.maxGap, t - prev);
+      window.frames.count += 1;
+      if (t - prev > 34) window.frames.slow += 1;
+    }
     prev = t; requestAnimationFrame(tick); }; requestAnimationFrame(tick); })();`;
 // (a): counts what the user sees, the subscription's data-count, once per frame. The moment
 // the status turns `connected` is taken from a MutationObserver (when the DOM changed, which is
@@ -170,7 +176,7 @@ async function flood(broker, flood, topic) {
 async function measure(client, broker, f) {
   const before = await metrics(client.cdp);
   const startCount = (await readCount(client)).count;
-  await client.page.evaluate(() => { window.frames.maxGap = 0; window.frames.recording = true; });
+  await client.page.evaluate(() => { Object.assign(window.frames, { maxGap: 0, slow: 0, count: 0, recording: true }); });
   const t0 = Date.now();
   await flood(broker, f, 'bench/flood');
   let last = -1, stableSince = Date.now();
@@ -181,7 +187,7 @@ async function measure(client, broker, f) {
     if (Date.now() - stableSince > 5000 || Date.now() - t0 > 180000) break;
     await sleep(100);
   }
-  const maxGap = await client.page.evaluate(() => { window.frames.recording = false; return window.frames.maxGap; });
+  const { maxGap, slow, count: frames } = await client.page.evaluate(() => { window.frames.recording = false; return window.frames; });
   const after = await metrics(client.cdp);
   const { count, first, last: lastAt } = await readCount(client);
   const received = count - startCount;
@@ -191,6 +197,7 @@ async function measure(client, broker, f) {
     received, lost: f.count - received,
     seconds: null, first, lastAt,
     maxGap,
+    slowFrames: frames ? (100 * slow) / frames : null,
     scriptPer1k: ((after.ScriptDuration - before.ScriptDuration) * 1000) / (received / 1000 || 1),
     taskPer1k: ((after.TaskDuration - before.TaskDuration) * 1000) / (received / 1000 || 1),
     // CPU time of the main thread: on a loaded machine far below its task time (wall clock),
@@ -202,7 +209,7 @@ async function measure(client, broker, f) {
 /** Each figure the median of its runs (the first run's heaps and errors kept). */
 function medianRun(runs) {
   const median = (xs) => { const v = xs.filter((x) => x !== null && x !== undefined).sort((x, y) => x - y); return v.length ? v[Math.floor(v.length / 2)] : null; };
-  const figures = ['received', 'rate', 'maxGap', 'scriptPer1k', 'taskPer1k', 'cpuPer1k'];
+  const figures = ['received', 'rate', 'maxGap', 'slowFrames', 'scriptPer1k', 'taskPer1k', 'cpuPer1k'];
   const r = { ...runs[0], runs: runs.length };
   for (const k of figures) r[k] = median(runs.map((x) => x[k]));
   r.all = Object.fromEntries(figures.map((k) => [k, runs.map((x) => x[k])]));
@@ -387,13 +394,13 @@ async function main() {
       out();
       out(`## ${f.count.toLocaleString('en-US')} × ${f.name}`);
       out(`(a) and (e): the median of ${r.a.runs} interleaved runs each (every run in brackets); the others ran once.`);
-      out('| client | received | msg/s | longest frame gap ms | main-thread script ms / 1k msgs | task ms / 1k msgs | CPU ms / 1k msgs |');
-      out('|---|---|---|---|---|---|---|');
+      out('| client | received | msg/s | longest frame gap ms | frames after a gap over 34 ms, % | main-thread script ms / 1k msgs | task ms / 1k msgs | CPU ms / 1k msgs |');
+      out('|---|---|---|---|---|---|---|---|');
       const each = (x, k, d) => (x.runs > 1 ? ` (${x.all[k].map((v) => fmt(v, d)).join(', ')})` : '');
       for (const k of ['a', 'b', 'c', 'd', 'e', 'f']) {
         const x = r[k];
         if (!x) continue;
-        out(`| (${k}) | ${x.received}/${f.count} | ${fmt(x.rate)}${each(x, 'rate', 0)} | ${fmt(x.maxGap)}${each(x, 'maxGap', 0)} | ${fmt(x.scriptPer1k, 1)} | ${fmt(x.taskPer1k, 1)}${each(x, 'taskPer1k', 1)} | ${fmt(x.cpuPer1k, 1)}${each(x, 'cpuPer1k', 1)} |${x.errors ? ' errors: ' + x.errors.join('; ') : ''}`);
+        out(`| (${k}) | ${x.received}/${f.count} | ${fmt(x.rate)}${each(x, 'rate', 0)} | ${fmt(x.maxGap)}${each(x, 'maxGap', 0)} | ${fmt(x.slowFrames, 1)}${each(x, 'slowFrames', 1)} | ${fmt(x.scriptPer1k, 1)} | ${fmt(x.taskPer1k, 1)}${each(x, 'taskPer1k', 1)} | ${fmt(x.cpuPer1k, 1)}${each(x, 'cpuPer1k', 1)} |${x.errors ? ' errors: ' + x.errors.join('; ') : ''}`);
       }
       const ratio = (p, q) => (r[p]?.rate && r[q]?.rate ? (r[p].rate / r[q].rate) : null);
       out(`ingest ratios: (a)/(e) ${fmt(ratio('a', 'e'), 2)}  (a)/(f) ${fmt(ratio('a', 'f'), 2)}  (a)/(c) ${fmt(ratio('a', 'c'), 2)}  (b)/(d) ${fmt(ratio('b', 'd'), 2)}  (b)/(c) ${fmt(ratio('b', 'c'), 2)}`);
