@@ -146,3 +146,19 @@ test('the app still connects when it starts after the session worker is ready', 
     await context.close();
   } finally { await broker.stop(); }
 });
+
+test('every checkbox keeps its size when its label wraps, at desktop and tablet widths', async () => {
+  for (const width of [1400, 1000]) {
+    const page = await browser.newPage({ viewport: { width, height: 900 } });
+    // MQTT 5 shows the most checkboxes; no broker is needed to see the forms.
+    await page.goto(`${site.url}?broker=${encodeURIComponent('ws://127.0.0.1:9/mqtt')}&protocol=5`);
+    await byTestId(page, 'request-response-info').waitFor();
+    for (const section of ['Last will', 'Meshtastic node and channels']) await page.locator('summary', { hasText: section }).first().click();
+    const boxes = await page.evaluate(() => [...document.querySelectorAll('input[type=checkbox], input[type=radio]')]
+      .filter((el) => el.offsetParent)
+      .map((el) => ({ id: el.dataset.testid ?? el.closest('label')?.textContent.trim(), width: Math.round(el.getBoundingClientRect().width) })));
+    assert.ok(boxes.length >= 6, `${boxes.length} checkboxes found at ${width} px`);
+    assert.deepEqual(boxes.filter((b) => b.width < 12), [], `squeezed checkboxes at ${width} px`);
+    await page.close();
+  }
+});
