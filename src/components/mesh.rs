@@ -374,7 +374,7 @@ pub fn MeshChatPanel() -> impl IntoView {
         </div>
         <Show when=move || mesh.with(|m| m.texts().len() == 0)>
             <p class="hint">"Texts from Meshtastic nodes appear here: subscribe to " <code>"msh/#"</code>
-                " and set the channel keys under Meshtastic node."</p>
+                " (encrypted channels need their keys under Meshtastic node)."</p>
         </Show>
         <ul class="chat" aria-label="Mesh texts">
             {move || rows().into_iter().map(|(t, quoted)| {

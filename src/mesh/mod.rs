@@ -35,7 +35,7 @@ pub use envelope::{
 };
 pub use node_id::{format_node_id, parse_bang_hex, parse_gateway, parse_node_target, BROADCAST};
 pub use packet::*;
-pub(crate) use to_device::{device_update, packet_device_update};
+pub(crate) use to_device::{device_update, json_text_packet, packet_device_update};
 pub use uplink::{
     hardware_model_name, parse_uplink, parse_uplink_topic, Uplink, UplinkError, UplinkPayload,
     UplinkTopic,

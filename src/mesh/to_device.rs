@@ -3,7 +3,7 @@
 
 use crate::device_update::{DeviceKind, DeviceUpdate, ReadingValue, Relay, UpdateReading};
 
-use super::node_id::format_node_id;
+use super::node_id::{format_node_id, BROADCAST};
 use super::packet::{MeshBody, MeshPacketSeen};
 use super::uplink::{parse_uplink, Uplink, UplinkPayload};
 
@@ -11,6 +11,39 @@ use super::uplink::{parse_uplink, Uplink, UplinkPayload};
 /// the node it came from; `None` if it is not a usable uplink.
 pub(crate) fn device_update(topic: &str, payload: &[u8]) -> Option<DeviceUpdate> {
     parse_uplink(topic, payload).ok().map(from_uplink)
+}
+
+/// A JSON `text` uplink as the packet the mesh chat shows. The same packet heard through
+/// another gateway, or as a protobuf envelope, has the same `(from, id)`, so it shows once.
+/// `None` for any other uplink, and for one without a packet id (its copies could not be
+/// told apart).
+pub(crate) fn json_text_packet(topic: &str, payload: &[u8]) -> Option<MeshPacketSeen> {
+    let up = parse_uplink(topic, payload).ok()?;
+    let UplinkPayload::Text(text) = &up.payload else {
+        return None;
+    };
+    Some(MeshPacketSeen {
+        region: up.topic.region.clone(),
+        channel: up.topic.channel_name.clone(),
+        gateway: Some(up.gateway()),
+        from: up.from,
+        to: up.to.unwrap_or(BROADCAST),
+        id: up.id?,
+        rx_time: up
+            .timestamp
+            .filter(|&s| s > 0)
+            .and_then(|s| u32::try_from(s).ok()),
+        rx_snr: up.snr.map(|x| x as f32),
+        rx_rssi: up.rssi.map(|x| x as i32),
+        hops_away: up.hops_away,
+        via_mqtt: false,
+        want_ack: false,
+        body: MeshBody::Text {
+            text: text.clone(),
+            reply_id: None,
+            emoji: false,
+        },
+    })
 }
 
 /// The node is keyed `!xxxxxxxx`; a packet relayed by several gateways has the same

@@ -178,7 +178,12 @@ pub fn apply_update(state: &mut State, update: Update, now_ms: u64) -> Changes {
 
 /// Folds one received message into the state; the log takes its bytes.
 fn apply_message(state: &mut State, message: Message, now_ms: u64) -> Changes {
+    // A Meshtastic JSON text goes to the chat as well as to its node.
+    let chat = message.topic.starts_with("msh/")
+        && crate::mesh::json_text_packet(&message.topic, &message.payload)
+            .is_some_and(|packet| state.mesh.apply_packet(&packet, now_ms).0);
     let changes = Changes {
+        mesh: chat,
         subscriptions: state.subscriptions.count_message(&message.topic),
         messages: true,
         publish: state.requests.observe(&message),
@@ -276,6 +281,48 @@ mod tests {
         assert_eq!(state.subscriptions.get("devices/#").unwrap().count, 1);
         assert_eq!(state.subscriptions.get("other/#").unwrap().count, 0);
         assert!(state.devices.get("pump-1").is_some());
+    }
+
+    #[test]
+    fn a_meshtastic_json_text_shows_once_in_the_chat_however_many_gateways_forward_it() {
+        let mut state = State::default();
+        let uplink = |gateway: &str, kind: &str, payload: &str| {
+            message(
+                &format!("msh/US/2/json/LongFast/{gateway}"),
+                &format!(
+                    r#"{{"channel":0,"from":439041101,"id":77,"sender":"{gateway}","timestamp":1700000000,"to":4294967295,"type":"{kind}","payload":{payload}}}"#
+                ),
+            )
+        };
+        let text = r#"{"text":"hello <b>mesh</b>"}"#;
+        let first = apply(&mut state, &uplink("!0000aaaa", "text", text), 1_000);
+        assert!(first.mesh && first.devices);
+        let again = apply(&mut state, &uplink("!0000bbbb", "text", text), 1_100);
+        assert!(!again.mesh, "a second gateway's copy is not a new text");
+        // The same packet decrypted from an envelope (the worker's decoder) is not new either.
+        let mut envelope = crate::mesh::json_text_packet(
+            "msh/US/2/json/LongFast/!0000aaaa",
+            br#"{"from":439041101,"id":77,"type":"text","payload":{"text":"hello <b>mesh</b>"}}"#,
+        )
+        .unwrap();
+        envelope.channel = "LongFast".into();
+        let decrypted = apply_update(
+            &mut state,
+            Update::Mesh(crate::mesh::MeshUpdate::Packet(envelope)),
+            1_150,
+        );
+        assert!(!decrypted.mesh);
+        let shown: Vec<_> = state
+            .mesh
+            .texts()
+            .map(|t| (t.from, t.id, t.text.clone()))
+            .collect();
+        assert_eq!(shown, [(0x1a2b3c4d, 77, "hello <b>mesh</b>".to_string())]);
+        // Other uplinks feed the node only.
+        let info = r#"{"id":"!1a2b3c4d","longname":"Ridge","shortname":"RDG"}"#;
+        let nodeinfo = apply(&mut state, &uplink("!0000aaaa", "nodeinfo", info), 1_200);
+        assert!(!nodeinfo.mesh && nodeinfo.devices);
+        assert_eq!(state.mesh.texts().len(), 1);
     }
 
     #[test]

@@ -217,3 +217,17 @@ test('what the user is typing in the node settings stays while mesh traffic arri
   await outside.endAsync();
   assert.deepEqual(panics(page), []);
 });
+
+test('a Meshtastic JSON text shows in the mesh chat once, though two gateways forward it', async () => {
+  const page = await openMeshPage();
+  const outside = await outsideClient();
+  const uplink = (gateway) => JSON.stringify({ channel: 0, from: NODE, id: 901, sender: gateway, timestamp: Math.floor(Date.now() / 1000), to: 0xffffffff, type: 'text', payload: { text: 'json <b>hello</b> é' } });
+  for (const gateway of ['!0000aaaa', '!0000bbbb']) await outside.publishAsync(`msh/EU_868/2/json/LongFast/${gateway}`, uplink(gateway));
+  await page.getByRole('tab', { name: 'Mesh chat' }).click();
+  await byTestId(page, 'mesh-text').first().waitFor({ timeout: 5000 });
+  await page.waitForTimeout(500);
+  assert.equal(await byTestId(page, 'mesh-text').count(), 1);
+  assert.match(await byTestId(page, 'mesh-text').first().textContent(), /json <b>hello<\/b> é/, 'shown as text');
+  await outside.endAsync();
+  assert.deepEqual(panics(page), []);
+});
