@@ -8,9 +8,9 @@
 //! one render per frame (the message list 4 times a second, once a second in a flood:
 //! [`crate::state::messages::list_render_in`]; the counters the messages feed 4 times a
 //! second in a flood: [`crate::state::messages::counts_render_in`]). The list a flood holds
-//! back is shown once the messages stop ([`crate::state::messages::SETTLE_MS`]). While a render waits no frames are requested (a
-//! frame that changes nothing still costs a commit), except for the connection status and
-//! publish outcomes, which never wait.
+//! back is shown once the messages stop ([`crate::state::messages::SETTLE_MS`]). While a
+//! render waits no frames are requested (a frame that changes nothing still costs a
+//! commit), except for the connection status and publish outcomes, which never wait.
 
 use leptos::prelude::*;
 use reactive_stores::Store;
@@ -57,22 +57,11 @@ impl Cadence {
         }
     }
 
-    /// A held-back render by `rule`: `None` when it is due now, else when to look again.
-    /// With `quiet_ms` (how long no message has arrived) a flood that stopped makes it due
-    /// ([`held_render_recheck_in`]); without, only its turn does.
-    fn recheck_in(
-        &self,
-        now: f64,
-        seq: u64,
-        quiet_ms: Option<f64>,
-        rule: fn(f64, u64) -> f64,
-    ) -> Option<f64> {
+    /// How long the render must wait by `rule` at `now` with the newest message `seq` (0 or
+    /// less: it is due).
+    fn wait_ms(&self, now: f64, seq: u64, rule: fn(f64, u64) -> f64) -> f64 {
         let new_messages = seq.saturating_sub(self.notified_seq.get_value());
-        let wait = rule(now - self.notified_at.get_value(), new_messages);
-        match quiet_ms {
-            Some(quiet_ms) => held_render_recheck_in(wait, quiet_ms),
-            None => (wait > 0.0).then_some(wait),
-        }
+        rule(now - self.notified_at.get_value(), new_messages)
     }
 
     fn mark_notified(&self, now: f64, seq: u64) {
@@ -166,17 +155,25 @@ impl AppStore {
         }
     }
 
+    /// The counters held back at `now`: `None` when they are due, else when to look again.
+    fn counts_recheck_in(&self, now: f64, seq: u64) -> Option<f64> {
+        let wait = self.counts.wait_ms(now, seq, counts_render_in);
+        (wait > 0.0).then_some(wait)
+    }
+
+    /// The list held back at `now`: due at its turn, or once the messages have stopped
+    /// ([`held_render_recheck_in`]).
+    fn list_recheck_in(&self, now: f64, seq: u64) -> Option<f64> {
+        let wait = self.list.wait_ms(now, seq, list_render_in);
+        held_render_recheck_in(wait, now - self.message_at.get_value())
+    }
+
     /// When to look again at the renders of `changes` that their cadence holds back at
     /// `now` (`None`: one of them is due, or none is held).
     fn held_recheck_in(&self, changes: Changes, now: f64) -> Option<f64> {
         let seq = self.state.messages().with_untracked(|m| m.last_seq());
-        let quiet_ms = now - self.message_at.get_value();
-        let counts = (changes.subscriptions || changes.devices || changes.mesh)
-            .then(|| self.counts.recheck_in(now, seq, None, counts_render_in));
-        let list = changes.messages.then(|| {
-            self.list
-                .recheck_in(now, seq, Some(quiet_ms), list_render_in)
-        });
+        let counts = feeds_counters(&changes).then(|| self.counts_recheck_in(now, seq));
+        let list = changes.messages.then(|| self.list_recheck_in(now, seq));
         match (counts, list) {
             (Some(None), _) | (_, Some(None)) | (None, None) => None,
             (Some(Some(a)), Some(Some(b))) => Some(a.min(b)),
@@ -192,11 +189,10 @@ impl AppStore {
             .unwrap_or_default();
         let now = clock::now_ms() as f64;
         let seq = self.state.messages().with_untracked(|m| m.last_seq());
-        let quiet_ms = now - self.message_at.get_value();
         // When to look again at the renders held back below (none: nothing held back).
         let mut recheck_ms = f64::INFINITY;
-        if changes.subscriptions || changes.devices || changes.mesh {
-            match self.counts.recheck_in(now, seq, None, counts_render_in) {
+        if feeds_counters(&changes) {
+            match self.counts_recheck_in(now, seq) {
                 None => self.counts.mark_notified(now, seq),
                 Some(ms) => {
                     self.pending.update_value(|p| {
@@ -210,10 +206,7 @@ impl AppStore {
             }
         }
         if changes.messages {
-            match self
-                .list
-                .recheck_in(now, seq, Some(quiet_ms), list_render_in)
-            {
+            match self.list_recheck_in(now, seq) {
                 None => self.list.mark_notified(now, seq),
                 Some(ms) => {
                     changes.messages = false;
@@ -252,6 +245,11 @@ impl AppStore {
             state.requests().notify();
         }
     }
+}
+
+/// Whether `changes` touch the counters the messages feed (their flood cadence).
+fn feeds_counters(changes: &Changes) -> bool {
+    changes.subscriptions || changes.devices || changes.mesh
 }
 
 impl Default for AppStore {
