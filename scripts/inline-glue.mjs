@@ -43,12 +43,21 @@ const workerStart = `
   // Keep what the session says until the app takes over (it may say "ready" before the
   // app has mounted, and a message with no listener is lost).
   globalThis.mqttWebWorkerEarly = [];
+  // Settles when the session's thread can take the app's messages at once (see the module
+  // script below).
+  let booted;
+  globalThis.mqttWebSessionBooted = new Promise((resolve) => { booted = resolve; });
+  // The worker's start-up, which leads to the broker's socket, goes first: compiling the
+  // module takes both cores of a small machine for a while, and the worker started about
+  // 25 ms later when they ran together. So the module is fetched at once and compiled once
+  // the worker has booted (or 100 ms at most).
+  const bootedOrLate = Promise.race([globalThis.mqttWebSessionBooted, new Promise((r) => setTimeout(r, 100))]);
   // Compiled once, streaming where the server says it is wasm (http_dir says nothing).
   globalThis.mqttWebAppModule = fetch(new URL('.${wasmPath}', document.baseURI)).then((response) => {
     if (!response.ok) throw new Error('the app could not be loaded: HTTP ' + response.status + ' for ' + response.url);
     return (response.headers.get('content-type') ?? '').startsWith('application/wasm')
-      ? WebAssembly.compileStreaming(response)
-      : response.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
+      ? bootedOrLate.then(() => WebAssembly.compileStreaming(response))
+      : Promise.all([response.arrayBuffer(), bootedOrLate]).then(([bytes]) => WebAssembly.compile(bytes));
   });
   globalThis.mqttWebAppModule.catch(() => {});
   // Settles once the app's own instance runs (the module script below).
@@ -80,10 +89,6 @@ const workerStart = `
     }
     return hint;
   };
-  // Settles when the session's thread can take the app's messages at once (see the module
-  // script below).
-  let booted;
-  globalThis.mqttWebSessionBooted = new Promise((resolve) => { booted = resolve; });
   const keepEarly = (event) => {
     if (event.data === 'mqtt-web:booted') booted();
     else globalThis.mqttWebWorkerEarly.push(event.data);
