@@ -430,7 +430,12 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
         publisher.execute(Command::Publish {
             id: PublishId(n + 1),
             topic: "browser-test-list/x".into(),
-            payload: format!("n={n}").into_bytes(),
+            // The newest needs more than the two lines a windowed row shows.
+            payload: if n == 399 {
+                b"line 1\nline 2\nline 3".to_vec()
+            } else {
+                format!("n={n}").into_bytes()
+            },
             qos: QoS::AtMostOnce,
             retain: false,
         });
@@ -458,6 +463,27 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
             .and_then(|h| h.text_content())
             .unwrap_or_default()
     );
+    // A row shows two lines: the three-line payload offers "show all", which opens it in
+    // full; a one-line payload does not.
+    let show_all = |row: u32| {
+        root.query_selector_all("[data-testid=\"message\"]")
+            .unwrap()
+            .item(row)
+            .and_then(|r| r.dyn_into::<web_sys::Element>().ok())
+            .and_then(|r| r.query_selector(".show-all").unwrap())
+    };
+    let newest = show_all(0).expect("no \"show all\" on the three-line payload's row");
+    assert_eq!(newest.text_content().as_deref(), Some("show all"));
+    assert!(show_all(1).is_none(), "\"show all\" on a one-line payload");
+    newest.unchecked_ref::<web_sys::HtmlElement>().click();
+    let opened = wait_until(3000, || {
+        root.query_selector("[data-testid=\"message-detail\"] .msg-payload")
+            .unwrap()
+            .and_then(|p| p.text_content())
+            .is_some_and(|t| t == "line 1\nline 2\nline 3")
+    })
+    .await;
+    assert!(opened, "\"show all\" did not open the message in full");
     let list: web_sys::HtmlElement = list.dyn_into().unwrap();
     // The test page has no stylesheet: give the list the scroll box the app's CSS gives it.
     list.set_attribute("style", "display: block; max-height: 600px; overflow: auto")

@@ -198,6 +198,14 @@ fn MessageRow(
     });
     let text = move || body.with(|(text, _)| text.clone());
     let cut_size = move || body.with(|(_, cut)| *cut);
+    // A windowed row shows two lines of payload (one under properties, as in style/): one
+    // that may need more offers "show all" even when it is not cut.
+    let row_lines = if message.properties.is_some() {
+        payload::ROW_LINES - 1
+    } else {
+        payload::ROW_LINES
+    };
+    let beyond_row = Memo::new(move |_| body.with(|(text, _)| !payload::fits_row(text, row_lines)));
     view! {
         <li data-testid="message" class=format!("message c{color}") data-topic=message.topic.clone()
             data-qos=message.qos.as_u8().to_string() data-retain=message.retain.to_string()>
@@ -218,13 +226,19 @@ fn MessageRow(
             </div>
             {message.properties.as_deref().map(property_list)}
             <pre class="msg-payload">{text}</pre>
-            {move || cut_size().map(|size| view! {
-                <button type="button" class="small show-all" on:click=move |_| {
-                    if windowed.get_untracked() { detail.set(Some(seq)) } else { expanded.set(true) }
-                }>
-                    {format!("cut: {size} bytes, show all")}
-                </button>
-            })}
+            {move || {
+                let cut = cut_size();
+                (cut.is_some() || (windowed.get() && beyond_row.get())).then(|| view! {
+                    <button type="button" class="small show-all" on:click=move |_| {
+                        if windowed.get_untracked() { detail.set(Some(seq)) } else { expanded.set(true) }
+                    }>
+                        {match cut {
+                            Some(size) => format!("cut: {size} bytes, show all"),
+                            None => "show all".to_owned(),
+                        }}
+                    </button>
+                })
+            }}
         </li>
     }
     .into_any()

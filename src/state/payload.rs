@@ -65,6 +65,28 @@ pub fn render(payload: &[u8], format: PayloadFormat) -> String {
     }
 }
 
+/// Lines of payload a row of a long (windowed, fixed-height) message list shows; one less
+/// when the row also lists MQTT 5 properties.
+pub const ROW_LINES: usize = 2;
+/// Characters a payload line holds in the narrowest message list the layout gives (about
+/// 300 px of 12 px monospace): a longer line wraps there.
+const NARROW_LINE_CHARS: usize = 40;
+
+/// Whether a rendered payload surely fits in `lines` lines of a windowed row, at any width.
+/// A row whose payload may not fit offers "show all": the rest would be out of sight, with
+/// no other way to read it.
+pub fn fits_row(rendered: &str, lines: usize) -> bool {
+    let text = rendered.strip_suffix('\n').unwrap_or(rendered);
+    let mut needed = 0;
+    for line in text.split('\n') {
+        needed += line.chars().count().div_ceil(NARROW_LINE_CHARS).max(1);
+        if needed > lines {
+            return false;
+        }
+    }
+    true
+}
+
 /// Cuts a rendered payload for the list; `None` when it fits.
 pub fn preview(rendered: &str, max_chars: usize) -> Option<String> {
     let mut end = None;
@@ -160,5 +182,23 @@ mod tests {
         assert_eq!(preview("short", 10), None);
         assert_eq!(render(&[0xff, b'a'], PayloadFormat::Text), "\u{fffd}a");
         assert_eq!(format_size(2048), "2.0 KiB");
+    }
+
+    #[test]
+    fn a_payload_that_may_need_more_than_two_lines_does_not_fit_a_windowed_row() {
+        assert!(fits_row("n=42", ROW_LINES));
+        assert!(fits_row("temperature 21.5\nhumidity 40\n", ROW_LINES));
+        // 80 characters wrap to two lines at the narrowest width, 81 to three.
+        assert!(fits_row(&"é".repeat(80), ROW_LINES));
+        assert!(!fits_row(&"é".repeat(81), ROW_LINES));
+        assert!(!fits_row("one\ntwo\nthree", ROW_LINES));
+        assert!(!fits_row(
+            &render(br#"{"a":1}"#, PayloadFormat::Json),
+            ROW_LINES
+        ));
+        assert!(!fits_row(&format!("{}\nb", "a".repeat(41)), ROW_LINES));
+        // Under a line of MQTT 5 properties there is room for one.
+        assert!(fits_row("21.5", 1));
+        assert!(!fits_row("21.5\nC", 1));
     }
 }

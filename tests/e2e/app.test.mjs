@@ -187,13 +187,14 @@ test('the password is kept out of localStorage unless "remember" is ticked', asy
   assert.equal(await byTestId(page, 'password').inputValue(), 'pw-not-for-storage', 'a remembered password is restored');
 });
 
-test('3,000 messages stay scrollable to the oldest with a few dozen rows in the page; "show all" opens one in full', async () => {
+test('3,000 messages stay scrollable to the oldest with a few dozen rows in the page; rows show whole lines and "show all" opens one in full', async () => {
   const page = await openApp(browser, pageUrl('&sub=long%2F%23'));
   await waitForStatus(page, 'connected');
   await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
   const outside = await outsideClient();
   const big = 'y'.repeat(2000);
-  for (let n = 0; n < 3000; n++) outside.publish(`long/${n % 40}`, n === 0 ? `first ${big} end` : `n=${n}`);
+  const json = '{"temperature":21.5,"unit":"C"}';
+  for (let n = 0; n < 3000; n++) outside.publish(`long/${n % 40}`, n === 0 ? `first ${big} end` : n === 2999 ? json : `n=${n}`);
   await outside.endAsync();
   await waitFor(async () => /3000 kept of 3000 received/.test(await page.locator('.hint').first().textContent()), 15000, 'all 3,000 kept');
   const rendered = () => page.locator('[data-testid="message"]').count();
@@ -201,6 +202,20 @@ test('3,000 messages stay scrollable to the oldest with a few dozen rows in the 
   assert.ok(await rendered() < 60, `${await rendered()} message rows in the page`);
   const domNodes = await page.evaluate(() => document.getElementsByTagName('*').length);
   assert.ok(domNodes < 3000, `${domNodes} DOM nodes for 3,000 messages`);
+  // A fixed-height row shows whole lines of its payload, none cut through, and the box is
+  // not cut by the row. The newest (JSON, pretty-printed to four lines) offers the rest.
+  const newest = page.locator('[data-testid="message"]').first();
+  const box = await newest.evaluate((li) => {
+    const pre = li.querySelector('.msg-payload'), style = getComputedStyle(pre);
+    const text = pre.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    return { lines: text / parseFloat(style.lineHeight), bottom: pre.getBoundingClientRect().bottom, rowBottom: li.getBoundingClientRect().bottom };
+  });
+  assert.ok(Math.abs(box.lines - Math.round(box.lines)) < 0.05 && Math.round(box.lines) >= 2, `the payload box shows ${box.lines.toFixed(2)} lines`);
+  assert.ok(box.bottom <= box.rowBottom, `the payload box (bottom ${box.bottom}) is cut by its row (${box.rowBottom})`);
+  assert.equal(await page.locator('[data-testid="message"]').nth(1).locator('.show-all').count(), 0, 'a one-line payload needs no "show all"');
+  await newest.locator('.show-all').click();
+  await waitFor(async () => (await byTestId(page, 'message-detail').locator('.msg-payload').textContent().catch(() => '')).includes('"unit": "C"'), 3000, 'the JSON in full');
+  await byTestId(page, 'message-detail').getByRole('button', { name: 'Close' }).click();
   // Scrolled to the bottom, the oldest message is there (the list is not cut at a row cap).
   await page.locator('ol.messages').evaluate((ol) => { ol.scrollTop = ol.scrollHeight; });
   const oldest = page.locator('[data-testid="message"]').last();
