@@ -393,8 +393,12 @@ async fn an_mqtt5_session_in_the_browser_gets_capabilities_and_round_trips_user_
     driver.execute(Command::Disconnect);
 }
 
-#[wasm_bindgen_test]
-async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
+/// The app mounted from a link that connects as `client_id` and subscribes to `subs`, all
+/// active, and a second client to publish from, connected.
+async fn app_subscribed_with_publisher(
+    client_id: &str,
+    subs: &[&str],
+) -> (web_sys::HtmlElement, Driver) {
     let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
     storage.clear().unwrap();
     let root = container();
@@ -402,8 +406,8 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
         root.clone(),
         UrlParams {
             broker: Some(broker().into()),
-            client_id: Some("browser-test-list".into()),
-            subs: vec!["browser-test-list/#".into()],
+            client_id: Some(client_id.into()),
+            subs: subs.iter().map(|s| s.to_string()).collect(),
             connect: true,
             ..UrlParams::default()
         },
@@ -411,14 +415,15 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
     click(&root, "confirm-connect-yes");
     assert!(wait_until(5000, || text(&root, "connection-status") == "connected").await);
     let subscribed = wait_until(5000, || {
-        root.query_selector("[data-testid=\"subscription\"][data-state=\"active\"]")
+        root.query_selector_all("[data-testid=\"subscription\"][data-state=\"active\"]")
             .unwrap()
-            .is_some()
+            .length() as usize
+            == subs.len()
     })
     .await;
-    assert!(subscribed, "the link's subscription did not become active");
+    assert!(subscribed, "the link's subscriptions did not become active");
     let (publisher, events) = recording_driver();
-    publisher.execute(connect(broker(), "browser-test-list-publisher"));
+    publisher.execute(connect(broker(), &format!("{client_id}-publisher")));
     assert!(
         wait_until(5000, || events
             .borrow()
@@ -426,6 +431,13 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
             .any(|e| matches!(e, Event::Connected { .. })))
         .await
     );
+    (root, publisher)
+}
+
+#[wasm_bindgen_test]
+async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
+    let (root, publisher) =
+        app_subscribed_with_publisher("browser-test-list", &["browser-test-list/#"]).await;
     for n in 0..400 {
         publisher.execute(Command::Publish {
             id: PublishId(n + 1),
@@ -504,6 +516,71 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
         "scrolled to the end, the oldest message is not shown"
     );
     assert!(rows() < 60);
+    publisher.execute(Command::Disconnect);
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_long_device_list_offers_show_all_for_a_device_its_fixed_row_cannot_hold() {
+    let (root, publisher) = app_subscribed_with_publisher(
+        "browser-test-devices",
+        &["devices/+/status", "sensors/bt-dev-000/#"],
+    )
+    .await;
+    let publish = |id: u64, topic: String, payload: &str| {
+        publisher.execute(Command::Publish {
+            id: PublishId(id),
+            topic,
+            payload: payload.as_bytes().to_vec(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+        })
+    };
+    for n in 1..=120 {
+        publish(n, format!("devices/bt-dev-{n:03}/status"), "online");
+    }
+    // Heard last, so listed first: more readings than the one line a fixed row shows.
+    for (n, kind) in ["temperature", "humidity", "pressure"].iter().enumerate() {
+        publish(200 + n as u64, format!("sensors/bt-dev-000/{kind}"), "21");
+    }
+    let show_all = |id: &str| {
+        root.query_selector(&format!("[data-device-id=\"{id}\"] .show-all"))
+            .unwrap()
+    };
+    let offered = wait_until(8000, || {
+        root.query_selector("ul.devices.windowed")
+            .unwrap()
+            .is_some()
+            && show_all("bt-dev-000").is_some()
+            && root
+                .query_selector("[data-device-id=\"bt-dev-120\"]")
+                .unwrap()
+                .is_some()
+    })
+    .await;
+    assert!(
+        offered,
+        "no \"show all\" on the device with three readings ({})",
+        text(&root, "device-count")
+    );
+    assert!(
+        show_all("bt-dev-120").is_none(),
+        "\"show all\" on a device with no readings"
+    );
+    show_all("bt-dev-000")
+        .unwrap()
+        .unchecked_into::<web_sys::HtmlElement>()
+        .click();
+    let alone = wait_until(3000, || {
+        input_value(&root, "device-filter") == "bt-dev-000"
+            && text(&root, "device-count").starts_with("1 of ")
+            && root
+                .query_selector("ul.devices.windowed")
+                .unwrap()
+                .is_none()
+    })
+    .await;
+    assert!(alone, "\"show all\" did not show the device alone, in full");
     publisher.execute(Command::Disconnect);
     root.remove();
 }

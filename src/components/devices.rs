@@ -58,6 +58,7 @@ pub fn DevicesPanel() -> impl IntoView {
         })
     });
     let rows = move || window.with(|(_, _, rows)| rows.clone());
+    let windowed = Signal::derive(move || window.with(|(w, _, _)| w.is_windowed()));
     let padding = move |after: bool| {
         let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
         format!("height: {}px", if after { rest } else { before })
@@ -89,21 +90,25 @@ pub fn DevicesPanel() -> impl IntoView {
             <p class="hint">"Devices appear from " <code>"devices/<id>/status"</code> ", " <code>"sensors/<id>/<kind>"</code>
                 " and Meshtastic " <code>"msh/#"</code> " traffic: subscribe to them (or " <code>"#"</code> ")."</p>
         </Show>
-        <ul class=move || if window.with(|(w, _, _)| w.is_windowed()) { "devices windowed" } else { "devices" }
+        <ul class=move || if windowed.get() { "devices windowed" } else { "devices" }
             aria-label="Devices" on:scroll=move |ev| scroll.on_scroll(ev)>
             <li class="pad" aria-hidden="true" style=move || padding(false)></li>
             <For each=rows key=|d| (d.kind, d.id.clone(), d.revision)
-                children=move |d| device_row(d, now, stale_after, picked) />
+                children=move |d| device_row(d, now, stale_after, picked, windowed, filter) />
             <li class="pad" aria-hidden="true" style=move || padding(true)></li>
         </ul>
     }
 }
 
+/// One device. In a windowed list (`windowed`) its row has a fixed height; "show all" then
+/// finds the device (`filter`), which shows it alone and in full.
 fn device_row(
     device: Device,
     now: RwSignal<u64>,
     stale_override: Signal<Option<u64>>,
     picked: PickedTarget,
+    windowed: Signal<bool>,
+    filter: RwSignal<String>,
 ) -> impl IntoView {
     let id = device.id.clone();
     let kind = device.kind;
@@ -140,6 +145,8 @@ fn device_row(
         })
         .collect_view();
     let pick_id = id.clone();
+    let find_id = id.clone();
+    let may_overflow = device.may_overflow_a_row();
     view! {
         <li data-testid="device" class=move || format!("device {}", liveness().as_str()) data-device-id=id.clone()
             data-online=move || liveness().is_online().to_string()>
@@ -154,6 +161,13 @@ fn device_row(
             {hardware_line(&device).map(|hw| view! { <div class="device-hw">{hw}</div> })}
             {device.last_text.clone().map(|text| view! { <div class="device-text">"“" {text} "”"</div> })}
             <ul class="readings">{readings}</ul>
+            {move || (may_overflow && windowed.get()).then(|| {
+                let find_id = find_id.clone();
+                view! {
+                    <button type="button" class="small show-all" title="Show this device alone, in full"
+                        on:click=move |_| filter.set(find_id.clone())>"show all"</button>
+                }
+            })}
         </li>
     }
 }

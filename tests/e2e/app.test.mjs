@@ -231,6 +231,42 @@ test('3,000 messages stay scrollable to the oldest with a few dozen rows in the 
   await page.context().close();
 });
 
+test('a long device list shows whole readings in fixed rows, and "show all" shows a device in full', async () => {
+  const page = await openApp(browser, pageUrl('&sub=%23'));
+  await waitForStatus(page, 'connected');
+  await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
+  const outside = await outsideClient();
+  for (let i = 1; i <= 120; i++) await outside.publishAsync(`devices/dev-${String(i).padStart(3, '0')}/status`, 'online');
+  const kinds = ['temperature', 'humidity', 'pressure', 'battery', 'co2', 'voltage', 'rssi'];
+  // Heard last, so listed first.
+  for (const [i, kind] of kinds.entries()) await outside.publishAsync(`sensors/dev-000/${kind}`, String(20 + i));
+  await outside.endAsync();
+  await waitFor(async () => (await byTestId(page, 'device-count').textContent()) === '121 devices', 10000, 'all devices listed');
+  await waitFor(async () => (await page.locator('ul.devices.windowed').count()) === 1, 5000, 'a windowed device list');
+  const row = page.locator('[data-device-id="dev-000"]');
+  await row.scrollIntoViewIfNeeded();
+  // Every reading in sight is whole and on its own, and nothing spills out of the row.
+  const seen = await row.evaluate((li) => {
+    const box = li.querySelector('.readings').getBoundingClientRect(), rowBox = li.getBoundingClientRect();
+    const shown = [...li.querySelectorAll('.reading')].map((r) => r.getBoundingClientRect()).filter((r) => r.bottom > box.top && r.top < box.bottom);
+    return {
+      shown: shown.length,
+      whole: shown.every((r) => r.height >= 14 && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5),
+      apart: shown.every((a, i) => shown.every((b, j) => i === j || a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top)),
+      inside: [...li.children].every((c) => c.getBoundingClientRect().bottom <= rowBox.bottom + 0.5),
+    };
+  });
+  assert.ok(seen.shown >= 1 && seen.whole && seen.apart && seen.inside, `readings in the fixed row: ${JSON.stringify(seen)}`);
+  assert.equal(await page.locator('[data-device-id="dev-120"] .show-all').count(), 0, 'a device with no readings needs no "show all"');
+  await row.locator('.show-all').click();
+  await waitFor(async () => (await byTestId(page, 'device-count').textContent()) === '1 of 121 devices', 3000, 'the device alone');
+  assert.equal(await byTestId(page, 'device-filter').inputValue(), 'dev-000');
+  const readings = await row.locator('.reading').evaluateAll((rs) => rs.filter((r) => r.getBoundingClientRect().height >= 14).map((r) => r.querySelector('.reading-key').textContent));
+  assert.deepEqual(readings.sort(), [...kinds].sort());
+  assert.deepEqual(panics(page), []);
+  await page.context().close();
+});
+
 test('5,000 topics and 600 Meshtastic nodes keep the page to a few hundred elements on every tab', async () => {
   const page = await openApp(browser, pageUrl('&sub=%23'));
   await waitForStatus(page, 'connected');

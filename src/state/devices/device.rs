@@ -87,7 +87,21 @@ pub struct Device {
     pub revision: u64,
 }
 
+/// Characters of a device's last text sure to fit one line of the narrowest device list.
+const NARROW_TEXT_CHARS: usize = 40;
+
 impl Device {
+    /// Whether a fixed-height row of a long list (one line of readings, one of text) may
+    /// leave some of this device out of sight: more than one reading, or a long text. Such
+    /// a row offers to show the device in full.
+    pub fn may_overflow_a_row(&self) -> bool {
+        self.readings.len() > 1
+            || self
+                .last_text
+                .as_ref()
+                .is_some_and(|t| t.chars().count() > NARROW_TEXT_CHARS)
+    }
+
     pub(super) fn new(id: String, kind: DeviceKind) -> Self {
         Device {
             id,
@@ -181,6 +195,20 @@ mod tests {
         assert!(pump.matches("pump"));
         assert!(!pump.matches("a1b2"));
         assert!(node.matches("") && pump.matches(""));
+    }
+
+    #[test]
+    fn a_device_with_more_than_one_reading_or_a_long_text_may_overflow_a_fixed_row() {
+        let mut r = reg();
+        r.apply_message("sensors/pump-7/temperature", b"21.5", false, NOW);
+        assert!(!r.get("pump-7").unwrap().may_overflow_a_row());
+        r.apply_message("sensors/pump-7/pressure", b"1.2", false, NOW);
+        assert!(r.get("pump-7").unwrap().may_overflow_a_row());
+        let mut node = Device::new("!a1b2c3d4".into(), DeviceKind::Meshtastic);
+        node.last_text = Some("see you at noon".into());
+        assert!(!node.may_overflow_a_row());
+        node.last_text = Some("é".repeat(41));
+        assert!(node.may_overflow_a_row());
     }
 
     #[test]
