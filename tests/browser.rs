@@ -585,6 +585,41 @@ async fn a_long_device_list_offers_show_all_for_a_device_its_fixed_row_cannot_ho
     root.remove();
 }
 
+#[wasm_bindgen_test]
+async fn the_topic_tree_shows_a_topics_last_value() {
+    let (root, publisher) =
+        app_subscribed_with_publisher("browser-test-tree", &["browser-test-tree/#"]).await;
+    for (n, payload) in ["21.5", "22.0"].into_iter().enumerate() {
+        publisher.execute(Command::Publish {
+            id: PublishId(n as u64 + 1),
+            topic: "browser-test-tree/temp".into(),
+            payload: payload.into(),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        });
+    }
+    let tab = root
+        .query_selector_all("[role=\"tab\"]")
+        .unwrap()
+        .item(1)
+        .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+        .expect("the topic tree's tab");
+    assert_eq!(tab.text_content().as_deref(), Some("Topic tree"));
+    tab.click();
+    let shown = wait_until(5000, || {
+        root.query_selector(
+            "[data-testid=\"topic-row\"][data-topic=\"browser-test-tree/temp\"] [data-testid=\"topic-value\"]",
+        )
+        .unwrap()
+        .and_then(|v| v.text_content())
+        .is_some_and(|v| v == "22.0")
+    })
+    .await;
+    assert!(shown, "the topic's last value is not shown in the tree");
+    publisher.execute(Command::Disconnect);
+    root.remove();
+}
+
 /// A store of its own, with effects running: they run on the executor a mount starts (a
 /// test may run before any other mounts). Keep the owner alive for the test.
 fn flood_store() -> (leptos::prelude::Owner, mqtt_web::store::AppStore) {

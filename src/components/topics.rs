@@ -1,4 +1,5 @@
-//! Topic tree: every topic seen with count, rate, last seen and last payload size.
+//! Topic tree: every topic seen with its last value, count, rate, last seen and last payload
+//! size.
 
 use leptos::prelude::*;
 
@@ -35,6 +36,7 @@ pub fn TopicsPanel(
                 .map(|row| {
                     let stat = row.stat.map(|st| {
                         (
+                            st.value_preview(),
                             st.count,
                             format!("{:.1}/s", st.rate(now)),
                             format_relative(now.saturating_sub(st.last_seen_ms)),
@@ -59,23 +61,27 @@ pub fn TopicsPanel(
     view! {
         <div class="topics-scroll" on:scroll=move |ev| scroll.on_scroll(ev)>
         <table class=move || if window.with(|(w, _)| w.is_windowed()) { "topics windowed" } else { "topics" }>
-            <thead><tr><th>"Topic"</th><th>"Msgs"</th><th>"Rate"</th><th>"Last seen"</th><th>"Size"</th></tr></thead>
+            <thead><tr><th>"Topic"</th><th>"Value"</th><th>"Msgs"</th><th>"Rate"</th><th>"Last seen"</th><th>"Size"</th></tr></thead>
             <tbody>
                 <tr class="pad" aria-hidden="true" style=move || padding(false)></tr>
                 {move || window.get().1.into_iter().map(|(depth, label, topic, stat)| {
                     let indent = format!("padding-left: {}px", 6 + depth * 14);
                     match stat {
-                        Some((count, rate, seen, size)) => view! {
-                            <tr data-testid="topic-row" data-topic=topic.unwrap_or_default()>
-                                <td style=indent class="topic-leaf">{label}</td>
-                                <td>{count}</td>
-                                <td>{rate}</td>
-                                <td>{seen}</td>
-                                <td>{format_size(size)}</td>
-                            </tr>
-                        }.into_any(),
+                        Some((value, count, rate, seen, size)) => {
+                            let title = value.clone();
+                            view! {
+                                <tr data-testid="topic-row" data-topic=topic.unwrap_or_default()>
+                                    <td style=indent class="topic-leaf">{label}</td>
+                                    <td class="topic-value" data-testid="topic-value" title=title>{value}</td>
+                                    <td class="num">{count}</td>
+                                    <td class="num">{rate}</td>
+                                    <td class="num">{seen}</td>
+                                    <td class="num">{format_size(size)}</td>
+                                </tr>
+                            }.into_any()
+                        }
                         None => view! {
-                            <tr class="topic-branch"><td style=indent colspan="5">{label} "/"</td></tr>
+                            <tr class="topic-branch"><td style=indent colspan="6">{label} "/"</td></tr>
                         }.into_any(),
                     }
                 }).collect_view()}

@@ -195,12 +195,9 @@ fn apply_message(state: &mut State, message: Message, now_ms: u64) -> Changes {
         ),
         ..Changes::default()
     };
-    state.topics.record(
-        &message.topic,
-        message.payload.len(),
-        message.retain,
-        now_ms,
-    );
+    state
+        .topics
+        .record(&message.topic, &message.payload, message.retain, now_ms);
     state.messages.push(message, now_ms);
     changes
 }

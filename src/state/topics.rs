@@ -1,9 +1,16 @@
-//! The topic tree: every topic seen, with message count, rate, last seen and last size.
+//! The topic tree: every topic seen, with its last value, message count, rate, last seen and
+//! last size.
 
 use std::collections::BTreeMap;
 
 /// Topics remembered at most; the least recently seen go first.
 pub const MAX_TOPICS: usize = 5_000;
+
+/// Bytes of a topic's last payload kept for its value column: a line's worth, so a flood on
+/// one topic copies a few bytes per message and allocates nothing.
+pub const VALUE_BYTES: usize = 96;
+/// Bytes of a binary value shown, in hex.
+const VALUE_HEX_BYTES: usize = 16;
 
 /// Window of the rate estimate.
 const RATE_WINDOW_MS: u64 = 10_000;
@@ -14,6 +21,8 @@ pub struct TopicStat {
     pub last_seen_ms: u64,
     pub last_size: usize,
     pub retained: bool,
+    /// The first [`VALUE_BYTES`] of the last payload.
+    last_value: Vec<u8>,
     window_start_ms: u64,
     window_count: u64,
     /// Messages per second over the last complete window.
@@ -23,7 +32,7 @@ pub struct TopicStat {
 }
 
 impl TopicStat {
-    fn count_one(&mut self, size: usize, retained: bool, now_ms: u64) {
+    fn count_one(&mut self, payload: &[u8], retained: bool, now_ms: u64) {
         let elapsed = now_ms.saturating_sub(self.window_start_ms);
         if elapsed >= RATE_WINDOW_MS {
             self.previous_rate = if elapsed >= 2 * RATE_WINDOW_MS {
@@ -38,8 +47,44 @@ impl TopicStat {
         self.window_count += 1;
         self.count += 1;
         self.last_seen_ms = now_ms;
-        self.last_size = size;
+        self.last_size = payload.len();
         self.retained = retained;
+        self.last_value.clear();
+        self.last_value
+            .extend_from_slice(&payload[..payload.len().min(VALUE_BYTES)]);
+    }
+
+    /// The last payload on one line: text as it came (line breaks and tabs as spaces), any
+    /// other bytes as hex; "…" when there is more than is shown.
+    pub fn value_preview(&self) -> String {
+        let bytes = &self.last_value[..];
+        let cut = self.last_size > bytes.len();
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => Some(text),
+            // A character cut by the prefix is still text.
+            Err(e) if cut && e.error_len().is_none() => {
+                std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()
+            }
+            Err(_) => None,
+        }
+        .filter(|t| {
+            !t.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        });
+        let (mut line, more) = match text {
+            Some(text) => (text.replace(['\n', '\r', '\t'], " "), cut),
+            None => {
+                let shown = &bytes[..bytes.len().min(VALUE_HEX_BYTES)];
+                (
+                    crate::state::payload::hex(shown).replace('\n', " "),
+                    cut || bytes.len() > shown.len(),
+                )
+            }
+        };
+        if more {
+            line.push('…');
+        }
+        line
     }
 
     /// Messages per second: the last complete window, or the current one once it is longer.
@@ -71,10 +116,10 @@ impl TopicTree {
         self.topics.get(topic)
     }
 
-    pub fn record(&mut self, topic: &str, size: usize, retained: bool, now_ms: u64) {
+    pub fn record(&mut self, topic: &str, payload: &[u8], retained: bool, now_ms: u64) {
         // The usual case, a topic seen before, allocates nothing.
         if let Some(stat) = self.topics.get_mut(topic) {
-            stat.count_one(size, retained, now_ms);
+            stat.count_one(payload, retained, now_ms);
             return;
         }
         if self.topics.len() >= MAX_TOPICS {
@@ -85,12 +130,13 @@ impl TopicTree {
             last_seen_ms: now_ms,
             last_size: 0,
             retained,
+            last_value: Vec::new(),
             window_start_ms: now_ms,
             window_count: 0,
             previous_rate: 0.0,
             has_previous: false,
         });
-        stat.count_one(size, retained, now_ms);
+        stat.count_one(payload, retained, now_ms);
     }
 
     /// Rows in tree order: (depth, label, full topic if a topic ends here, stat).
@@ -156,8 +202,8 @@ mod tests {
     #[test]
     fn every_topic_is_counted_with_its_last_size_and_time() {
         let mut tree = TopicTree::default();
-        tree.record("a/b", 3, false, 1_000);
-        tree.record("a/b", 7, true, 2_000);
+        tree.record("a/b", b"abc", false, 1_000);
+        tree.record("a/b", b"1234567", true, 2_000);
         let stat = tree.get("a/b").unwrap();
         assert_eq!(
             (stat.count, stat.last_size, stat.last_seen_ms, stat.retained),
@@ -166,17 +212,49 @@ mod tests {
     }
 
     #[test]
+    fn the_last_value_shows_on_one_line_as_text_or_hex_with_a_mark_when_cut() {
+        let mut tree = TopicTree::default();
+        let mut value = |payload: &[u8]| {
+            tree.record("v", payload, false, 0);
+            tree.get("v").unwrap().value_preview()
+        };
+        assert_eq!(value(b"21.5"), "21.5");
+        assert_eq!(
+            value(b"{\"t\": 21.5,\n \"u\": \"C\"}"),
+            "{\"t\": 21.5,  \"u\": \"C\"}"
+        );
+        assert_eq!(
+            value(b"<b>hi</b>"),
+            "<b>hi</b>",
+            "markup is text, shown as text"
+        );
+        assert_eq!(value(&[0, 1, 0xfe]), "00 01 fe");
+        assert_eq!(value(&[7; 17]), format!("{}…", ["07"; 16].join(" ")));
+        let long = "é".repeat(100);
+        let shown = value(long.as_bytes());
+        assert_eq!(shown, format!("{}…", "é".repeat(VALUE_BYTES / 2)));
+        // Cut inside a character: the whole characters before it are shown.
+        let odd = format!("a{long}");
+        assert_eq!(
+            value(odd.as_bytes()),
+            format!("a{}…", "é".repeat(VALUE_BYTES / 2 - 1))
+        );
+        assert_eq!(value(b""), "");
+        assert_eq!(tree.get("v").unwrap().last_size, 0);
+    }
+
+    #[test]
     fn the_rate_is_messages_per_second_over_the_last_window_and_decays_to_zero() {
         let mut tree = TopicTree::default();
         for i in 0..20 {
-            tree.record("t", 1, false, i * 500); // 2 per second for 10 s
+            tree.record("t", b"1", false, i * 500); // 2 per second for 10 s
         }
-        tree.record("t", 1, false, 10_000);
+        tree.record("t", b"1", false, 10_000);
         assert!((tree.get("t").unwrap().rate(10_000) - 2.0).abs() < 0.01);
         assert_eq!(tree.get("t").unwrap().rate(40_000), 0.0);
         let mut fresh = TopicTree::default();
         for i in 0..6 {
-            fresh.record("u", 1, false, i * 500);
+            fresh.record("u", b"1", false, i * 500);
         }
         assert!(
             (fresh.get("u").unwrap().rate(3_000) - 2.0).abs() < 0.01,
@@ -188,7 +266,7 @@ mod tests {
     fn rows_form_a_tree_with_shared_parents_shown_once() {
         let mut tree = TopicTree::default();
         for t in ["sensors/a/temp", "sensors/a/hum", "sensors/b/temp", "x"] {
-            tree.record(t, 1, false, 0);
+            tree.record(t, b"1", false, 0);
         }
         let rows: Vec<(usize, String, bool)> = tree
             .rows()
@@ -213,7 +291,7 @@ mod tests {
     fn the_tree_is_bounded_by_forgetting_the_least_recently_seen() {
         let mut tree = TopicTree::default();
         for i in 0..MAX_TOPICS as u64 + 1 {
-            tree.record(&format!("t/{i}"), 1, false, i);
+            tree.record(&format!("t/{i}"), b"1", false, i);
         }
         assert_eq!(tree.len(), MAX_TOPICS);
         assert!(tree.get("t/0").is_none());

@@ -267,6 +267,30 @@ test('a long device list shows whole readings in fixed rows, and "show all" show
   await page.context().close();
 });
 
+test('the topic tree shows each topic\'s last value on one line, as text', async () => {
+  const page = await openApp(browser, pageUrl('&sub=plant%2F%23'));
+  await waitForStatus(page, 'connected');
+  await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
+  const outside = await outsideClient();
+  await outside.publishAsync('plant/a/temp', '21.5');
+  await outside.publishAsync('plant/a/temp', '22.0');
+  await outside.publishAsync('plant/b/raw', Buffer.from([0, 1, 0xfe]));
+  await outside.publishAsync('plant/c/json', '{"t": 21.5,\n "u": "C"}');
+  await outside.publishAsync('plant/d/html', '<img src=x onerror="window.pwned=1">');
+  await outside.endAsync();
+  await page.getByRole('tab', { name: 'Topic tree' }).click();
+  const value = (topic) => page.locator(`[data-testid="topic-row"][data-topic="${topic}"] [data-testid="topic-value"]`).textContent();
+  await waitFor(async () => (await page.locator('[data-testid="topic-row"]').count()) === 4, 5000, 'four topics');
+  assert.equal(await value('plant/a/temp'), '22.0');
+  assert.equal(await value('plant/b/raw'), '00 01 fe');
+  assert.equal(await value('plant/c/json'), '{"t": 21.5,  "u": "C"}');
+  assert.equal(await value('plant/d/html'), '<img src=x onerror="window.pwned=1">');
+  assert.equal(await page.locator('.topics img').count(), 0, 'a payload is never markup');
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+  assert.deepEqual(panics(page), []);
+  await page.context().close();
+});
+
 test('5,000 topics and 600 Meshtastic nodes keep the page to a few hundred elements on every tab', async () => {
   const page = await openApp(browser, pageUrl('&sub=%23'));
   await waitForStatus(page, 'connected');
@@ -288,6 +312,10 @@ test('5,000 topics and 600 Meshtastic nodes keep the page to a few hundred eleme
   await page.getByRole('tab', { name: 'Topic tree' }).click();
   await waitFor(async () => (await page.locator('[data-testid="topic-row"]').count()) > 0, 5000, 'topic rows');
   assert.ok(await page.locator('[data-testid="topic-row"]').count() < 100);
+  // In the long (windowed) tree the value gives way; the numbers are never cut.
+  const cut = await page.locator('[data-testid="topic-row"] td.num').evaluateAll((cells) => cells.filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.textContent));
+  assert.deepEqual(cut, [], 'numbers cut in the topic tree');
+  assert.match(await page.locator('[data-testid="topic-row"] [data-testid="topic-value"]').first().textContent(), /^\{"v":\d+\}$/);
   assert.ok(await elements() < 1500, `${await elements()} elements on the topic tree tab`);
   assert.deepEqual(panics(page), []);
   await page.context().close();
