@@ -586,7 +586,7 @@ async fn a_long_device_list_offers_show_all_for_a_device_its_fixed_row_cannot_ho
 }
 
 #[wasm_bindgen_test]
-async fn the_topic_tree_shows_a_topics_last_value() {
+async fn the_topic_tree_shows_a_topics_last_value_and_closes_its_branch() {
     let (root, publisher) =
         app_subscribed_with_publisher("browser-test-tree", &["browser-test-tree/#"]).await;
     for (n, payload) in ["21.5", "22.0"].into_iter().enumerate() {
@@ -616,6 +616,29 @@ async fn the_topic_tree_shows_a_topics_last_value() {
     })
     .await;
     assert!(shown, "the topic's last value is not shown in the tree");
+    // Closing its branch hides the topic and counts it.
+    let branch = root
+        .query_selector("[data-testid=\"topic-branch\"][data-path=\"browser-test-tree\"]")
+        .unwrap()
+        .expect("the topic's branch");
+    branch
+        .query_selector("button")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<web_sys::HtmlElement>()
+        .click();
+    let closed = wait_until(3000, || {
+        root.query_selector("[data-testid=\"topic-row\"][data-topic=\"browser-test-tree/temp\"]")
+            .unwrap()
+            .is_none()
+            && root
+                .query_selector("[data-testid=\"topic-branch\"][data-path=\"browser-test-tree\"]")
+                .unwrap()
+                .and_then(|b| b.text_content())
+                .is_some_and(|t| t.contains("1 topic"))
+    })
+    .await;
+    assert!(closed, "the closed branch still shows its topic");
     publisher.execute(Command::Disconnect);
     root.remove();
 }

@@ -1,11 +1,14 @@
 //! Topic tree: every topic seen with its last value, count, rate, last seen and last payload
 //! size.
 
+use std::collections::BTreeSet;
+
 use leptos::prelude::*;
 
 use crate::components::{use_now, ScrollBox};
 use crate::state::display::{format_relative, RowWindow};
 use crate::state::payload::format_size;
+use crate::state::topics::Branch;
 use crate::state::StateStoreFields;
 use crate::store::use_store;
 
@@ -21,6 +24,15 @@ pub fn TopicsPanel(
     let now = use_now();
     let topics = store.state().topics();
     let scroll = ScrollBox::new(ROW_PX);
+    // The branches the user closed, by path (`a/b`).
+    let collapsed = RwSignal::new(BTreeSet::<String>::new());
+    let toggle = move |path: String| {
+        collapsed.update(|c| {
+            if !c.remove(&path) {
+                c.insert(path);
+            }
+        })
+    };
     // Only the rows in view are formatted and rendered: the tree holds up to 5,000 topics and
     // ticks once a second.
     let window = Memo::new(move |_| {
@@ -29,7 +41,7 @@ pub fn TopicsPanel(
         }
         let now = now.get();
         topics.with(|t| {
-            let all = t.rows();
+            let all = collapsed.with(|c| t.rows_with(c));
             let window = scroll.window(all.len());
             let rows = all[window.start..window.end]
                 .iter()
@@ -48,6 +60,7 @@ pub fn TopicsPanel(
                         row.label.to_string(),
                         row.topic.map(str::to_string),
                         stat,
+                        row.branch.clone(),
                     )
                 })
                 .collect::<Vec<_>>();
@@ -64,7 +77,7 @@ pub fn TopicsPanel(
             <thead><tr><th>"Topic"</th><th>"Value"</th><th>"Msgs"</th><th>"Rate"</th><th>"Last seen"</th><th>"Size"</th></tr></thead>
             <tbody>
                 <tr class="pad" aria-hidden="true" style=move || padding(false)></tr>
-                {move || window.get().1.into_iter().map(|(depth, label, topic, stat)| {
+                {move || window.get().1.into_iter().map(|(depth, label, topic, stat, branch)| {
                     let indent = format!("padding-left: {}px", 6 + depth * 14);
                     match stat {
                         Some((value, count, rate, seen, size)) => {
@@ -80,9 +93,25 @@ pub fn TopicsPanel(
                                 </tr>
                             }.into_any()
                         }
-                        None => view! {
-                            <tr class="topic-branch"><td style=indent colspan="6">{label} "/"</td></tr>
-                        }.into_any(),
+                        None => {
+                            let Branch { path, hidden } = branch.unwrap_or(Branch { path: String::new(), hidden: 0 });
+                            let open = hidden == 0;
+                            let click_path = path.clone();
+                            view! {
+                                <tr class="topic-branch" data-testid="topic-branch" data-path=path>
+                                    <td style=indent colspan="6">
+                                        <button type="button" class="twisty" aria-expanded=open.to_string()
+                                            title=if open { "Close this branch" } else { "Open this branch" }
+                                            on:click=move |_| toggle(click_path.clone())>
+                                            {if open { "▾ " } else { "▸ " }} {label} "/"
+                                        </button>
+                                        {(!open).then(|| view! {
+                                            <span class="branch-hidden">{format!(" {hidden} topic{}", if hidden == 1 { "" } else { "s" })}</span>
+                                        })}
+                                    </td>
+                                </tr>
+                            }.into_any()
+                        }
                     }
                 }).collect_view()}
                 <tr class="pad" aria-hidden="true" style=move || padding(true)></tr>

@@ -1,7 +1,7 @@
 //! The topic tree: every topic seen, with its last value, message count, rate, last seen and
 //! last size.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Topics remembered at most; the least recently seen go first.
 pub const MAX_TOPICS: usize = 5_000;
@@ -139,12 +139,20 @@ impl TopicTree {
         stat.count_one(payload, retained, now_ms);
     }
 
-    /// Rows in tree order: (depth, label, full topic if a topic ends here, stat).
-    /// Parent levels that carry no message of their own appear once as headings.
+    /// Rows in tree order, every branch open: see [`TopicTree::rows_with`].
     pub fn rows(&self) -> Vec<TreeRow<'_>> {
+        self.rows_with(&BTreeSet::new())
+    }
+
+    /// Rows in tree order: (depth, label, full topic if a topic ends here, stat). Parent
+    /// levels that carry no message of their own appear once as branches; a branch whose
+    /// path (`a/b` for the `b` under `a`) is in `collapsed` shows how many topics it holds
+    /// instead of them.
+    pub fn rows_with(&self, collapsed: &BTreeSet<String>) -> Vec<TreeRow<'_>> {
         let mut rows = Vec::new();
         let mut previous: Vec<&str> = Vec::new();
-        for (topic, stat) in &self.topics {
+        let mut topics = self.topics.iter().peekable();
+        while let Some((topic, stat)) = topics.next() {
             let levels: Vec<&str> = topic.split('/').collect();
             let common = previous
                 .iter()
@@ -152,19 +160,46 @@ impl TopicTree {
                 .take_while(|(a, b)| a == b)
                 .count();
             let last = levels.len() - 1;
-            for (depth, label) in levels.iter().enumerate().take(last).skip(common) {
+            let mut closed_at = None;
+            for depth in common..last {
+                // The path up to and with this level: a prefix of the topic.
+                let path_len = levels[..=depth].iter().map(|l| l.len() + 1).sum::<usize>() - 1;
+                let path = &topic[..path_len];
+                let is_collapsed = collapsed.contains(path);
+                let mut hidden = 0;
+                if is_collapsed {
+                    // This topic and every later one under the branch.
+                    hidden = 1;
+                    let under = format!("{path}/");
+                    while topics.next_if(|(t, _)| t.starts_with(&under)).is_some() {
+                        hidden += 1;
+                    }
+                }
                 rows.push(TreeRow {
                     depth,
-                    label: label.to_string(),
+                    label: levels[depth].to_string(),
                     topic: None,
                     stat: None,
+                    branch: Some(Branch {
+                        path: path.to_string(),
+                        hidden,
+                    }),
                 });
+                if is_collapsed {
+                    closed_at = Some(depth);
+                    break;
+                }
+            }
+            if let Some(depth) = closed_at {
+                previous = levels[..=depth].to_vec();
+                continue;
             }
             rows.push(TreeRow {
-                depth: levels.len() - 1,
-                label: levels[levels.len() - 1].to_string(),
+                depth: last,
+                label: levels[last].to_string(),
                 topic: Some(topic.as_str()),
                 stat: Some(stat),
+                branch: None,
             });
             previous = levels;
         }
@@ -193,6 +228,16 @@ pub struct TreeRow<'a> {
     pub label: String,
     pub topic: Option<&'a str>,
     pub stat: Option<&'a TopicStat>,
+    /// Set on a branch row (a level with no message of its own).
+    pub branch: Option<Branch>,
+}
+
+/// A branch of the tree: what to collapse it by, and the topics it hides when collapsed
+/// (0 when open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
+    pub path: String,
+    pub hidden: usize,
 }
 
 #[cfg(test)]
@@ -283,6 +328,62 @@ mod tests {
                 (1, "b".into(), false),
                 (2, "temp".into(), true),
                 (0, "x".into(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_collapsed_branch_shows_how_many_topics_it_holds_instead_of_them() {
+        let mut tree = TopicTree::default();
+        for t in [
+            "sensors/a/temp",
+            "sensors/a/hum",
+            "sensors/a/x/deep",
+            "sensors/ab/temp",
+            "sensors/b/temp",
+            "x",
+        ] {
+            tree.record(t, b"1", false, 0);
+        }
+        let shown = |collapsed: &[&str]| -> Vec<(usize, String, usize)> {
+            let collapsed = collapsed.iter().map(|c| c.to_string()).collect();
+            tree.rows_with(&collapsed)
+                .into_iter()
+                .map(|r| (r.depth, r.label, r.branch.map_or(usize::MAX, |b| b.hidden)))
+                .collect()
+        };
+        let leaf = usize::MAX;
+        assert_eq!(
+            shown(&["sensors/a"]),
+            [
+                (0, "sensors".into(), 0),
+                (1, "a".into(), 3),
+                (1, "ab".into(), 0),
+                (2, "temp".into(), leaf),
+                (1, "b".into(), 0),
+                (2, "temp".into(), leaf),
+                (0, "x".into(), leaf),
+            ],
+            "sensors/ab is not under sensors/a"
+        );
+        assert_eq!(
+            shown(&["sensors"]),
+            [(0, "sensors".into(), 5), (0, "x".into(), leaf)]
+        );
+        assert_eq!(tree.rows_with(&Default::default()), tree.rows());
+        let paths: Vec<String> = tree
+            .rows()
+            .into_iter()
+            .filter_map(|r| r.branch.map(|b| b.path))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "sensors",
+                "sensors/a",
+                "sensors/a/x",
+                "sensors/ab",
+                "sensors/b"
             ]
         );
     }

@@ -267,7 +267,7 @@ test('a long device list shows whole readings in fixed rows, and "show all" show
   await page.context().close();
 });
 
-test('the topic tree shows each topic\'s last value on one line, as text', async () => {
+test('the topic tree shows each topic\'s last value on one line, as text, and its branches close', async () => {
   const page = await openApp(browser, pageUrl('&sub=plant%2F%23'));
   await waitForStatus(page, 'connected');
   await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
@@ -287,6 +287,14 @@ test('the topic tree shows each topic\'s last value on one line, as text', async
   assert.equal(await value('plant/d/html'), '<img src=x onerror="window.pwned=1">');
   assert.equal(await page.locator('.topics img').count(), 0, 'a payload is never markup');
   assert.equal(await page.evaluate(() => window.pwned), undefined);
+  // A branch closes and opens with a click on its name; closed, it says what it holds.
+  const branch = page.locator('[data-testid="topic-branch"][data-path="plant"]');
+  await branch.locator('button').click();
+  await waitFor(async () => (await page.locator('[data-testid="topic-row"]').count()) === 0, 3000, 'the branch closed');
+  assert.equal(await branch.locator('button').getAttribute('aria-expanded'), 'false');
+  assert.match(await branch.textContent(), /plant\/\s*4 topics/);
+  await branch.locator('button').click();
+  await waitFor(async () => (await page.locator('[data-testid="topic-row"]').count()) === 4, 3000, 'the branch open again');
   assert.deepEqual(panics(page), []);
   await page.context().close();
 });
