@@ -586,7 +586,7 @@ async fn a_long_device_list_offers_show_all_for_a_device_its_fixed_row_cannot_ho
 }
 
 #[wasm_bindgen_test]
-async fn the_topic_tree_shows_a_topics_last_value_and_closes_its_branch() {
+async fn the_topic_tree_shows_a_topics_last_value_closes_its_branch_and_shows_its_messages() {
     let (root, publisher) =
         app_subscribed_with_publisher("browser-test-tree", &["browser-test-tree/#"]).await;
     for (n, payload) in ["21.5", "22.0"].into_iter().enumerate() {
@@ -639,6 +639,30 @@ async fn the_topic_tree_shows_a_topics_last_value_and_closes_its_branch() {
     })
     .await;
     assert!(closed, "the closed branch still shows its topic");
+    // Open again, the topic's name shows its messages.
+    branch
+        .query_selector("button")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<web_sys::HtmlElement>()
+        .click();
+    let leaf = "[data-testid=\"topic-row\"][data-topic=\"browser-test-tree/temp\"] button";
+    assert!(wait_until(3000, || root.query_selector(leaf).unwrap().is_some()).await);
+    root.query_selector(leaf)
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<web_sys::HtmlElement>()
+        .click();
+    let filtered = wait_until(3000, || {
+        input_value(&root, "message-filter") == "browser-test-tree/temp"
+            && root
+                .query_selector("[role=\"tab\"][aria-selected=\"true\"]")
+                .unwrap()
+                .and_then(|t| t.text_content())
+                .is_some_and(|t| t == "Messages")
+    })
+    .await;
+    assert!(filtered, "the topic's name did not show its messages");
     publisher.execute(Command::Disconnect);
     root.remove();
 }

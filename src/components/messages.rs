@@ -24,7 +24,10 @@ const PREVIEW_CHARS: usize = 600;
 #[component]
 pub fn MessagesPanel() -> impl IntoView {
     let store = use_store();
-    let filter = RwSignal::new(String::new());
+    // Shared with the topic tree, which shows a topic's messages here.
+    let filter = use_context::<crate::components::TrafficView>()
+        .map(|view| view.message_filter)
+        .unwrap_or_else(|| RwSignal::new(String::new()));
     // While paused the view shows messages up to this seq; the log keeps receiving.
     let paused_at = RwSignal::new(None::<u64>);
     let capacity = RwSignal::new(store.peek(|s| s.messages.capacity()).to_string());

@@ -32,6 +32,22 @@ use topics::TopicsPanel;
 #[derive(Clone, Copy)]
 pub struct Now(pub RwSignal<u64>);
 
+/// The traffic panel's tab and the message list's filter: the topic tree sets both to show
+/// one topic's messages.
+#[derive(Clone, Copy)]
+pub struct TrafficView {
+    pub tab: RwSignal<&'static str>,
+    pub message_filter: RwSignal<String>,
+}
+
+impl TrafficView {
+    /// Shows the messages of `topic` (the filter takes MQTT wildcards; a topic has none).
+    pub fn show_topic(self, topic: &str) {
+        self.message_filter.set(topic.to_owned());
+        self.tab.set("messages");
+    }
+}
+
 #[component]
 pub fn App(params: UrlParams) -> impl IntoView {
     let now = RwSignal::new(clock::wall_ms());
@@ -49,6 +65,10 @@ pub fn App(params: UrlParams) -> impl IntoView {
         connection::load_profile().map(|p| p.mesh),
     );
     let tab = RwSignal::new("messages");
+    provide_context(TrafficView {
+        tab,
+        message_filter: RwSignal::new(String::new()),
+    });
     let tab_button = move |id: &'static str, label: &'static str| {
         view! {
             <button type="button" role="tab" aria-selected=move || (tab.get() == id).to_string()

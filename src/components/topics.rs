@@ -26,6 +26,7 @@ pub fn TopicsPanel(
     let scroll = ScrollBox::new(ROW_PX);
     // The branches the user closed, by path (`a/b`).
     let collapsed = RwSignal::new(BTreeSet::<String>::new());
+    let traffic = use_context::<crate::components::TrafficView>();
     let toggle = move |path: String| {
         collapsed.update(|c| {
             if !c.remove(&path) {
@@ -82,9 +83,16 @@ pub fn TopicsPanel(
                     match stat {
                         Some((value, count, rate, seen, size)) => {
                             let title = value.clone();
+                            let topic = topic.unwrap_or_default();
+                            let pick = topic.clone();
                             view! {
-                                <tr data-testid="topic-row" data-topic=topic.unwrap_or_default()>
-                                    <td style=indent class="topic-leaf">{label}</td>
+                                <tr data-testid="topic-row" data-topic=topic>
+                                    <td style=indent class="topic-leaf">
+                                        <button type="button" class="twisty" title="Show this topic's messages"
+                                            on:click=move |_| if let Some(view) = traffic { view.show_topic(&pick) }>
+                                            {label}
+                                        </button>
+                                    </td>
                                     <td class="topic-value" data-testid="topic-value" title=title>{value}</td>
                                     <td class="num">{count}</td>
                                     <td class="num">{rate}</td>

@@ -267,7 +267,7 @@ test('a long device list shows whole readings in fixed rows, and "show all" show
   await page.context().close();
 });
 
-test('the topic tree shows each topic\'s last value on one line, as text, and its branches close', async () => {
+test('the topic tree shows each topic\'s last value on one line, as text; its branches close; a topic shows its messages', async () => {
   const page = await openApp(browser, pageUrl('&sub=plant%2F%23'));
   await waitForStatus(page, 'connected');
   await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
@@ -295,6 +295,12 @@ test('the topic tree shows each topic\'s last value on one line, as text, and it
   assert.match(await branch.textContent(), /plant\/\s*4 topics/);
   await branch.locator('button').click();
   await waitFor(async () => (await page.locator('[data-testid="topic-row"]').count()) === 4, 3000, 'the branch open again');
+  // A topic's name shows its messages.
+  await page.locator('[data-testid="topic-row"][data-topic="plant/a/temp"] button').click();
+  assert.equal(await page.getByRole('tab', { name: 'Messages' }).getAttribute('aria-selected'), 'true');
+  assert.equal(await byTestId(page, 'message-filter').inputValue(), 'plant/a/temp');
+  await waitFor(async () => (await page.locator('[data-testid="message"]').count()) === 2, 3000, 'the topic\'s two messages');
+  assert.deepEqual(await page.locator('[data-testid="message"] .msg-payload').allTextContents(), ['22.0', '21.5']);
   assert.deepEqual(panics(page), []);
   await page.context().close();
 });
