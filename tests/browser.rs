@@ -660,6 +660,11 @@ async fn the_topic_tree_shows_a_topics_last_value_closes_its_branch_and_shows_it
                 .unwrap()
                 .and_then(|t| t.text_content())
                 .is_some_and(|t| t == "Messages")
+            && root
+                .query_selector(".hint")
+                .unwrap()
+                .and_then(|h| h.text_content())
+                .is_some_and(|h| h.starts_with("2 match the filter · "))
     })
     .await;
     assert!(filtered, "the topic's name did not show its messages");

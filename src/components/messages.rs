@@ -54,19 +54,19 @@ pub fn MessagesPanel() -> impl IntoView {
         messages.with(|m| {
             rendered_up_to.set_value(m.last_seq());
             let mut window = None;
-            let (_, seqs) = m.newest_first_window(&filter, until, |total| {
+            let (matching, seqs) = m.newest_first_window(&filter, until, |total| {
                 let total = if flood { total.min(FLOOD_ROWS) } else { total };
                 let w = scroll.window(total);
                 window = Some(w);
                 w.start..w.end
             });
-            (window.unwrap_or_else(|| scroll.window(0)), seqs)
+            (window.unwrap_or_else(|| scroll.window(0)), seqs, matching)
         })
     });
-    let windowed = Signal::derive(move || window.with(|(w, _)| w.is_windowed()));
-    let shown = move || window.with(|(_, seqs)| seqs.clone());
+    let windowed = Signal::derive(move || window.with(|(w, _, _)| w.is_windowed()));
+    let shown = move || window.with(|(_, seqs, _)| seqs.clone());
     let padding = move |after: bool| {
-        let (before, rest) = window.with(|(w, _)| w.padding_px(ROW_PX));
+        let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
         format!("height: {}px", if after { rest } else { before })
     };
     // A message opened in full from a windowed list (its row there has a fixed height).
@@ -140,7 +140,11 @@ pub fn MessagesPanel() -> impl IntoView {
                 <button type="button" on:click=export>"Export JSON"</button>
             </div>
         </div>
-        <p class="hint">{counts}
+        <p class="hint">
+            {move || (!filter.with(|f| f.trim().is_empty())).then(|| window.with(|(_, _, matching)| {
+                format!("{matching} {} the filter · ", if *matching == 1 { "matches" } else { "match" })
+            }))}
+            {counts}
             {move || paused_at.get().map(|_| " — paused: new messages are kept, not shown").unwrap_or_default()}
             {move || flooding.get().then(|| format!(
                 " — flood (over {FLOOD_RATE}/s): showing the newest {FLOOD_ROWS}; pause to browse them all"

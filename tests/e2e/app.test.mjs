@@ -301,6 +301,7 @@ test('the topic tree shows each topic\'s last value on one line, as text; its br
   assert.equal(await byTestId(page, 'message-filter').inputValue(), 'plant/a/temp');
   await waitFor(async () => (await page.locator('[data-testid="message"]').count()) === 2, 3000, 'the topic\'s two messages');
   assert.deepEqual(await page.locator('[data-testid="message"] .msg-payload').allTextContents(), ['22.0', '21.5']);
+  assert.match(await page.locator('.hint').first().textContent(), /^2 match the filter · 5 kept of 5 received/);
   assert.deepEqual(panics(page), []);
   await page.context().close();
 });
