@@ -139,6 +139,22 @@ fn click(root: &web_sys::HtmlElement, testid: &str) {
         .click();
 }
 
+/// The text of the first element `selector` finds, if there is one.
+fn text_at(root: &web_sys::HtmlElement, selector: &str) -> Option<String> {
+    root.query_selector(selector)
+        .unwrap()
+        .and_then(|e| e.text_content())
+}
+
+/// Clicks the first element `selector` finds.
+fn click_at(root: &web_sys::Element, selector: &str) {
+    root.query_selector(selector)
+        .unwrap()
+        .unwrap_or_else(|| panic!("nothing at {selector}"))
+        .unchecked_into::<web_sys::HtmlElement>()
+        .click();
+}
+
 fn exists(root: &web_sys::HtmlElement, testid: &str) -> bool {
     root.query_selector(&format!("[data-testid=\"{testid}\"]"))
         .unwrap()
@@ -470,10 +486,7 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
         rows() < 60,
         "{} rows in the page for 400 messages ({})",
         rows(),
-        root.query_selector(".hint")
-            .unwrap()
-            .and_then(|h| h.text_content())
-            .unwrap_or_default()
+        text_at(&root, ".hint").unwrap_or_default()
     );
     // A row shows two lines: the three-line payload offers "show all", which opens it in
     // full; a one-line payload does not.
@@ -567,10 +580,7 @@ async fn a_long_device_list_offers_show_all_for_a_device_its_fixed_row_cannot_ho
         show_all("bt-dev-120").is_none(),
         "\"show all\" on a device with no readings"
     );
-    show_all("bt-dev-000")
-        .unwrap()
-        .unchecked_into::<web_sys::HtmlElement>()
-        .click();
+    click_at(&root, "[data-device-id=\"bt-dev-000\"] .show-all");
     let alone = wait_until(3000, || {
         input_value(&root, "device-filter") == "bt-dev-000"
             && text(&root, "device-count").starts_with("1 of ")
@@ -606,65 +616,30 @@ async fn the_topic_tree_shows_a_topics_last_value_closes_its_branch_and_shows_it
         .expect("the topic tree's tab");
     assert_eq!(tab.text_content().as_deref(), Some("Topic tree"));
     tab.click();
+    let row = "[data-testid=\"topic-row\"][data-topic=\"browser-test-tree/temp\"]";
     let shown = wait_until(5000, || {
-        root.query_selector(
-            "[data-testid=\"topic-row\"][data-topic=\"browser-test-tree/temp\"] [data-testid=\"topic-value\"]",
-        )
-        .unwrap()
-        .and_then(|v| v.text_content())
-        .is_some_and(|v| v == "22.0")
+        text_at(&root, &format!("{row} [data-testid=\"topic-value\"]")).as_deref() == Some("22.0")
     })
     .await;
     assert!(shown, "the topic's last value is not shown in the tree");
     // Closing its branch hides the topic and counts it.
-    let branch = root
-        .query_selector("[data-testid=\"topic-branch\"][data-path=\"browser-test-tree\"]")
-        .unwrap()
-        .expect("the topic's branch");
-    branch
-        .query_selector("button")
-        .unwrap()
-        .unwrap()
-        .unchecked_into::<web_sys::HtmlElement>()
-        .click();
+    let branch = "[data-testid=\"topic-branch\"][data-path=\"browser-test-tree\"]";
+    click_at(&root, &format!("{branch} button"));
     let closed = wait_until(3000, || {
-        root.query_selector("[data-testid=\"topic-row\"][data-topic=\"browser-test-tree/temp\"]")
-            .unwrap()
-            .is_none()
-            && root
-                .query_selector("[data-testid=\"topic-branch\"][data-path=\"browser-test-tree\"]")
-                .unwrap()
-                .and_then(|b| b.text_content())
-                .is_some_and(|t| t.contains("1 topic"))
+        root.query_selector(row).unwrap().is_none()
+            && text_at(&root, branch).is_some_and(|t| t.contains("1 topic"))
     })
     .await;
     assert!(closed, "the closed branch still shows its topic");
     // Open again, the topic's name shows its messages.
-    branch
-        .query_selector("button")
-        .unwrap()
-        .unwrap()
-        .unchecked_into::<web_sys::HtmlElement>()
-        .click();
-    let leaf = "[data-testid=\"topic-row\"][data-topic=\"browser-test-tree/temp\"] button";
-    assert!(wait_until(3000, || root.query_selector(leaf).unwrap().is_some()).await);
-    root.query_selector(leaf)
-        .unwrap()
-        .unwrap()
-        .unchecked_into::<web_sys::HtmlElement>()
-        .click();
+    click_at(&root, &format!("{branch} button"));
+    assert!(wait_until(3000, || root.query_selector(row).unwrap().is_some()).await);
+    click_at(&root, &format!("{row} button"));
     let filtered = wait_until(3000, || {
         input_value(&root, "message-filter") == "browser-test-tree/temp"
-            && root
-                .query_selector("[role=\"tab\"][aria-selected=\"true\"]")
-                .unwrap()
-                .and_then(|t| t.text_content())
-                .is_some_and(|t| t == "Messages")
-            && root
-                .query_selector(".hint")
-                .unwrap()
-                .and_then(|h| h.text_content())
-                .is_some_and(|h| h.starts_with("2 match the filter · "))
+            && text_at(&root, "[role=\"tab\"][aria-selected=\"true\"]").as_deref()
+                == Some("Messages")
+            && text_at(&root, ".hint").is_some_and(|h| h.starts_with("2 match the filter · "))
     })
     .await;
     assert!(filtered, "the topic's name did not show its messages");
