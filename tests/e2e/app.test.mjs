@@ -36,6 +36,14 @@ async function waitFor(check, ms = 8000, what = 'condition') {
 
 const attr = (locator, name) => locator.getAttribute(name);
 
+/** The app opened from a link that subscribes (`&sub=…`), connected, its subscription active. */
+async function appSubscribed(linkParams) {
+  const page = await openApp(browser, pageUrl(linkParams));
+  await waitForStatus(page, 'connected');
+  await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
+  return page;
+}
+
 test('subscribe in the form, receive a message, and the subscription counts it', async () => {
   const page = await openApp(browser, pageUrl());
   await waitForStatus(page, 'connected');
@@ -188,9 +196,7 @@ test('the password is kept out of localStorage unless "remember" is ticked', asy
 });
 
 test('3,000 messages stay scrollable to the oldest with a few dozen rows in the page; rows show whole lines and "show all" opens one in full', async () => {
-  const page = await openApp(browser, pageUrl('&sub=long%2F%23'));
-  await waitForStatus(page, 'connected');
-  await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
+  const page = await appSubscribed('&sub=long%2F%23');
   const outside = await outsideClient();
   const big = 'y'.repeat(2000);
   const json = '{"temperature":21.5,"unit":"C"}';
@@ -232,9 +238,7 @@ test('3,000 messages stay scrollable to the oldest with a few dozen rows in the 
 });
 
 test('a long device list shows whole readings in fixed rows, and "show all" shows a device in full', async () => {
-  const page = await openApp(browser, pageUrl('&sub=%23'));
-  await waitForStatus(page, 'connected');
-  await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
+  const page = await appSubscribed('&sub=%23');
   const outside = await outsideClient();
   for (let i = 1; i <= 120; i++) await outside.publishAsync(`devices/dev-${String(i).padStart(3, '0')}/status`, 'online');
   const kinds = ['temperature', 'humidity', 'pressure', 'battery', 'co2', 'voltage', 'rssi'];
@@ -268,9 +272,7 @@ test('a long device list shows whole readings in fixed rows, and "show all" show
 });
 
 test('the topic tree shows each topic\'s last value on one line, as text; its branches close; a topic shows its messages', async () => {
-  const page = await openApp(browser, pageUrl('&sub=plant%2F%23'));
-  await waitForStatus(page, 'connected');
-  await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
+  const page = await appSubscribed('&sub=plant%2F%23');
   const outside = await outsideClient();
   await outside.publishAsync('plant/a/temp', '21.5');
   await outside.publishAsync('plant/a/temp', '22.0');
@@ -307,9 +309,7 @@ test('the topic tree shows each topic\'s last value on one line, as text; its br
 });
 
 test('5,000 topics and 600 Meshtastic nodes keep the page to a few hundred elements on every tab', async () => {
-  const page = await openApp(browser, pageUrl('&sub=%23'));
-  await waitForStatus(page, 'connected');
-  await waitFor(async () => (await page.locator('[data-testid="subscription"][data-state="active"]').count()) === 1, 8000, 'subscription');
+  const page = await appSubscribed('&sub=%23');
   const outside = await outsideClient();
   const nodes = 600;
   for (let i = 0; i < 5000; i++) outside.publish(`many/${Math.floor(i / 100)}/${i}`, `{"v":${i}}`);
