@@ -458,11 +458,12 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
         publisher.execute(Command::Publish {
             id: PublishId(n + 1),
             topic: "browser-test-list/x".into(),
-            // The newest needs more than the two lines a windowed row shows.
-            payload: if n == 399 {
-                b"line 1\nline 2\nline 3".to_vec()
-            } else {
-                format!("n={n}").into_bytes()
+            // The newest needs more than the two lines a windowed row shows; the one before
+            // is JSON, which a windowed row shows as it came (one line), not pretty-printed.
+            payload: match n {
+                399 => b"line 1\nline 2\nline 3".to_vec(),
+                398 => br#"{"a":1,"b":[2,3]}"#.to_vec(),
+                _ => format!("n={n}").into_bytes(),
             },
             qos: QoS::AtMostOnce,
             retain: false,
@@ -500,6 +501,11 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
     let newest = show_all(0).expect("no \"show all\" on the three-line payload's row");
     assert_eq!(newest.text_content().as_deref(), Some("show all"));
     assert!(show_all(1).is_none(), "\"show all\" on a one-line payload");
+    assert_eq!(
+        text_at(&root, "[data-testid=\"message\"]:nth-child(3) .msg-payload").as_deref(),
+        Some(r#"{"a":1,"b":[2,3]}"#),
+        "JSON in a windowed row is not shown as it came"
+    );
     newest.unchecked_ref::<web_sys::HtmlElement>().click();
     let opened = wait_until(3000, || {
         root.query_selector("[data-testid=\"message-detail\"] .msg-payload")

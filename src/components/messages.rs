@@ -192,9 +192,11 @@ fn MessageRow(
     let size = message.payload.len();
     let bytes = StoredValue::new(std::mem::take(&mut message.payload));
     // Rendered once per format or expansion change (the text and the "show all" button both
-    // read it; a JSON payload is parsed and pretty-printed each time).
+    // read it; a JSON payload is parsed and pretty-printed each time, except in a fixed row).
     let body = Memo::new(move |_| {
-        let full = bytes.with_value(|b| payload::render(b, format.get()));
+        let fixed_row = windowed.get() && !expanded.get();
+        let drawn = payload::drawn_format(format.get(), fixed_row);
+        let full = bytes.with_value(|b| payload::render(b, drawn));
         if expanded.get() {
             return (full, None);
         }

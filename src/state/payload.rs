@@ -65,6 +65,16 @@ pub fn render(payload: &[u8], format: PayloadFormat) -> String {
     }
 }
 
+/// The format a payload is drawn in. In a fixed-height row (a long list) JSON is shown as it
+/// came, usually one line, rather than pretty-printed over many of which the row shows two.
+pub fn drawn_format(chosen: PayloadFormat, fixed_row: bool) -> PayloadFormat {
+    if fixed_row && chosen == PayloadFormat::Json {
+        PayloadFormat::Text
+    } else {
+        chosen
+    }
+}
+
 /// Lines of payload a row of a long (windowed, fixed-height) message list shows; one less
 /// when the row also lists MQTT 5 properties.
 pub const ROW_LINES: usize = 2;
@@ -197,6 +207,16 @@ mod tests {
             ROW_LINES
         ));
         assert!(!fits_row(&format!("{}\nb", "a".repeat(41)), ROW_LINES));
+        // JSON in a fixed row is drawn as it came: a short object fits.
+        let json = br#"{"temperature":21.5,"unit":"C"}"#;
+        let drawn = render(json, drawn_format(PayloadFormat::Json, true));
+        assert_eq!(drawn, r#"{"temperature":21.5,"unit":"C"}"#);
+        assert!(fits_row(&drawn, ROW_LINES));
+        assert!(!fits_row(
+            &render(json, drawn_format(PayloadFormat::Json, false)),
+            ROW_LINES
+        ));
+        assert_eq!(drawn_format(PayloadFormat::Hex, true), PayloadFormat::Hex);
         // Under a line of MQTT 5 properties there is room for one.
         assert!(fits_row("21.5", 1));
         assert!(!fits_row("21.5\nC", 1));

@@ -199,8 +199,10 @@ test('3,000 messages stay scrollable to the oldest with a few dozen rows in the 
   const page = await appSubscribed('&sub=long%2F%23');
   const outside = await outsideClient();
   const big = 'y'.repeat(2000);
-  const json = '{"temperature":21.5,"unit":"C"}';
-  for (let n = 0; n < 3000; n++) outside.publish(`long/${n % 40}`, n === 0 ? `first ${big} end` : n === 2999 ? json : `n=${n}`);
+  const json = '{"temperature":21.5,"unit":"C","site":"north-field","sensor":"probe-7","battery":88,"rssi":-71}';
+  const small = '{"t":1,\n "u":"C"}';
+  const payload = (n) => (n === 0 ? `first ${big} end` : n === 2999 ? json : n === 2998 ? small : `n=${n}`);
+  for (let n = 0; n < 3000; n++) outside.publish(`long/${n % 40}`, payload(n));
   await outside.endAsync();
   await waitFor(async () => /3000 kept of 3000 received/.test(await page.locator('.hint').first().textContent()), 15000, 'all 3,000 kept');
   const rendered = () => page.locator('[data-testid="message"]').count();
@@ -209,7 +211,8 @@ test('3,000 messages stay scrollable to the oldest with a few dozen rows in the 
   const domNodes = await page.evaluate(() => document.getElementsByTagName('*').length);
   assert.ok(domNodes < 3000, `${domNodes} DOM nodes for 3,000 messages`);
   // A fixed-height row shows whole lines of its payload, none cut through, and the box is
-  // not cut by the row. The newest (JSON, pretty-printed to four lines) offers the rest.
+  // not cut by the row. JSON shows there as it came; the newest needs more than two lines
+  // at the narrowest width and offers the rest, pretty-printed.
   const newest = page.locator('[data-testid="message"]').first();
   const box = await newest.evaluate((li) => {
     const pre = li.querySelector('.msg-payload'), style = getComputedStyle(pre);
@@ -218,7 +221,10 @@ test('3,000 messages stay scrollable to the oldest with a few dozen rows in the 
   });
   assert.ok(Math.abs(box.lines - Math.round(box.lines)) < 0.05 && Math.round(box.lines) >= 2, `the payload box shows ${box.lines.toFixed(2)} lines`);
   assert.ok(box.bottom <= box.rowBottom, `the payload box (bottom ${box.bottom}) is cut by its row (${box.rowBottom})`);
-  assert.equal(await page.locator('[data-testid="message"]').nth(1).locator('.show-all').count(), 0, 'a one-line payload needs no "show all"');
+  assert.equal(await newest.locator('.msg-payload').textContent(), json);
+  const second = page.locator('[data-testid="message"]').nth(1);
+  assert.equal(await second.locator('.msg-payload').textContent(), small);
+  assert.equal(await second.locator('.show-all').count(), 0, 'a two-line payload needs no "show all"');
   await newest.locator('.show-all').click();
   await waitFor(async () => (await byTestId(page, 'message-detail').locator('.msg-payload').textContent().catch(() => '')).includes('"unit": "C"'), 3000, 'the JSON in full');
   await byTestId(page, 'message-detail').getByRole('button', { name: 'Close' }).click();
