@@ -101,7 +101,8 @@ pub fn DevicesPanel() -> impl IntoView {
 }
 
 /// One device. In a windowed list (`windowed`) its row has a fixed height; "show all" then
-/// finds the device (`filter`), which shows it alone and in full.
+/// puts its id in Find (`filter`): the list shrinks to it (and any other device whose id, name
+/// or hardware contains that id) and shows it in full.
 fn device_row(
     device: Device,
     now: RwSignal<u64>,
@@ -164,7 +165,7 @@ fn device_row(
             {move || (may_overflow && windowed.get()).then(|| {
                 let find_id = find_id.clone();
                 view! {
-                    <button type="button" class="small show-all" title="Show this device alone, in full"
+                    <button type="button" class="small show-all" title="Find this device and show it in full"
                         on:click=move |_| filter.set(find_id.clone())>"show all"</button>
                 }
             })}
