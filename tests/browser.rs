@@ -489,8 +489,9 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
         rows(),
         text_at(&root, ".hint").unwrap_or_default()
     );
-    // A row shows two lines: the three-line payload offers "show all", which opens it in
-    // full; a one-line payload does not.
+    // Once all 400 are in (the list follows at most every 250 ms): a row shows two lines,
+    // the three-line payload offers "show all", which opens it in full; a one-line payload
+    // does not.
     let show_all = |row: u32| {
         root.query_selector_all("[data-testid=\"message\"]")
             .unwrap()
@@ -498,6 +499,11 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
             .and_then(|r| r.dyn_into::<web_sys::Element>().ok())
             .and_then(|r| r.query_selector(".show-all").unwrap())
     };
+    let all_in = wait_until(5000, || {
+        text_at(&root, ".hint").is_some_and(|h| h.starts_with("400 kept of 400 received"))
+    })
+    .await;
+    assert!(all_in, "not all 400 kept: {:?}", text_at(&root, ".hint"));
     let newest = show_all(0).expect("no \"show all\" on the three-line payload's row");
     assert_eq!(newest.text_content().as_deref(), Some("show all"));
     assert!(show_all(1).is_none(), "\"show all\" on a one-line payload");
