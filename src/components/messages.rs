@@ -25,9 +25,7 @@ const PREVIEW_CHARS: usize = 600;
 pub fn MessagesPanel() -> impl IntoView {
     let store = use_store();
     // Shared with the topic tree, which shows a topic's messages here.
-    let filter = use_context::<crate::components::TrafficView>()
-        .map(|view| view.message_filter)
-        .unwrap_or_else(|| RwSignal::new(String::new()));
+    let filter = expect_context::<crate::components::TrafficView>().message_filter;
     // While paused the view shows messages up to this seq; the log keeps receiving.
     let paused_at = RwSignal::new(None::<u64>);
     let capacity = RwSignal::new(store.peek(|s| s.messages.capacity()).to_string());

@@ -8,12 +8,33 @@ use leptos::prelude::*;
 use crate::components::{use_now, ScrollBox};
 use crate::state::display::{format_relative, RowWindow};
 use crate::state::payload::format_size;
-use crate::state::topics::Branch;
+use crate::state::topics::RowKind;
 use crate::state::StateStoreFields;
 use crate::store::use_store;
 
 /// Height of a row of the tree when windowed (as in style/: `.topics.windowed tr`).
 const ROW_PX: f64 = 24.0;
+
+/// A row in view, formatted.
+#[derive(Clone, PartialEq)]
+enum ShownRow {
+    Topic {
+        depth: usize,
+        label: String,
+        topic: String,
+        value: String,
+        count: u64,
+        rate: String,
+        seen: String,
+        size: usize,
+    },
+    Branch {
+        depth: usize,
+        label: String,
+        path: String,
+        hidden: usize,
+    },
+}
 
 #[component]
 pub fn TopicsPanel(
@@ -26,7 +47,7 @@ pub fn TopicsPanel(
     let scroll = ScrollBox::new(ROW_PX);
     // The branches the user closed, by path (`a/b`).
     let collapsed = RwSignal::new(BTreeSet::<String>::new());
-    let traffic = use_context::<crate::components::TrafficView>();
+    let traffic = expect_context::<crate::components::TrafficView>();
     let toggle = move |path: String| {
         collapsed.update(|c| {
             if !c.remove(&path) {
@@ -46,23 +67,23 @@ pub fn TopicsPanel(
             let window = scroll.window(all.len());
             let rows = all[window.start..window.end]
                 .iter()
-                .map(|row| {
-                    let stat = row.stat.map(|st| {
-                        (
-                            st.value_preview(),
-                            st.count,
-                            format!("{:.1}/s", st.rate(now)),
-                            format_relative(now.saturating_sub(st.last_seen_ms)),
-                            st.last_size,
-                        )
-                    });
-                    (
-                        row.depth,
-                        row.label.to_string(),
-                        row.topic.map(str::to_string),
-                        stat,
-                        row.branch.clone(),
-                    )
+                .map(|row| match row.kind {
+                    RowKind::Topic { topic, stat } => ShownRow::Topic {
+                        depth: row.depth,
+                        label: row.label.to_string(),
+                        topic: topic.to_string(),
+                        value: stat.value_preview(),
+                        count: stat.count,
+                        rate: format!("{:.1}/s", stat.rate(now)),
+                        seen: format_relative(now.saturating_sub(stat.last_seen_ms)),
+                        size: stat.last_size,
+                    },
+                    RowKind::Branch { path, hidden } => ShownRow::Branch {
+                        depth: row.depth,
+                        label: row.label.to_string(),
+                        path: path.to_string(),
+                        hidden,
+                    },
                 })
                 .collect::<Vec<_>>();
             (window, rows)
@@ -78,18 +99,17 @@ pub fn TopicsPanel(
             <thead><tr><th>"Topic"</th><th>"Value"</th><th>"Msgs"</th><th>"Rate"</th><th>"Last seen"</th><th>"Size"</th></tr></thead>
             <tbody>
                 <tr class="pad" aria-hidden="true" style=move || padding(false)></tr>
-                {move || window.get().1.into_iter().map(|(depth, label, topic, stat, branch)| {
-                    let indent = format!("padding-left: {}px", 6 + depth * 14);
-                    match stat {
-                        Some((value, count, rate, seen, size)) => {
+                {move || window.get().1.into_iter().map(|row| {
+                    let indent = |depth: usize| format!("padding-left: {}px", 6 + depth * 14);
+                    match row {
+                        ShownRow::Topic { depth, label, topic, value, count, rate, seen, size } => {
                             let title = value.clone();
-                            let topic = topic.unwrap_or_default();
                             let pick = topic.clone();
                             view! {
                                 <tr data-testid="topic-row" data-topic=topic>
-                                    <td style=indent class="topic-leaf">
+                                    <td style=indent(depth) class="topic-leaf">
                                         <button type="button" class="twisty" title="Show this topic's messages"
-                                            on:click=move |_| if let Some(view) = traffic { view.show_topic(&pick) }>
+                                            on:click=move |_| traffic.show_topic(&pick)>
                                             {label}
                                         </button>
                                     </td>
@@ -101,13 +121,12 @@ pub fn TopicsPanel(
                                 </tr>
                             }.into_any()
                         }
-                        None => {
-                            let Branch { path, hidden } = branch.unwrap_or(Branch { path: String::new(), hidden: 0 });
+                        ShownRow::Branch { depth, label, path, hidden } => {
                             let open = hidden == 0;
                             let click_path = path.clone();
                             view! {
                                 <tr class="topic-branch" data-testid="topic-branch" data-path=path>
-                                    <td style=indent colspan="6">
+                                    <td style=indent(depth) colspan="6">
                                         <button type="button" class="twisty" aria-expanded=open.to_string()
                                             title=if open { "Close this branch" } else { "Open this branch" }
                                             on:click=move |_| toggle(click_path.clone())>

@@ -75,8 +75,9 @@ impl TopicStat {
             Some(text) => (text.replace(['\n', '\r', '\t'], " "), cut),
             None => {
                 let shown = &bytes[..bytes.len().min(VALUE_HEX_BYTES)];
+                // At most 16 bytes: `hex` gives one line.
                 (
-                    crate::state::payload::hex(shown).replace('\n', " "),
+                    crate::state::payload::hex(shown),
                     cut || bytes.len() > shown.len(),
                 )
             }
@@ -144,10 +145,10 @@ impl TopicTree {
         self.rows_with(&BTreeSet::new())
     }
 
-    /// Rows in tree order: (depth, label, full topic if a topic ends here, stat). Parent
-    /// levels that carry no message of their own appear once as branches; a branch whose
-    /// path (`a/b` for the `b` under `a`) is in `collapsed` shows how many topics it holds
-    /// instead of them.
+    /// Rows in tree order. Parent levels that carry no message of their own appear once as
+    /// branches; a branch whose path (`a/b` for the `b` under `a`) is in `collapsed` shows how
+    /// many topics it holds instead of them. Labels and paths borrow from the topics: the
+    /// whole tree is walked once a second while it is shown.
     pub fn rows_with(&self, collapsed: &BTreeSet<String>) -> Vec<TreeRow<'_>> {
         let mut rows = Vec::new();
         let mut previous: Vec<&str> = Vec::new();
@@ -170,20 +171,15 @@ impl TopicTree {
                 if is_collapsed {
                     // This topic and every later one under the branch.
                     hidden = 1;
-                    let under = format!("{path}/");
-                    while topics.next_if(|(t, _)| t.starts_with(&under)).is_some() {
+                    let under = |t: &str| t.strip_prefix(path).is_some_and(|r| r.starts_with('/'));
+                    while topics.next_if(|(t, _)| under(t)).is_some() {
                         hidden += 1;
                     }
                 }
                 rows.push(TreeRow {
                     depth,
-                    label: levels[depth].to_string(),
-                    topic: None,
-                    stat: None,
-                    branch: Some(Branch {
-                        path: path.to_string(),
-                        hidden,
-                    }),
+                    label: levels[depth],
+                    kind: RowKind::Branch { path, hidden },
                 });
                 if is_collapsed {
                     closed_at = Some(depth);
@@ -196,10 +192,8 @@ impl TopicTree {
             }
             rows.push(TreeRow {
                 depth: last,
-                label: levels[last].to_string(),
-                topic: Some(topic.as_str()),
-                stat: Some(stat),
-                branch: None,
+                label: levels[last],
+                kind: RowKind::Topic { topic, stat },
             });
             previous = levels;
         }
@@ -225,19 +219,18 @@ impl TopicTree {
 #[derive(Debug, PartialEq)]
 pub struct TreeRow<'a> {
     pub depth: usize,
-    pub label: String,
-    pub topic: Option<&'a str>,
-    pub stat: Option<&'a TopicStat>,
-    /// Set on a branch row (a level with no message of its own).
-    pub branch: Option<Branch>,
+    /// This row's level of the topic.
+    pub label: &'a str,
+    pub kind: RowKind<'a>,
 }
 
-/// A branch of the tree: what to collapse it by, and the topics it hides when collapsed
-/// (0 when open).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Branch {
-    pub path: String,
-    pub hidden: usize,
+#[derive(Debug, PartialEq)]
+pub enum RowKind<'a> {
+    /// A topic ends here.
+    Topic { topic: &'a str, stat: &'a TopicStat },
+    /// A level with no message of its own: the path to close it by, and the topics it hides
+    /// when closed (0 when open).
+    Branch { path: &'a str, hidden: usize },
 }
 
 #[cfg(test)]
@@ -316,7 +309,10 @@ mod tests {
         let rows: Vec<(usize, String, bool)> = tree
             .rows()
             .into_iter()
-            .map(|r| (r.depth, r.label, r.topic.is_some()))
+            .map(|r| {
+                let is_topic = matches!(r.kind, RowKind::Topic { .. });
+                (r.depth, r.label.to_string(), is_topic)
+            })
             .collect();
         assert_eq!(
             rows,
@@ -349,7 +345,13 @@ mod tests {
             let collapsed = collapsed.iter().map(|c| c.to_string()).collect();
             tree.rows_with(&collapsed)
                 .into_iter()
-                .map(|r| (r.depth, r.label, r.branch.map_or(usize::MAX, |b| b.hidden)))
+                .map(|r| {
+                    let hidden = match r.kind {
+                        RowKind::Branch { hidden, .. } => hidden,
+                        RowKind::Topic { .. } => usize::MAX,
+                    };
+                    (r.depth, r.label.to_string(), hidden)
+                })
                 .collect()
         };
         let leaf = usize::MAX;
@@ -374,7 +376,10 @@ mod tests {
         let paths: Vec<String> = tree
             .rows()
             .into_iter()
-            .filter_map(|r| r.branch.map(|b| b.path))
+            .filter_map(|r| match r.kind {
+                RowKind::Branch { path, .. } => Some(path.to_string()),
+                RowKind::Topic { .. } => None,
+            })
             .collect();
         assert_eq!(
             paths,
