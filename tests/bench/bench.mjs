@@ -258,19 +258,15 @@ function browserRss() {
  * (a) and, for the memory baseline, (e).
  */
 // Wheel-scrolls a list (`steps` of 400 px, 30 ms apart) and records what a user would see:
-// the longest gap between frames, the frames after a gap over 34 ms, and the steps after
-// which under 90 % of the list's visible box held rows (a blank view while rows catch up).
+// the longest gap between frames, the frames after a gap over 34 ms (FRAME_RECORDER, on the
+// page), and the steps after which under 90 % of the list's visible box held rows (a blank
+// view while rows catch up).
 async function scrollProbe(page, listSelector, rowSelector, steps = 30) {
   const list = page.locator(listSelector).first();
   await list.scrollIntoViewIfNeeded();
   const box = await list.boundingBox();
   await page.mouse.move(box.x + box.width / 2, box.y + Math.min(box.height, 300) / 2);
-  await page.evaluate(() => {
-    window.scrollProbe = { gaps: [], on: true };
-    let prev = 0;
-    const tick = (t) => { if (prev) window.scrollProbe.gaps.push(t - prev); prev = t; if (window.scrollProbe.on) requestAnimationFrame(tick); };
-    requestAnimationFrame(tick);
-  });
+  await page.evaluate(() => { window.frames = { maxGap: 0, slow: 0, count: 0, recording: true }; });
   let blank = 0;
   for (let i = 0; i < steps; i++) {
     await page.mouse.wheel(0, 400);
@@ -285,9 +281,9 @@ async function scrollProbe(page, listSelector, rowSelector, steps = 30) {
     if (covered < 0.9) blank++;
   }
   await sleep(200);
-  const gaps = await page.evaluate(() => { window.scrollProbe.on = false; return window.scrollProbe.gaps; });
+  const { maxGap, slow, count: frames } = await page.evaluate(() => { window.frames.recording = false; return window.frames; });
   const scrolled = await list.evaluate((el) => el.scrollTop);
-  return { maxGap: Math.max(...gaps), slow: gaps.filter((g) => g > 34).length, frames: gaps.length, blank, steps, scrolled };
+  return { maxGap, slow, frames, blank, steps, scrolled };
 }
 
 async function scaleCase(browser, site, broker) {
@@ -300,6 +296,7 @@ async function scaleCase(browser, site, broker) {
     const b = encodeURIComponent(broker.wsUrl);
     if (kind === 'a') {
       await page.addInitScript(UI_COUNTER.replace('bench/#', '#') + savedBroker(broker.wsUrl));
+      await page.addInitScript(FRAME_RECORDER);
       await page.goto(`${site.url}/?broker=${b}&connect=1`);
       await page.waitForFunction(() => window.bench.connectedAt > 0, null, { timeout: 20000 });
       await page.locator('[data-testid="subscribe-topic"]').fill('#');
