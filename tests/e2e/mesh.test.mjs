@@ -54,6 +54,10 @@ const packet = (id, portnum, payload, extra = {}) => ({
   rx_time: Math.floor(Date.now() / 1000), portnum, payload, ...extra,
 });
 
+/** Publishes one packet as an envelope that the first gateway forwards. */
+const publishViaFirstGateway = (outside, id, portnum, payload) =>
+  outside.publishAsync(`${ROOT_TOPIC}/!0000aaaa`, encode([packet(id, portnum, payload, { gateway: GATEWAYS[0] })])[0]);
+
 test('encrypted nodeinfo, position, telemetry and text through two gateways make one node and one text', async () => {
   const page = await openMeshPage();
   const outside = await outsideClient();
@@ -105,7 +109,7 @@ test('garbage and wrong-key envelopes are counted per channel, not shown, and no
   await page.getByRole('tab', { name: 'Mesh chat' }).click();
   assert.equal(await byTestId(page, 'mesh-text').count(), 0);
   // Still working: a good text after the garbage arrives.
-  await outside.publishAsync(`${ROOT_TOPIC}/!0000aaaa`, encode([packet(401, 'TEXT_MESSAGE_APP', 'still here', { gateway: GATEWAYS[0] })])[0]);
+  await publishViaFirstGateway(outside, 401, 'TEXT_MESSAGE_APP', 'still here');
   await byTestId(page, 'mesh-text').first().waitFor({ timeout: 5000 });
   assert.equal(await byTestId(page, 'connection-status').textContent(), 'connected');
   await outside.endAsync();
@@ -117,7 +121,7 @@ test('a protobuf send is an envelope the independent decoder reads as our text, 
   const outside = await outsideClient();
   await outside.subscribeAsync('msh/EU_868/2/e/#', { qos: 1 });
   // Learn the region from traffic, as a user's page would.
-  await outside.publishAsync(`${ROOT_TOPIC}/!0000aaaa`, encode([packet(501, 'NODEINFO_APP', { id: '!1a2b3c4d', long_name: 'Ridge Repeater', short_name: 'RDG' }, { gateway: GATEWAYS[0] })])[0]);
+  await publishViaFirstGateway(outside, 501, 'NODEINFO_APP', { id: '!1a2b3c4d', long_name: 'Ridge Repeater', short_name: 'RDG' });
   await page.locator('[data-testid="device"][data-device-id="!1a2b3c4d"]').waitFor({ timeout: 5000 });
   outside.received.length = 0;
   await page.locator('summary', { hasText: 'Meshtastic node and channels' }).click();
@@ -160,7 +164,7 @@ test('a direct send that no ACK answers says "no ack" once the mesh\'s minute is
   // The page's clock is Playwright's (it runs on, and can jump): the wait is a minute.
   const page = await openMeshPage({ beforeGoto: (p) => p.clock.install() });
   const outside = await outsideClient();
-  await outside.publishAsync(`${ROOT_TOPIC}/!0000aaaa`, encode([packet(601, 'NODEINFO_APP', { id: '!1a2b3c4d', long_name: 'Ridge Repeater', short_name: 'RDG' }, { gateway: GATEWAYS[0] })])[0]);
+  await publishViaFirstGateway(outside, 601, 'NODEINFO_APP', { id: '!1a2b3c4d', long_name: 'Ridge Repeater', short_name: 'RDG' });
   await page.locator('[data-testid="device"][data-device-id="!1a2b3c4d"]').waitFor({ timeout: 5000 });
   await byTestId(page, 'node-target').fill('!1a2b3c4d');
   await byTestId(page, 'node-message').fill('Anyone there?');
@@ -209,7 +213,7 @@ test('what the user is typing in the node settings stays while mesh traffic arri
   await byTestId(page, 'mesh-short-name').fill('HT');
   // Traffic that changes the mesh state (a text for the chat) while the form is unsaved.
   const outside = await outsideClient();
-  await outside.publishAsync(`${ROOT_TOPIC}/!0000aaaa`, encode([packet(601, 'TEXT_MESSAGE_APP', 'busy mesh', { gateway: GATEWAYS[0] })])[0]);
+  await publishViaFirstGateway(outside, 601, 'TEXT_MESSAGE_APP', 'busy mesh');
   await byTestId(page, 'mesh-text').first().waitFor({ state: 'attached', timeout: 5000 });
   await page.waitForTimeout(300);
   assert.equal(await byTestId(page, 'mesh-long-name').inputValue(), 'Half typed');
