@@ -104,6 +104,11 @@ pub enum Update {
     MeshKeys {
         refused: Vec<(String, String)>,
     },
+    /// The messages have stopped: none came for a whole [`QUIET_MS`] after the last one
+    /// the session passed on ([`QuietWatch`]). The UI shows what its flood cadence holds
+    /// back now rather than when its own quiet rule would (the page's thread, busy rendering,
+    /// cannot tell a pause from a batch that waited behind a long task).
+    Quiet,
 }
 
 /// Which command a refusal answers, with what the UI needs to match it.
@@ -286,6 +291,50 @@ impl Update {
             self,
             Update::Session(Event::State(_)) | Update::WorkerFailed(_)
         )
+    }
+}
+
+/// How long the session's thread waits for another message before it tells the UI that
+/// the messages have stopped ([`Update::Quiet`]): about two frames, so a flood (a message
+/// every few microseconds on this side) never looks stopped, and a burst's last count shows
+/// 25–50 ms after its last message.
+pub const QUIET_MS: u32 = 25;
+
+/// Tells the end of a burst of messages from a flood, with a timer the transport runs every
+/// [`QUIET_MS`] while messages flow: a count per message, not a clock read.
+#[derive(Debug, Default)]
+pub struct QuietWatch {
+    messages: u64,
+    at_last_check: u64,
+    timer_set: bool,
+}
+
+/// What to do when the [`QuietWatch`] timer fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuietCheck {
+    /// Messages came since the last check: set the timer again.
+    Again,
+    /// None came for a whole interval: post [`Update::Quiet`]; the timer stays unset until
+    /// the next message.
+    Quiet,
+}
+
+impl QuietWatch {
+    /// A message went to the UI; `true` when the timer is to be set.
+    pub fn message(&mut self) -> bool {
+        self.messages += 1;
+        !std::mem::replace(&mut self.timer_set, true)
+    }
+
+    /// The timer set on [`QuietWatch::message`]'s word fired.
+    pub fn timer_fired(&mut self) -> QuietCheck {
+        if self.messages == self.at_last_check {
+            self.timer_set = false;
+            QuietCheck::Quiet
+        } else {
+            self.at_last_check = self.messages;
+            QuietCheck::Again
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! one render per frame (the message list 4 times a second, once a second in a flood:
 //! [`crate::state::messages::list_render_in`]; the counters the messages feed 4 times a
 //! second in a flood: [`crate::state::messages::counts_render_in`]). The list a flood holds
-//! back is shown once the messages stop ([`crate::state::messages::SETTLE_MS`]). While a
+//! back is shown once the messages stop: when the session's thread says so
+//! ([`Update::Quiet`]), else after [`crate::state::messages::SETTLE_MS`]. While a
 //! render waits no frames are requested (a frame that changes nothing still costs a
 //! commit), except for the connection status and publish outcomes, which never wait.
 
@@ -18,7 +19,8 @@ use reactive_stores::Store;
 use crate::bridge::{Command, Update};
 use crate::mqtt::PublishId;
 use crate::state::messages::{
-    counts_render_in, held_render_recheck_in, list_render_in, FLOOD_COUNTS_INTERVAL_MS,
+    counts_render_in, held_render_recheck_in, list_render_in, list_render_in_when_quiet,
+    FLOOD_COUNTS_INTERVAL_MS,
 };
 use crate::state::{apply_update, Changes, State, StateStoreFields};
 use crate::transport::client::SessionClient;
@@ -39,6 +41,9 @@ pub struct AppStore {
     /// When the last message was absorbed (performance.now() ms): a quiet stream ends the
     /// list's flood hold.
     message_at: StoredValue<f64, LocalStorage>,
+    /// The session's thread said the messages stopped ([`Update::Quiet`]), and none came
+    /// since: the flood's holds are over.
+    quiet: StoredValue<bool, LocalStorage>,
 }
 
 /// When a field was last notified (performance.now() ms) and the newest message then: what
@@ -80,6 +85,7 @@ impl AppStore {
             list: Cadence::new(),
             counts: Cadence::new(),
             message_at: StoredValue::new_local(f64::NEG_INFINITY),
+            quiet: StoredValue::new_local(false),
         }
     }
 
@@ -102,12 +108,22 @@ impl AppStore {
     /// Folds session updates in now and notifies on the next animation frame.
     pub fn absorb(&self, updates: Vec<Update>) {
         let now = clock::wall_ms();
+        // Whether the messages stopped, as of the last `Quiet` or message in `updates`.
+        let mut quiet = None;
         let changes = self
             .state
             .try_update_untracked(|state| {
                 let mut changes = Changes::default();
                 for update in updates {
-                    changes.merge(apply_update(state, update, now));
+                    if matches!(update, Update::Quiet) {
+                        quiet = Some(true);
+                        continue;
+                    }
+                    let change = apply_update(state, update, now);
+                    if change.messages {
+                        quiet = Some(false);
+                    }
+                    changes.merge(change);
                 }
                 changes
             })
@@ -115,10 +131,16 @@ impl AppStore {
         if changes.messages {
             self.message_at.set_value(clock::now_ms() as f64);
         }
+        if let Some(quiet) = quiet {
+            self.quiet.set_value(quiet);
+        }
         self.pending.update_value(|p| p.merge(changes));
+        let held_released = quiet == Some(true) && self.pending.with_value(Changes::any);
         // While a flush waits on its timer the rest waits with it, but not the connection
-        // status or a publish outcome: those are shown on the next frame.
-        if changes.connection
+        // status, a publish outcome or what a flood held back once it is over: those are
+        // shown on the next frame.
+        if held_released
+            || changes.connection
             || changes.publish
             || (changes.any() && !self.timer_scheduled.get_value())
         {
@@ -157,14 +179,22 @@ impl AppStore {
 
     /// The counters held back at `now`: `None` when they are due, else when to look again.
     fn counts_recheck_in(&self, now: f64, seq: u64) -> Option<f64> {
+        if self.quiet.get_value() {
+            return None;
+        }
         let wait = self.counts.wait_ms(now, seq, counts_render_in);
         (wait > 0.0).then_some(wait)
     }
 
     /// The list held back at `now`: due at its turn, or once the messages have stopped
-    /// ([`held_render_recheck_in`]).
+    /// ([`held_render_recheck_in`], [`list_render_in_when_quiet`]).
     fn list_recheck_in(&self, now: f64, seq: u64) -> Option<f64> {
-        let wait = self.list.wait_ms(now, seq, list_render_in);
+        let rule = if self.quiet.get_value() {
+            list_render_in_when_quiet
+        } else {
+            list_render_in
+        };
+        let wait = self.list.wait_ms(now, seq, rule);
         held_render_recheck_in(wait, now - self.message_at.get_value())
     }
 

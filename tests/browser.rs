@@ -823,3 +823,50 @@ async fn when_a_flood_stops_its_newest_rows_show_without_waiting_out_the_list_ca
     );
     drop(owner);
 }
+
+/// Resolves on the next animation frame, after the frame callbacks requested before it
+/// (the store's) and the effects they started.
+async fn next_frame() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .request_animation_frame(&resolve)
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn when_the_session_says_the_messages_stopped_the_held_count_shows_on_the_next_frame() {
+    use leptos::prelude::{Effect, With};
+    use mqtt_web::state::StateStoreFields;
+
+    let (owner, store) = flood_store();
+    let counts_seen: Rc<RefCell<Vec<u64>>> = Rc::default();
+    let log = counts_seen.clone();
+    Effect::new(move |_| {
+        let count = store
+            .state()
+            .subscriptions()
+            .with(|s| s.get("flood/#").map(|s| s.count));
+        log.borrow_mut().push(count.unwrap_or(0));
+    });
+    store.absorb(connected_and_subscribed_to_flood());
+    TimeoutFuture::new(400).await;
+    // A flood: the count renders once, then holds the rest for its flood interval (250 ms).
+    store.absorb((0..500).map(flood_message).collect());
+    assert!(wait_until(2000, || counts_seen.borrow().contains(&500)).await);
+    store.absorb((500..1000).map(flood_message).collect());
+    next_frame().await;
+    // The session's thread saw no message for a while after the last: the flood is over.
+    store.absorb(vec![Update::Quiet]);
+    next_frame().await;
+    next_frame().await;
+    assert_eq!(
+        counts_seen.borrow().last(),
+        Some(&1000),
+        "two frames after the messages stopped the count still showed {:?}",
+        counts_seen.borrow()
+    );
+    drop(owner);
+}

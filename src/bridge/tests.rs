@@ -204,6 +204,7 @@ fn update() -> impl Strategy<Value = Update> {
         event().prop_map(Update::Session),
         (refused, refusal).prop_map(|(command, reason)| Update::Refused { command, reason }),
         Just(Update::Ready),
+        Just(Update::Quiet),
         text().prop_map(Update::WorkerFailed),
     ]
 }
@@ -790,6 +791,59 @@ fn a_lone_update_is_posted_at_once_and_a_flood_once_per_frame() {
     assert_eq!(batch_delay_ms(f64::NAN), 0);
     assert_eq!(batch_delay_ms(-5.0), 16);
     assert_eq!(batch_delay_ms(15.5), 1);
+}
+
+/// The worker's quiet timer as the transport runs it, over messages at `arrivals` (ms):
+/// when it says [`Update::Quiet`].
+fn quiets_for(arrivals: &[f64]) -> Vec<f64> {
+    let mut watch = QuietWatch::default();
+    let mut timer: Option<f64> = None;
+    let mut quiets = Vec::new();
+    let mut fire_until = |t: f64, watch: &mut QuietWatch, timer: &mut Option<f64>| {
+        while let Some(due) = timer.filter(|&due| due <= t) {
+            *timer = match watch.timer_fired() {
+                QuietCheck::Again => Some(due + f64::from(QUIET_MS)),
+                QuietCheck::Quiet => {
+                    quiets.push(due);
+                    None
+                }
+            };
+        }
+    };
+    for &at in arrivals {
+        fire_until(at, &mut watch, &mut timer);
+        if watch.message() {
+            assert!(timer.is_none(), "the timer was set twice");
+            timer = Some(at + f64::from(QUIET_MS));
+        }
+    }
+    fire_until(f64::INFINITY, &mut watch, &mut timer);
+    quiets
+}
+
+#[test]
+fn the_end_of_a_burst_is_told_once_within_two_quiet_intervals() {
+    let quiet = f64::from(QUIET_MS);
+    // A flood of a message a millisecond for a second: never quiet until it stops.
+    let flood: Vec<f64> = (0..1000).map(f64::from).collect();
+    let quiets = quiets_for(&flood);
+    assert_eq!(quiets.len(), 1, "{quiets:?}");
+    assert!(
+        quiets[0] >= 999.0 + quiet && quiets[0] <= 999.0 + 2.0 * quiet,
+        "{quiets:?}"
+    );
+    // Gaps shorter than the interval are not an end either.
+    let gappy: Vec<f64> = (0..100).map(|n| f64::from(n) * (quiet - 1.0)).collect();
+    assert_eq!(quiets_for(&gappy).len(), 1);
+    // Two bursts a second apart, and a lone message: each end is told, once.
+    let mut two = flood.clone();
+    two.extend((2000..2100).map(f64::from));
+    two.push(5000.0);
+    let quiets = quiets_for(&two);
+    assert_eq!(quiets.len(), 3, "{quiets:?}");
+    assert!(quiets[1] > 2099.0 && quiets[2] > 5000.0, "{quiets:?}");
+    // Nothing at all: nothing to tell.
+    assert!(quiets_for(&[]).is_empty());
 }
 
 #[test]

@@ -234,6 +234,13 @@ pub fn list_render_in(elapsed_ms: f64, new_messages: u64) -> f64 {
     interval - elapsed_ms
 }
 
+/// The list's turn once the session's thread has said the messages stopped
+/// ([`crate::bridge::Update::Quiet`]): the burst is over, so its flood hold ends, but the list
+/// still renders at most 4 times a second (a slow stream is told "quiet" after each message).
+pub fn list_render_in_when_quiet(elapsed_ms: f64, new_messages: u64) -> f64 {
+    list_render_in(elapsed_ms, new_messages.min(FLOOD_NEW_MESSAGES))
+}
+
 /// During a flood the counters the messages feed (subscription counts, devices, mesh nodes)
 /// are re-rendered at most every this many ms (4 a second) instead of every frame: each
 /// frame that changes the page costs its style, layout, paint, commit and the browser's
@@ -446,6 +453,17 @@ mod tests {
         assert!(!list_render_due(250.0, FLOOD_NEW_MESSAGES + 1));
         assert!(!list_render_due(999.0, 10_000));
         assert!(list_render_due(1_000.0, 10_000));
+    }
+
+    #[test]
+    fn once_the_messages_stop_the_flood_hold_ends_but_not_the_four_a_second_cap() {
+        // A flood's list, held for a second, is due 250 ms after its last render...
+        assert!(list_render_in(300.0, 10_000) > 0.0);
+        assert!(list_render_in_when_quiet(300.0, 10_000) <= 0.0);
+        assert_eq!(list_render_in_when_quiet(100.0, 10_000), 150.0);
+        // ...and a slow stream, told "quiet" after each message, still waits for its turn.
+        assert_eq!(list_render_in_when_quiet(100.0, 1), 150.0);
+        assert!(list_render_in_when_quiet(250.0, 1) <= 0.0);
     }
 
     #[test]

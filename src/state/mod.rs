@@ -126,7 +126,8 @@ pub fn apply_update(state: &mut State, update: Update, now_ms: u64) -> Changes {
     match update {
         Update::Session(Event::Message(message)) => return apply_message(state, message, now_ms),
         Update::Session(event) => return apply(state, &event, now_ms),
-        Update::Ready => {}
+        // The store acts on `Quiet` (when to show what its cadence holds back).
+        Update::Ready | Update::Quiet => {}
         Update::Broker(in_use) => {
             if in_use.moved_because.is_none() {
                 state.connection.connect_taken();

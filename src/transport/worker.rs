@@ -14,13 +14,17 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, MessagePort, WebSocket};
 
-use crate::bridge::{batch_delay_ms, decode_batch, Batch, Command, Update};
+use crate::bridge::{
+    batch_delay_ms, decode_batch, Batch, Command, QuietCheck, QuietWatch, Update, QUIET_MS,
+};
+use crate::mqtt::Event;
 use crate::mqtt::SessionConfig;
 use crate::transport::{clock, Driver};
 
 /// Batches updates and posts them to the UI: at once after a quiet frame, else once per
 /// frame ([`batch_delay_ms`]), and at once when a batch is full ([`Batch::push`]) or holds a
-/// change of connection status ([`Update::posts_at_once`]).
+/// change of connection status ([`Update::posts_at_once`]). Says when the messages stop
+/// ([`Update::Quiet`]).
 #[derive(Clone)]
 struct Outbox {
     /// The worker's global scope or a MessagePort: both post and receive the same way.
@@ -29,10 +33,15 @@ struct Outbox {
     scheduled: Rc<Cell<bool>>,
     /// When the last batch was posted (performance.now() ms).
     posted_at: Rc<Cell<f64>>,
+    quiet: Rc<RefCell<QuietWatch>>,
 }
 
 impl Outbox {
     fn push(&self, update: &Update) {
+        if matches!(update, Update::Session(Event::Message(_))) && self.quiet.borrow_mut().message()
+        {
+            self.watch_for_quiet();
+        }
         if self.batch.borrow_mut().push(update) {
             // Full: posted now; the timer, if one is set, posts what follows.
             self.post();
@@ -49,6 +58,21 @@ impl Outbox {
     fn flush(&self) {
         self.scheduled.set(false);
         self.post();
+    }
+
+    fn watch_for_quiet(&self) {
+        let outbox = self.clone();
+        Timeout::new(QUIET_MS, move || {
+            let check = outbox.quiet.borrow_mut().timer_fired();
+            match check {
+                QuietCheck::Again => outbox.watch_for_quiet(),
+                QuietCheck::Quiet => {
+                    outbox.push(&Update::Quiet);
+                    outbox.post();
+                }
+            }
+        })
+        .forget();
     }
 
     fn post(&self) {
@@ -79,6 +103,7 @@ pub fn serve(scope: MessagePort) {
         batch: Rc::default(),
         scheduled: Rc::default(),
         posted_at: Rc::new(Cell::new(f64::NEG_INFINITY)),
+        quiet: Rc::default(),
     };
     let events_outbox = outbox.clone();
     let driver = Driver::new(
