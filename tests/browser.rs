@@ -409,6 +409,81 @@ async fn an_mqtt5_session_in_the_browser_gets_capabilities_and_round_trips_user_
     driver.execute(Command::Disconnect);
 }
 
+#[wasm_bindgen_test]
+async fn a_response_that_also_matches_another_subscription_counts_once() {
+    use mqtt_web::mqtt::{ProtocolVersion, PublishProperties, SubscribeOptions};
+    use mqtt_web::state::requests::{Requests, RESPONSE_SUBSCRIPTION_ID};
+    let (driver, events) = recording_driver();
+    driver.execute(Command::Connect {
+        url: broker().into(),
+        failover: Vec::new(),
+        options: ConnectOptions {
+            client_id: "browser-test-response".into(),
+            protocol: ProtocolVersion::V5,
+            ..ConnectOptions::default()
+        },
+    });
+    let reply_to = "browser-test-response/replies/1";
+    // Everything under our prefix, and the response topic as a request subscribes it.
+    for (filter, subscription_id) in [
+        ("browser-test-response/#", None),
+        (reply_to, Some(RESPONSE_SUBSCRIPTION_ID)),
+    ] {
+        driver.execute(Command::SubscribeWith {
+            filter: filter.into(),
+            options: SubscribeOptions {
+                subscription_id,
+                ..SubscribeOptions::qos(QoS::AtLeastOnce)
+            },
+        });
+    }
+    let subscribed = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Subscribed { .. }))
+            .count()
+    };
+    assert!(wait_until(5000, || subscribed(&events.borrow()) == 2).await);
+    driver.execute(Command::PublishWith {
+        id: PublishId(1),
+        topic: reply_to.into(),
+        payload: b"pong".to_vec(),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: PublishProperties {
+            correlation_data: Some(b"c-1".to_vec()),
+            ..PublishProperties::default()
+        },
+    });
+    let copies = || -> Vec<mqtt_web::mqtt::Message> {
+        events
+            .borrow()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(m) if m.topic == reply_to => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(
+        wait_until(5000, || copies().len() >= 2).await,
+        "mosquitto sent {} copies",
+        copies().len()
+    );
+    let mut requests = Requests::default();
+    requests.sent(
+        "svc".into(),
+        reply_to.into(),
+        b"c-1".to_vec(),
+        Some(RESPONSE_SUBSCRIPTION_ID),
+    );
+    for copy in copies() {
+        requests.observe(&copy);
+    }
+    assert_eq!(requests.list[0].responses, ["pong"], "{:?}", copies());
+    driver.execute(Command::Disconnect);
+}
+
 /// The app mounted from a link that connects as `client_id` and subscribes to `subs`, all
 /// active, and a second client to publish from, connected.
 async fn app_subscribed_with_publisher(

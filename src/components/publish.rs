@@ -7,7 +7,7 @@ use crate::bridge::Command;
 use crate::components::message_properties::{MessagePropertyFields, MessagePropertyInputs};
 use crate::components::{publish_from_form, use_session_form, use_v5, OutcomeLine, QosSelect};
 use crate::mqtt::{topic, PublishProperties, QoS, SubscribeOptions};
-use crate::state::requests::response_topic;
+use crate::state::requests::{response_topic, RESPONSE_SUBSCRIPTION_ID};
 use crate::state::{Changes, StateStoreFields};
 use crate::store::{use_commands, use_store};
 
@@ -80,9 +80,17 @@ pub fn PublishPanel() -> impl IntoView {
                         // Subscribed first: the SUBSCRIBE goes out before the request.
                         let filter = reply_to.clone();
                         let topic = topic.clone();
+                        let subscription_id = store
+                            .peek(|s| {
+                                s.connection
+                                    .capabilities
+                                    .as_ref()
+                                    .is_some_and(|c| c.subscription_identifiers)
+                            })
+                            .then_some(RESPONSE_SUBSCRIPTION_ID);
                         store.update(|s| {
                             s.subscriptions.want(&filter, QoS::AtLeastOnce);
-                            s.requests.sent(topic, reply_to, data);
+                            s.requests.sent(topic, reply_to, data, subscription_id);
                             Changes {
                                 subscriptions: true,
                                 publish: true,
@@ -91,7 +99,10 @@ pub fn PublishPanel() -> impl IntoView {
                         });
                         commands.send(Command::SubscribeWith {
                             filter,
-                            options: SubscribeOptions::qos(QoS::AtLeastOnce),
+                            options: SubscribeOptions {
+                                subscription_id,
+                                ..SubscribeOptions::qos(QoS::AtLeastOnce)
+                            },
                         });
                     }
                     props = Some(p);

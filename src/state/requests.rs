@@ -7,6 +7,12 @@ use crate::mqtt::{Message, UserProperties};
 pub const MAX_REQUESTS: usize = 20;
 /// Responses kept per request.
 pub const MAX_RESPONSES: usize = 20;
+/// The subscription identifier a request's response topic is subscribed with, where the
+/// broker has them: the largest MQTT allows, out of the way of the small ones people pick.
+/// When another subscription of ours (`#`) matches the response topic too, the broker sends
+/// a copy for each; only the copy for this subscription carries it, so a response counts
+/// once.
+pub const RESPONSE_SUBSCRIPTION_ID: u32 = 268_435_455;
 
 /// `name=value` lines (blank lines skipped; the value may hold `=`). A line without `=`
 /// is refused with its number.
@@ -60,6 +66,9 @@ pub struct Request {
     pub topic: String,
     pub response_topic: String,
     pub correlation: Vec<u8>,
+    /// The subscription identifier its responses come with ([`RESPONSE_SUBSCRIPTION_ID`]);
+    /// `None` where the broker has none (then every copy counts).
+    pub subscription_id: Option<u32>,
     /// Payloads of the matching responses, as text.
     pub responses: Vec<String>,
 }
@@ -70,7 +79,13 @@ pub struct Requests {
 }
 
 impl Requests {
-    pub fn sent(&mut self, topic: String, response_topic: String, correlation: Vec<u8>) {
+    pub fn sent(
+        &mut self,
+        topic: String,
+        response_topic: String,
+        correlation: Vec<u8>,
+        subscription_id: Option<u32>,
+    ) {
         if self.list.len() >= MAX_REQUESTS {
             self.list.remove(0);
         }
@@ -78,22 +93,24 @@ impl Requests {
             topic,
             response_topic,
             correlation,
+            subscription_id,
             responses: Vec::new(),
         });
     }
 
-    /// A message on a request's response topic with its correlation data is a response;
-    /// `true` if it matched one.
+    /// A message on a request's response topic with its correlation data (and, where it
+    /// was subscribed with one, its subscription identifier) is a response; `true` if it
+    /// matched one.
     pub fn observe(&mut self, message: &Message) -> bool {
-        let correlation = message
-            .properties
-            .as_deref()
-            .and_then(|p| p.correlation_data.as_deref());
-        let Some(request) = self
-            .list
-            .iter_mut()
-            .find(|r| r.response_topic == message.topic && Some(&r.correlation[..]) == correlation)
-        else {
+        let properties = message.properties.as_deref();
+        let correlation = properties.and_then(|p| p.correlation_data.as_deref());
+        let subscription_ids = properties.map_or(&[][..], |p| &p.subscription_ids[..]);
+        let Some(request) = self.list.iter_mut().find(|r| {
+            r.response_topic == message.topic
+                && Some(&r.correlation[..]) == correlation
+                && r.subscription_id
+                    .is_none_or(|id| subscription_ids.contains(&id))
+        }) else {
             return false;
         };
         if request.responses.len() < MAX_RESPONSES {
@@ -152,16 +169,44 @@ mod tests {
         assert_eq!(topic, "mqtt-web/web-1/responses/a1b2");
         assert_eq!(response_topic(Some("resp/"), "web-1", "a1"), "resp/a1");
         let mut r = Requests::default();
-        r.sent("svc/echo".into(), topic.clone(), b"c-1".to_vec());
+        r.sent("svc/echo".into(), topic.clone(), b"c-1".to_vec(), None);
         assert!(!r.observe(&message(&topic, Some(b"c-2"), "other request")));
         assert!(!r.observe(&message(&topic, None, "no correlation")));
         assert!(!r.observe(&message("elsewhere", Some(b"c-1"), "wrong topic")));
         assert!(r.observe(&message(&topic, Some(b"c-1"), "pong")));
         assert_eq!(r.list[0].responses, ["pong"]);
         for i in 0..MAX_REQUESTS {
-            r.sent(format!("t/{i}"), format!("r/{i}"), vec![i as u8]);
+            r.sent(format!("t/{i}"), format!("r/{i}"), vec![i as u8], None);
         }
         assert_eq!(r.list.len(), MAX_REQUESTS);
         assert_eq!(r.list[0].topic, "t/0", "the oldest went first");
+    }
+
+    #[test]
+    fn with_a_subscription_identifier_only_the_copy_for_the_response_subscription_counts() {
+        let topic = response_topic(None, "web-1", "a1");
+        let copy = |ids: &[u32], payload: &str| {
+            let mut m = message(&topic, Some(b"c-1"), payload);
+            m.properties.as_mut().unwrap().subscription_ids = ids.to_vec();
+            m
+        };
+        let mut r = Requests::default();
+        r.sent(
+            "svc".into(),
+            topic.clone(),
+            b"c-1".to_vec(),
+            Some(RESPONSE_SUBSCRIPTION_ID),
+        );
+        // The broker's copy for our '#' (no identifier, or the user's own) is not it...
+        assert!(!r.observe(&copy(&[], "pong")));
+        assert!(!r.observe(&copy(&[7], "pong")));
+        // ...the one for the response subscription is, and so is one copy for both.
+        assert!(r.observe(&copy(&[RESPONSE_SUBSCRIPTION_ID], "pong")));
+        assert!(r.observe(&copy(&[7, RESPONSE_SUBSCRIPTION_ID], "again")));
+        assert_eq!(r.list[0].responses, ["pong", "again"]);
+        // Without identifiers (a broker that has none) every copy counts.
+        let mut r = Requests::default();
+        r.sent("svc".into(), topic.clone(), b"c-1".to_vec(), None);
+        assert!(r.observe(&copy(&[], "pong")));
     }
 }

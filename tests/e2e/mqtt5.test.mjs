@@ -148,6 +148,40 @@ test('send as request: the response with our correlation data shows under the re
   } finally { await cleanup(); }
 });
 
+test('a response shows once when another subscription of ours also matches its topic', async () => {
+  try {
+    const page = await v5Page();
+    await waitForStatus(page, 'connected');
+    // Everything, so the broker sends each response for this subscription and for the
+    // request's own one.
+    await subscribe(page, '#');
+    const service = await v5Client();
+    await service.subscribeAsync('svc/twice', { qos: 1 });
+    service.on('message', (topic, payload, packet) => {
+      const { responseTopic, correlationData } = packet.properties ?? {};
+      if (!responseTopic) return;
+      // Two answers of its own: both are responses, each to be shown once.
+      service.publish(responseTopic, 'first answer', { qos: 1, properties: { correlationData } });
+      service.publish(responseTopic, 'second answer', { qos: 1, properties: { correlationData } });
+    });
+    await byTestId(page, 'publish-topic').fill('svc/twice');
+    await byTestId(page, 'publish-payload').fill('ping');
+    await byTestId(page, 'publish-as-request').check();
+    await byTestId(page, 'publish-button').click();
+    const request = page.locator('[data-testid="request"][data-topic="svc/twice"]');
+    const responseTopic = await request.getAttribute('data-response-topic', { timeout: 8000 });
+    // The '#' subscription delivered its copies too: they are in the message list.
+    const copies = page.locator(`[data-testid="message"][data-topic="${responseTopic}"]`);
+    await waitUntil(async () => (await copies.count()) >= 2, 8000, 'the responses in the message list');
+    await page.waitForTimeout(500);
+    const responses = await request.locator('[data-testid="response"]').allTextContents();
+    assert.deepEqual(responses.map((t) => t.trim()), ['first answer', 'second answer'],
+      `responses shown: ${JSON.stringify(responses)}; copies in the list: ${await copies.count()}`);
+    assert.deepEqual(panics(page), []);
+    figures.flows++;
+  } finally { await cleanup(); }
+});
+
 test('retain handling 2 gets no retained message; 0 does', async () => {
   try {
     const other = await v5Client();
