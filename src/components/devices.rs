@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::components::{use_now, ScrollBox};
 use crate::mesh::format_node_id;
-use crate::state::devices::{Device, DeviceKind, Liveness, ReadingValue};
+use crate::state::devices::{Device, DeviceFind, DeviceKind, Liveness, ReadingValue};
 use crate::state::display::format_relative;
 use crate::state::StateStoreFields;
 use crate::store::use_store;
@@ -42,12 +42,12 @@ pub fn DevicesPanel() -> impl IntoView {
     // inside each row. Up to 2,000 devices are kept; beyond 100 only the rows in view are
     // rendered.
     let window = Memo::new(move |_| {
-        let needle = filter.get().trim().to_lowercase();
+        let find = DeviceFind::parse(&filter.get());
         devices.with(|devices| {
             let matching: Vec<&Device> = devices
                 .devices_by_last_seen()
                 .into_iter()
-                .filter(|d| needle.is_empty() || d.matches(&needle))
+                .filter(|d| d.matches(&find))
                 .collect();
             let window = scroll.window(matching.len());
             let rows = matching[window.start..window.end]
@@ -82,6 +82,7 @@ pub fn DevicesPanel() -> impl IntoView {
             <label class="field grow">
                 <span>"Find"</span>
                 <input data-testid="device-filter" type="search" spellcheck="false" placeholder="id, name or hardware"
+                    title="Finds ids, names and hardware that contain the text; =id finds that device alone"
                     prop:value=move || filter.get() on:input=move |ev| filter.set(event_target_value(&ev)) />
             </label>
             <span data-testid="device-count" class="device-count" aria-live="polite">{count}</span>
@@ -101,8 +102,7 @@ pub fn DevicesPanel() -> impl IntoView {
 }
 
 /// One device. In a windowed list (`windowed`) its row has a fixed height; "show all" then
-/// puts its id in Find (`filter`): the list shrinks to it (and any other device whose id, name
-/// or hardware contains that id) and shows it in full.
+/// puts `=<id>` in Find (`filter`): the list shrinks to this device and shows it in full.
 fn device_row(
     device: Device,
     now: RwSignal<u64>,
@@ -165,8 +165,8 @@ fn device_row(
             {move || (may_overflow && windowed.get()).then(|| {
                 let find_id = find_id.clone();
                 view! {
-                    <button type="button" class="small show-all" title="Find this device and show it in full"
-                        on:click=move |_| filter.set(find_id.clone())>"show all"</button>
+                    <button type="button" class="small show-all" title="List this device alone, in full"
+                        on:click=move |_| filter.set(DeviceFind::exactly(&find_id))>"show all"</button>
                 }
             })}
         </li>

@@ -137,24 +137,55 @@ impl Device {
         self.name.as_deref().unwrap_or(&self.id)
     }
 
-    /// Whether the list's find box (already lower-cased) matches this device: its id, long
-    /// or short name, or hardware, as a case-insensitive substring.
-    pub fn matches(&self, needle_lowercase: &str) -> bool {
-        [
-            Some(&self.id),
-            self.name.as_ref(),
-            self.short_name.as_ref(),
-            self.hardware.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|field| field.to_lowercase().contains(needle_lowercase))
+    /// Whether the device list's Find box lists this device.
+    pub fn matches(&self, find: &DeviceFind) -> bool {
+        match find {
+            DeviceFind::All => true,
+            DeviceFind::Id(id) => self.id == *id,
+            DeviceFind::Text(needle) => [
+                Some(&self.id),
+                self.name.as_ref(),
+                self.short_name.as_ref(),
+                self.hardware.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|field| field.to_lowercase().contains(needle)),
+        }
     }
 
     /// A reading's numeric value, if present and numeric.
     #[cfg(test)]
     pub(crate) fn number(&self, key: &str) -> Option<f64> {
         self.readings.get(key).and_then(|r| r.value.as_f64())
+    }
+}
+
+/// What the device list's Find box asks for: `=<id>` is that one device (what a row's
+/// "show all" puts there, so `dev-1` does not also list `dev-10`); other text matches a
+/// device's id, long or short name or hardware as a case-insensitive substring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceFind {
+    All,
+    Id(String),
+    /// Lower-cased.
+    Text(String),
+}
+
+impl DeviceFind {
+    pub fn parse(text: &str) -> DeviceFind {
+        let text = text.trim();
+        match text.strip_prefix('=').map(str::trim) {
+            Some("") => DeviceFind::All,
+            Some(id) => DeviceFind::Id(id.to_owned()),
+            None if text.is_empty() => DeviceFind::All,
+            None => DeviceFind::Text(text.to_lowercase()),
+        }
+    }
+
+    /// The Find text that lists the device `id` alone.
+    pub fn exactly(id: &str) -> String {
+        format!("={id}")
     }
 }
 
@@ -189,12 +220,34 @@ mod tests {
         r.apply_message("devices/pump-7/status", b"online", false, NOW);
         let node = r.get("!a1b2c3d4").unwrap();
         let pump = r.get("pump-7").unwrap();
-        let name = node.name.clone().unwrap().to_lowercase();
-        assert!(node.matches(&name[..3]));
-        assert!(node.matches("a1b2"));
-        assert!(pump.matches("pump"));
-        assert!(!pump.matches("a1b2"));
-        assert!(node.matches("") && pump.matches(""));
+        let finds = |d: &Device, text: &str| d.matches(&DeviceFind::parse(text));
+        let name = node.name.clone().unwrap().to_uppercase();
+        assert!(finds(node, &name[..3]));
+        assert!(finds(node, "A1b2"));
+        assert!(finds(pump, " pump "));
+        assert!(!finds(pump, "a1b2"));
+        assert!(finds(node, "") && finds(pump, "  "));
+    }
+
+    #[test]
+    fn show_all_finds_one_device_by_its_whole_id() {
+        let mut r = reg();
+        r.apply_message("devices/dev-1/status", b"online", false, NOW);
+        r.apply_message("devices/dev-10/status", b"online", false, NOW);
+        let find = DeviceFind::parse(&DeviceFind::exactly("dev-1"));
+        assert_eq!(find, DeviceFind::Id("dev-1".into()));
+        assert!(r.get("dev-1").unwrap().matches(&find));
+        assert!(!r.get("dev-10").unwrap().matches(&find));
+        // Typed text still finds both, and a lone "=" finds everything.
+        assert!(r
+            .get("dev-10")
+            .unwrap()
+            .matches(&DeviceFind::parse("dev-1")));
+        assert_eq!(DeviceFind::parse(" = "), DeviceFind::All);
+        assert_eq!(
+            DeviceFind::parse("= dev-1 "),
+            DeviceFind::Id("dev-1".into())
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub(crate) mod generic;
 
 use std::collections::BTreeMap;
 
-pub use device::{Device, DeviceKind, Liveness, Reading, ReadingValue};
+pub use device::{Device, DeviceFind, DeviceKind, Liveness, Reading, ReadingValue};
 
 use crate::device_update::{DeviceUpdate, Relay, UpdateReading};
 use crate::mesh::{self, PacketDedup};
