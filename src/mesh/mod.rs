@@ -7,7 +7,8 @@
 //! - [`uplink`]: parse `msh/<region>/2/json/<channel>/!<gateway>` messages.
 //! - [`downlink`]: build the `sendtext` JSON for `msh/<REGION>/2/json/mqtt/`.
 //! - [`node_id`]: `!aabbccdd` ⇄ node number.
-//! - `device_update`: an uplink read as a `DeviceUpdate` for the device registry.
+//! - `read_json_uplink`: an uplink read as a `DeviceUpdate` for the device registry (and,
+//!   for a text, the packet the chat shows).
 //! - [`PacketDedup`]: count a packet once when several gateways forward it.
 //!
 //! The node registry itself lives in `crate::state::devices`; it applies updates and
@@ -35,7 +36,7 @@ pub use envelope::{
 };
 pub use node_id::{format_node_id, parse_bang_hex, parse_gateway, parse_node_target, BROADCAST};
 pub use packet::*;
-pub(crate) use to_device::{device_update, json_text_packet, packet_device_update};
+pub(crate) use to_device::{packet_device_update, read_json_uplink};
 pub use uplink::{
     hardware_model_name, parse_uplink, parse_uplink_topic, Uplink, UplinkError, UplinkPayload,
     UplinkTopic,

@@ -8,17 +8,22 @@ use super::packet::{MeshBody, MeshPacketSeen};
 use super::uplink::{parse_uplink, Uplink, UplinkPayload};
 
 /// What a Meshtastic JSON uplink (`msh/<region>/2/json/<channel>/!<gateway>`) says about
-/// the node it came from; `None` if it is not a usable uplink.
-pub(crate) fn device_update(topic: &str, payload: &[u8]) -> Option<DeviceUpdate> {
-    parse_uplink(topic, payload).ok().map(from_uplink)
+/// the node it came from and, for a `text`, the packet the mesh chat shows
+/// ([`json_text_packet`]): read once for both. `None` if it is not a usable uplink.
+pub(crate) fn read_json_uplink(
+    topic: &str,
+    payload: &[u8],
+) -> Option<(DeviceUpdate, Option<MeshPacketSeen>)> {
+    let up = parse_uplink(topic, payload).ok()?;
+    let chat = json_text_packet(&up);
+    Some((from_uplink(up), chat))
 }
 
 /// A JSON `text` uplink as the packet the mesh chat shows. The same packet heard through
 /// another gateway, or as a protobuf envelope, has the same `(from, id)`, so it shows once.
 /// `None` for any other uplink, and for one without a packet id (its copies could not be
 /// told apart).
-pub(crate) fn json_text_packet(topic: &str, payload: &[u8]) -> Option<MeshPacketSeen> {
-    let up = parse_uplink(topic, payload).ok()?;
+fn json_text_packet(up: &Uplink) -> Option<MeshPacketSeen> {
     let UplinkPayload::Text(text) = &up.payload else {
         return None;
     };
@@ -227,6 +232,10 @@ fn unit(key: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    fn device_update(topic: &str, payload: &[u8]) -> Option<DeviceUpdate> {
+        read_json_uplink(topic, payload).map(|(update, _)| update)
+    }
+
     use super::*;
 
     const TOPIC: &str = "msh/EU_868/2/json/LongFast/!0000aaaa";

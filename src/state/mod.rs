@@ -180,20 +180,14 @@ pub fn apply_update(state: &mut State, update: Update, now_ms: u64) -> Changes {
 /// Folds one received message into the state; the log takes its bytes.
 fn apply_message(state: &mut State, message: Message, now_ms: u64) -> Changes {
     // A Meshtastic JSON text goes to the chat as well as to its node.
-    let chat = message.topic.starts_with("msh/")
-        && crate::mesh::json_text_packet(&message.topic, &message.payload)
-            .is_some_and(|packet| state.mesh.apply_packet(&packet, now_ms).0);
+    let (device, chat) = devices::read_message(&message.topic, &message.payload);
+    let chat = chat.is_some_and(|packet| state.mesh.apply_packet(&packet, now_ms).0);
     let changes = Changes {
         mesh: chat,
         subscriptions: state.subscriptions.count_message(&message.topic),
         messages: true,
         publish: state.requests.observe(&message),
-        devices: state.devices.apply_message(
-            &message.topic,
-            &message.payload,
-            message.retain,
-            now_ms,
-        ),
+        devices: state.devices.apply(device, message.retain, now_ms),
         ..Changes::default()
     };
     state
@@ -298,10 +292,11 @@ mod tests {
         let again = apply(&mut state, &uplink("!0000bbbb", "text", text), 1_100);
         assert!(!again.mesh, "a second gateway's copy is not a new text");
         // The same packet decrypted from an envelope (the worker's decoder) is not new either.
-        let mut envelope = crate::mesh::json_text_packet(
+        let mut envelope = devices::read_message(
             "msh/US/2/json/LongFast/!0000aaaa",
             br#"{"from":439041101,"id":77,"type":"text","payload":{"text":"hello <b>mesh</b>"}}"#,
         )
+        .1
         .unwrap();
         envelope.channel = "LongFast".into();
         let decrypted = apply_update(

@@ -95,14 +95,17 @@ impl DeviceRegistry {
         retained: bool,
         now_ms: u64,
     ) -> bool {
-        if payload.is_empty() || payload.len() > MAX_PAYLOAD_BYTES {
-            return false;
-        }
-        let update = match topic.split('/').next() {
-            Some("devices" | "sensors") => generic::parse(topic, payload),
-            Some("msh") => mesh::device_update(topic, payload),
-            _ => None,
-        };
+        let (update, _) = read_message(topic, payload);
+        self.apply(update, retained, now_ms)
+    }
+
+    /// Applies what [`read_message`] read; whether anything shown changed.
+    pub(crate) fn apply(
+        &mut self,
+        update: Option<DeviceUpdate>,
+        retained: bool,
+        now_ms: u64,
+    ) -> bool {
         match update {
             Some(update) => self.apply_update(update, retained, now_ms),
             None => false,
@@ -371,6 +374,23 @@ fn set_reading(
         reading.updated_ms = now_ms;
     }
     reading.value = value;
+}
+
+/// What a message says about a device (`devices/…`, `sensors/…`, a Meshtastic JSON uplink)
+/// and, for a Meshtastic JSON text, the packet the mesh chat shows: read once, for both.
+pub(crate) fn read_message(
+    topic: &str,
+    payload: &[u8],
+) -> (Option<DeviceUpdate>, Option<mesh::MeshPacketSeen>) {
+    if payload.is_empty() || payload.len() > MAX_PAYLOAD_BYTES {
+        return (None, None);
+    }
+    match topic.split('/').next() {
+        Some("devices" | "sensors") => (generic::parse(topic, payload), None),
+        Some("msh") => mesh::read_json_uplink(topic, payload)
+            .map_or((None, None), |(update, chat)| (Some(update), chat)),
+        _ => (None, None),
+    }
 }
 
 #[cfg(test)]
