@@ -121,7 +121,7 @@ pub fn MessagesPanel() -> impl IntoView {
     view! {
         <div class="toolbar">
             <label class="field grow">
-                <span>"Filter shown messages (MQTT wildcards or text)"</span>
+                <span>"Filter (MQTT wildcards, text or =topic)"</span>
                 <input data-testid="message-filter" type="search" spellcheck="false" placeholder="e.g. sensors/+/temperature"
                     prop:value=move || filter.get() on:input=move |ev| filter.set(event_target_value(&ev)) />
             </label>

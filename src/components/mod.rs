@@ -41,9 +41,10 @@ pub struct TrafficView {
 }
 
 impl TrafficView {
-    /// Shows the messages of `topic` (the filter takes MQTT wildcards; a topic has none).
+    /// Shows the messages of `topic` alone.
     pub fn show_topic(self, topic: &str) {
-        self.message_filter.set(topic.to_owned());
+        self.message_filter
+            .set(crate::state::messages::view_filter_for_topic(topic));
         self.tab.set("messages");
     }
 }

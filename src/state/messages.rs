@@ -281,15 +281,35 @@ pub fn held_render_recheck_in(cadence_wait_ms: f64, quiet_ms: f64) -> Option<f64
     }
 }
 
-/// The view filter: a valid MQTT filter matches by MQTT rules; anything else is a plain
-/// substring search so typing half a filter still narrows the list.
+/// The view filter: `=<topic>` is that topic alone; a valid MQTT filter matches by MQTT
+/// rules; anything else is a plain substring search so typing half a filter still narrows
+/// the list.
 pub fn topic_filter_matches(topic_name: &str, filter: &str) -> bool {
-    if topic::validate_filter(filter).is_ok()
-        && (filter.contains(['+', '#']) || filter.contains('/'))
-    {
+    if let Some(exact) = filter.strip_prefix('=') {
+        topic_name == exact
+    } else if is_mqtt_view_filter(filter) {
         topic::matches(topic_name, filter)
     } else {
         topic_name.contains(filter)
+    }
+}
+
+fn is_mqtt_view_filter(filter: &str) -> bool {
+    topic::validate_filter(filter).is_ok() && filter.contains(['+', '#', '/'])
+}
+
+/// The view filter that shows `topic` alone: the topic itself where it reads as an MQTT
+/// filter with no wildcards (`a/b`), else `=<topic>` (a one-level `status` would be a
+/// substring search that also finds `status2` and `a/status`).
+pub fn view_filter_for_topic(topic: &str) -> String {
+    let plain = is_mqtt_view_filter(topic)
+        && !topic.contains(['+', '#'])
+        && !topic.starts_with('=')
+        && topic.trim() == topic;
+    if plain {
+        topic.to_owned()
+    } else {
+        format!("={topic}")
     }
 }
 
@@ -368,6 +388,32 @@ mod tests {
         assert_eq!(shown("a/#"), ["a/b", "a/x/c", "a/b/c"]);
         assert_eq!(shown("x"), ["a/x/c"]);
         assert_eq!(shown(""), ["a/b", "b/b/c", "a/x/c", "a/b/c"]);
+        assert_eq!(shown("=a/b"), ["a/b"]);
+        assert!(shown("=a").is_empty());
+    }
+
+    #[test]
+    fn a_topic_picked_in_the_tree_filters_to_that_topic_alone() {
+        let mut log = MessageLog::default();
+        for t in [
+            "status", "status2", "a/status", "a/b", "a/b/c", "=x/y", "x/y",
+        ] {
+            log.push(msg(t), 0);
+        }
+        let shown = |topic: &str| {
+            log.newest_first(&view_filter_for_topic(topic), u64::MAX, 10)
+                .map(|m| m.topic.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            view_filter_for_topic("a/b"),
+            "a/b",
+            "readable where it can be"
+        );
+        assert_eq!(view_filter_for_topic("status"), "=status");
+        for topic in ["status", "a/b", "=x/y", "x/y"] {
+            assert_eq!(shown(topic), [topic], "{topic}");
+        }
     }
 
     #[test]

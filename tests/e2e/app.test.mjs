@@ -317,6 +317,25 @@ test('the topic tree shows each topic\'s last value on one line, as text; its br
   await page.context().close();
 });
 
+test('a one-level topic picked in the tree shows its own messages, not those of topics that contain its name', async () => {
+  const page = await appSubscribed('&sub=solo%2F%23');
+  const outside = await outsideClient();
+  // 'solo/#' also matches 'solo' itself.
+  await outside.publishAsync('solo', 'first');
+  await outside.publishAsync('solo/x', 'other');
+  await outside.publishAsync('solo', 'second');
+  await outside.endAsync();
+  await page.getByRole('tab', { name: 'Topic tree' }).click();
+  const row = page.locator('[data-testid="topic-row"][data-topic="solo"]');
+  await row.waitFor({ timeout: 5000 });
+  await row.locator('button').click();
+  assert.equal(await byTestId(page, 'message-filter').inputValue(), '=solo');
+  await waitFor(async () => /^2 match the filter · 3 kept of 3 received/.test(await page.locator('.hint').first().textContent()), 3000, 'the filter\'s count');
+  assert.deepEqual(await page.locator('[data-testid="message"] .msg-payload').allTextContents(), ['second', 'first']);
+  assert.deepEqual(panics(page), []);
+  await page.context().close();
+});
+
 test('5,000 topics and 600 Meshtastic nodes keep the page to a few hundred elements on every tab', async () => {
   const page = await appSubscribed('&sub=%23');
   const outside = await outsideClient();
