@@ -235,7 +235,7 @@ impl Framer {
             })));
         }
         if header.kind == 3 {
-            return self.decode_publish().map(Some);
+            return self.decode_publish(header).map(Some);
         }
         if self.version == ProtocolVersion::V5 {
             let packet = self.buf.split_to(header.packet_len());
@@ -243,7 +243,7 @@ impl Framer {
                 .map(Some)
                 .map_err(malformed);
         }
-        match v4::read(&mut self.buf, self.max_packet) {
+        match read_v4(&mut self.buf, header, self.max_packet) {
             Ok(packet) => Ok(Some(from_v4(packet)?)),
             // Cannot happen (the whole packet is buffered), but waiting is the safe answer.
             Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
@@ -251,10 +251,10 @@ impl Framer {
         }
     }
 
-    fn decode_publish(&mut self) -> Result<Incoming, ProtocolError> {
+    fn decode_publish(&mut self, header: FixedHeader) -> Result<Incoming, ProtocolError> {
         let malformed = |what: String| ProtocolError::Malformed(format!("PUBLISH: {what}"));
         let publish = match self.version {
-            ProtocolVersion::V311 => match v4::read(&mut self.buf, self.max_packet) {
+            ProtocolVersion::V311 => match read_v4(&mut self.buf, header, self.max_packet) {
                 Ok(Packet::Publish(p)) => InPublish {
                     topic: p.topic,
                     pkid: p.pkid,
@@ -268,8 +268,8 @@ impl Framer {
                 Ok(_) => unreachable!("a PUBLISH header decodes as a PUBLISH"),
                 Err(e) => return Err(malformed(describe(e))),
             },
-            ProtocolVersion::V5 => match mqttbytes::v5::read(&mut self.buf, self.max_packet) {
-                Ok(mqttbytes::v5::Packet::Publish(p)) => {
+            ProtocolVersion::V5 => match read_v5_publish(&mut self.buf, self.max_packet) {
+                Ok(p) => {
                     let (topic_alias, properties) = v5::publish_properties(p.properties);
                     InPublish {
                         topic: p.topic,
@@ -282,7 +282,6 @@ impl Framer {
                         properties,
                     }
                 }
-                Ok(_) => unreachable!("a PUBLISH header decodes as a PUBLISH"),
                 Err(e) => return Err(malformed(describe(e))),
             },
         };
@@ -295,6 +294,46 @@ impl Framer {
         }
         Ok(Incoming::Publish(publish))
     }
+}
+
+// mqttbytes' reader for the one packet type at the front of the buffer (whole, its header
+// checked): not `v4::read` or `v5::read`, which would also link in the readers of the
+// packets only clients send (CONNECT with its will and login, SUBSCRIBE, UNSUBSCRIBE) and,
+// for 5, of the ones decoded here, all of which the download would carry for nothing.
+
+/// The 3.1.1 packet at the front of `buf`, of the type `header` says.
+fn read_v4(
+    buf: &mut BytesMut,
+    header: FixedHeader,
+    max_packet: usize,
+) -> Result<Packet, mqttbytes::Error> {
+    let fixed = mqttbytes::check(buf.iter(), max_packet)?;
+    let bytes = buf.split_to(fixed.frame_length()).freeze();
+    if header.packet_len() == header.header_len && header.kind != 13 {
+        return Err(mqttbytes::Error::PayloadRequired);
+    }
+    Ok(match header.kind {
+        3 => Packet::Publish(v4::Publish::read(fixed, bytes)?),
+        4 => Packet::PubAck(v4::PubAck::read(fixed, bytes)?),
+        5 => Packet::PubRec(v4::PubRec::read(fixed, bytes)?),
+        6 => Packet::PubRel(v4::PubRel::read(fixed, bytes)?),
+        7 => Packet::PubComp(v4::PubComp::read(fixed, bytes)?),
+        9 => Packet::SubAck(v4::SubAck::read(fixed, bytes)?),
+        11 => Packet::UnsubAck(v4::UnsubAck::read(fixed, bytes)?),
+        13 => Packet::PingResp,
+        // CONNACK is decoded above; the header check refuses the rest.
+        other => return Err(mqttbytes::Error::InvalidPacketType(other)),
+    })
+}
+
+/// The MQTT 5 PUBLISH at the front of `buf`.
+fn read_v5_publish(
+    buf: &mut BytesMut,
+    max_packet: usize,
+) -> Result<mqttbytes::v5::Publish, mqttbytes::Error> {
+    let fixed = mqttbytes::check(buf.iter(), max_packet)?;
+    let bytes = buf.split_to(fixed.frame_length()).freeze();
+    mqttbytes::v5::Publish::read(fixed, bytes)
 }
 
 /// A decoded 3.1.1 packet as the session's own type.
