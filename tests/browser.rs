@@ -948,3 +948,21 @@ async fn when_the_session_says_the_messages_stopped_the_held_count_shows_on_the_
     );
     drop(owner);
 }
+
+#[wasm_bindgen_test]
+fn the_device_find_box_ignores_case_beyond_ascii() {
+    use mqtt_web::state::devices::{DeviceFind, DeviceRegistry};
+    // In the browser the non-ASCII case goes through JavaScript's toLowerCase.
+    let mut registry = DeviceRegistry::default();
+    registry.apply_message("devices/Москва-ÉTÉ/status", b"online", false, 1_000);
+    let device = registry.devices_by_last_seen()[0];
+    assert_eq!(device.id, "Москва-ÉTÉ");
+    for (text, found) in [
+        ("москва", true),
+        ("été", true),
+        ("МОСКВА-été", true),
+        ("moskva", false),
+    ] {
+        assert_eq!(device.matches(&DeviceFind::parse(text)), found, "{text}");
+    }
+}

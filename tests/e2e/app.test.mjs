@@ -279,6 +279,20 @@ test('a long device list shows whole readings in fixed rows, and "show all" show
   await page.context().close();
 });
 
+test('the device Find box ignores case in any script', async () => {
+  const page = await appSubscribed('&sub=devices%2F%23');
+  const outside = await outsideClient();
+  await outside.publishAsync('devices/Москва-1/status', 'online');
+  await outside.publishAsync('devices/moskva-2/status', 'online');
+  await outside.endAsync();
+  await waitFor(async () => (await byTestId(page, 'device-count').textContent()) === '2 devices', 5000, 'both devices');
+  await byTestId(page, 'device-filter').fill('МОСКВА');
+  await waitFor(async () => (await byTestId(page, 'device-count').textContent()) === '1 of 2 devices', 3000, 'one found');
+  assert.deepEqual(await page.locator('[data-testid="device"]').evaluateAll((ls) => ls.map((l) => l.dataset.deviceId)), ['Москва-1']);
+  assert.deepEqual(panics(page), []);
+  await page.context().close();
+});
+
 test('the topic tree shows each topic\'s last value on one line, as text; its branches close; a topic shows its messages', async () => {
   const page = await appSubscribed('&sub=plant%2F%23');
   const outside = await outsideClient();
