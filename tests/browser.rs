@@ -332,19 +332,25 @@ async fn a_mesh_text_sent_as_our_node_comes_back_from_the_broker_decrypted_in_th
     driver.execute(Command::Disconnect);
 }
 
-#[wasm_bindgen_test]
-async fn an_mqtt5_session_in_the_browser_gets_capabilities_and_round_trips_user_properties() {
-    use mqtt_web::mqtt::{ProtocolVersion, PublishProperties, RetainHandling, SubscribeOptions};
+/// A [`recording_driver`] connecting to the test broker with MQTT 5 as `client_id`.
+fn v5_recording_driver(client_id: &str) -> (Driver, Rc<RefCell<Vec<Event>>>) {
     let (driver, events) = recording_driver();
     driver.execute(Command::Connect {
         url: broker().into(),
         failover: Vec::new(),
         options: ConnectOptions {
-            client_id: "browser-test-v5".into(),
-            protocol: ProtocolVersion::V5,
+            client_id: client_id.into(),
+            protocol: mqtt_web::mqtt::ProtocolVersion::V5,
             ..ConnectOptions::default()
         },
     });
+    (driver, events)
+}
+
+#[wasm_bindgen_test]
+async fn an_mqtt5_session_in_the_browser_gets_capabilities_and_round_trips_user_properties() {
+    use mqtt_web::mqtt::{PublishProperties, RetainHandling, SubscribeOptions};
+    let (driver, events) = v5_recording_driver("browser-test-v5");
     driver.execute(Command::SubscribeWith {
         filter: "browser-test-v5/#".into(),
         options: SubscribeOptions {
@@ -411,18 +417,9 @@ async fn an_mqtt5_session_in_the_browser_gets_capabilities_and_round_trips_user_
 
 #[wasm_bindgen_test]
 async fn a_response_that_also_matches_another_subscription_counts_once() {
-    use mqtt_web::mqtt::{ProtocolVersion, PublishProperties, SubscribeOptions};
+    use mqtt_web::mqtt::{PublishProperties, SubscribeOptions};
     use mqtt_web::state::requests::{Requests, RESPONSE_SUBSCRIPTION_ID};
-    let (driver, events) = recording_driver();
-    driver.execute(Command::Connect {
-        url: broker().into(),
-        failover: Vec::new(),
-        options: ConnectOptions {
-            client_id: "browser-test-response".into(),
-            protocol: ProtocolVersion::V5,
-            ..ConnectOptions::default()
-        },
-    });
+    let (driver, events) = v5_recording_driver("browser-test-response");
     let reply_to = "browser-test-response/replies/1";
     // Everything under our prefix, and the response topic as a request subscribes it.
     for (filter, subscription_id) in [
@@ -764,6 +761,16 @@ fn flood_message(n: u32) -> Update {
     }))
 }
 
+/// The count `flood/#` shows (0 before it is subscribed); read in an effect, it tracks it.
+fn flood_count(store: mqtt_web::store::AppStore) -> u64 {
+    use leptos::prelude::With;
+    use mqtt_web::state::StateStoreFields;
+    store
+        .state()
+        .subscriptions()
+        .with(|s| s.get("flood/#").map_or(0, |s| s.count))
+}
+
 /// Connected, with `flood/#` subscribed.
 fn connected_and_subscribed_to_flood() -> Vec<Update> {
     vec![
@@ -853,11 +860,7 @@ async fn when_a_flood_stops_its_newest_rows_show_without_waiting_out_the_list_ca
     let rows_seen: Rc<RefCell<Vec<(u64, f64)>>> = Rc::default();
     let log = counts_seen.clone();
     Effect::new(move |_| {
-        let count = store
-            .state()
-            .subscriptions()
-            .with(|s| s.get("flood/#").map(|s| s.count));
-        log.borrow_mut().push((count.unwrap_or(0), now()));
+        log.borrow_mut().push((flood_count(store), now()));
     });
     let log = rows_seen.clone();
     Effect::new(move |_| {
@@ -916,18 +919,13 @@ async fn next_frame() {
 
 #[wasm_bindgen_test]
 async fn when_the_session_says_the_messages_stopped_the_held_count_shows_on_the_next_frame() {
-    use leptos::prelude::{Effect, With};
-    use mqtt_web::state::StateStoreFields;
+    use leptos::prelude::Effect;
 
     let (owner, store) = flood_store();
     let counts_seen: Rc<RefCell<Vec<u64>>> = Rc::default();
     let log = counts_seen.clone();
     Effect::new(move |_| {
-        let count = store
-            .state()
-            .subscriptions()
-            .with(|s| s.get("flood/#").map(|s| s.count));
-        log.borrow_mut().push(count.unwrap_or(0));
+        log.borrow_mut().push(flood_count(store));
     });
     store.absorb(connected_and_subscribed_to_flood());
     TimeoutFuture::new(400).await;
