@@ -21,6 +21,7 @@ demo_pid=""
 cleanup() {
   [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
   bash scripts/mosquitto.sh stop "$run_dir"
+  rm -rf "$run_dir"
 }
 trap cleanup EXIT INT TERM
 bash scripts/mosquitto.sh start "$run_dir" "$ws_port" "$tcp_port"

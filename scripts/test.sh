@@ -8,6 +8,9 @@ bash scripts/bootstrap.sh
 source scripts/env.sh
 start=$(date +%s)
 logs="$(mktemp -d)"   # every runner's output, for the closing count
+broker_dir="$(mktemp -d)"
+# Stops the browser tests' mosquitto (by its pid) if a step fails, and leaves no temp dirs.
+trap 'bash scripts/mosquitto.sh stop "$broker_dir"; rm -rf "$logs" "$broker_dir"' EXIT
 step() { echo; echo "=== $* ($(( $(date +%s) - start )) s)"; }
 
 step "cargo fmt --check"
@@ -32,8 +35,6 @@ export MESH_PYTHON
 cargo run -q --example mesh-vectors | "$MESH_PYTHON" tests/mesh/independent.py check | tee "$logs/mesh.log"
 
 step "browser tests (wasm-bindgen-test, headless Chromium, real mosquitto)"
-broker_dir="$(mktemp -d)"
-trap 'bash scripts/mosquitto.sh stop "$broker_dir"' EXIT
 bash scripts/mosquitto.sh start "$broker_dir"
 MQTT_WEB_TEST_BROKER="ws://127.0.0.1:$(cat "$broker_dir/ws_port")/mqtt" RUSTC="$WASM_RUSTC" \
   cargo test --target wasm32-unknown-unknown --test browser 2>&1 | tee "$logs/browser.log"

@@ -2,7 +2,7 @@
 // a static server for dist/, and headless Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, statSync, chmodSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, statSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, extname, resolve, dirname } from 'node:path';
 import net from 'node:net';
@@ -52,9 +52,14 @@ function dynamicSecurityPlugin() {
  * `dynamicSecurity` (a dynamic-security.json object) loads the plugin, whose ACLs, unlike
  * an acl_file, are checked at SUBSCRIBE time and refuse a filter in the SUBACK.
  */
+/** Each test file's mosquitto dirs, removed when its process exits (a broker may restart in its dir). */
+const brokerDirs = [];
+process.on('exit', () => { for (const dir of brokerDirs) rmSync(dir, { recursive: true, force: true }); });
+
 export class Mosquitto {
   constructor({ extra = '', persistence = false, dynamicSecurity = null } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'mqtt-web-e2e-'));
+    brokerDirs.push(this.dir);
     this.extra = extra;
     this.persistence = persistence;
     this.dynamicSecurity = dynamicSecurity;
