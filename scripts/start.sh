@@ -34,5 +34,7 @@ if [ "$demo" = 1 ]; then
   echo "demo publisher: pid $demo_pid (start with --no-demo to skip)"
 fi
 echo "app: http://127.0.0.1:$app_port/?connect=1&sub=%23  (default broker ws://127.0.0.1:$ws_port/mqtt)"
+# A debug build with this broker baked in: served from target/, so dist/ stays the release
+# build a host serves (which defaults to its own origin).
 MQTT_WEB_DEFAULT_BROKER="ws://127.0.0.1:$ws_port/mqtt" RUSTC="$WASM_RUSTC" \
-  trunk serve --address 127.0.0.1 --port "$app_port"
+  trunk serve --address 127.0.0.1 --port "$app_port" --dist target/dev-dist
