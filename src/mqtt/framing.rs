@@ -14,7 +14,7 @@
 //! CONNACK is decoded here, not by `mqttbytes`, so that an undefined return code (6–255)
 //! reaches the session as a code (`ConnectRefused::Other`) rather than a decode error.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use mqttbytes::v4::{self, Packet};
 
 use super::packet::{Ack, ConnAck, InPublish, Incoming, MultiAck};
@@ -307,8 +307,7 @@ fn read_v4(
     header: FixedHeader,
     max_packet: usize,
 ) -> Result<Packet, mqttbytes::Error> {
-    let fixed = mqttbytes::check(buf.iter(), max_packet)?;
-    let bytes = buf.split_to(fixed.frame_length()).freeze();
+    let (fixed, bytes) = take_packet(buf, max_packet)?;
     if header.packet_len() == header.header_len && header.kind != 13 {
         return Err(mqttbytes::Error::PayloadRequired);
     }
@@ -331,9 +330,18 @@ fn read_v5_publish(
     buf: &mut BytesMut,
     max_packet: usize,
 ) -> Result<mqttbytes::v5::Publish, mqttbytes::Error> {
+    let (fixed, bytes) = take_packet(buf, max_packet)?;
+    mqttbytes::v5::Publish::read(fixed, bytes)
+}
+
+/// The packet at the front of `buf`, whole, with mqttbytes' check of its fixed header.
+fn take_packet(
+    buf: &mut BytesMut,
+    max_packet: usize,
+) -> Result<(mqttbytes::FixedHeader, Bytes), mqttbytes::Error> {
     let fixed = mqttbytes::check(buf.iter(), max_packet)?;
     let bytes = buf.split_to(fixed.frame_length()).freeze();
-    mqttbytes::v5::Publish::read(fixed, bytes)
+    Ok((fixed, bytes))
 }
 
 /// A decoded 3.1.1 packet as the session's own type.
