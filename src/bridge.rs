@@ -10,6 +10,7 @@
 //! serde format) in one transferred `ArrayBuffer` per batch. Plain Rust, tested natively.
 
 pub mod failover;
+pub mod held;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,7 @@ use crate::mqtt::{
 };
 use crate::state::connection::validate_broker_url;
 pub use failover::{BrokerInUse, Brokers};
+use held::{HeldPayload, HeldPayloads};
 
 /// What the UI asks of the session.
 // `Connect` is sent once per user connect; boxing its options would buy nothing.
@@ -80,6 +82,17 @@ pub enum Command {
         id: PublishId,
         packet: OutgoingPacket,
     },
+    /// The whole payloads of these held messages ([`Update::Held`]); they come back as
+    /// [`Update::Payloads`] and are no longer held.
+    FetchPayloads {
+        keys: Vec<u64>,
+    },
+    /// The UI keeps its newest `count` messages: payloads of older ones are not held.
+    KeepMessages {
+        count: u64,
+    },
+    /// The UI cleared its message history: drop every held payload.
+    ForgetPayloads,
 }
 
 /// What the UI learns from the session side.
@@ -104,11 +117,28 @@ pub enum Update {
     MeshKeys {
         refused: Vec<(String, String)>,
     },
+    /// The message just before this one had a large payload, of which it carries only a
+    /// preview: the rest is held on the session's side ([`held`]).
+    Held(HeldPayload),
+    /// Answers [`Command::FetchPayloads`]: the whole payloads still held, and the keys whose
+    /// payload is no longer held (the message left the history).
+    Payloads {
+        found: Vec<FetchedPayload>,
+        missing: Vec<u64>,
+    },
     /// The messages have stopped: none came for a whole [`QUIET_MS`] after the last one
     /// the session passed on ([`QuietWatch`]). The UI shows what its flood cadence holds
     /// back now rather than when its own quiet rule would (the page's thread, busy rendering,
     /// cannot tell a pause from a batch that waited behind a long task).
     Quiet,
+}
+
+/// One whole payload handed over by the session's side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchedPayload {
+    pub key: u64,
+    #[serde(with = "crate::mqtt::byte_buf")]
+    pub payload: Vec<u8>,
 }
 
 /// Which command a refusal answers, with what the UI needs to match it.
@@ -143,12 +173,14 @@ impl std::fmt::Display for Refusal {
 
 /// Carries out one command on the session. `brokers` holds the URLs the transport opens on
 /// the session's `Transmit::Open` (set by `Connect`); `mesh` holds the Meshtastic channel
-/// keys. Returns the answer, if any (a refusal, the broker now in use, refused keys); the
-/// caller then runs the session's polling order.
+/// keys; `held` the large payloads the UI has previews of. Returns the answer, if any (a
+/// refusal, the broker now in use, refused keys, payloads); the caller then runs the
+/// session's polling order.
 pub fn execute(
     session: &mut Session,
     brokers: &mut Brokers,
     mesh: &mut MeshDecoder,
+    held: &mut HeldPayloads,
     command: Command,
     now: Millis,
 ) -> Option<Update> {
@@ -254,18 +286,39 @@ pub fn execute(
                 Err(e) => refused(Refused::Publish { id }, Refusal::Session(e)),
             }
         }
+        Command::FetchPayloads { keys } => {
+            let (found, missing) = held.take(&keys);
+            let found = found
+                .into_iter()
+                .map(|(key, payload)| FetchedPayload { key, payload })
+                .collect();
+            Some(Update::Payloads { found, missing })
+        }
+        Command::KeepMessages { count } => {
+            held.keep(usize::try_from(count).unwrap_or(usize::MAX));
+            None
+        }
+        Command::ForgetPayloads => {
+            held.clear();
+            None
+        }
     }
 }
 
 /// What the session side adds after one session event: for a message on a Meshtastic
-/// protobuf topic, the decoded packet (or why it could not be read).
-pub fn observe(mesh: &MeshDecoder, event: &Event) -> Option<Update> {
-    match event {
-        Event::Message(message) => mesh
-            .decode(&message.topic, &message.payload)
-            .map(Update::Mesh),
-        _ => None,
-    }
+/// protobuf topic, the decoded packet (or why it could not be read); for a large payload,
+/// what is held of it (the message itself then carries a preview).
+pub fn observe(mesh: &MeshDecoder, held: &mut HeldPayloads, event: &mut Event) -> Vec<Update> {
+    let Event::Message(message) = event else {
+        return Vec::new();
+    };
+    // The decoder reads the whole payload, before it is cut.
+    let decoded = mesh
+        .decode(&message.topic, &message.payload)
+        .map(Update::Mesh);
+    let cut = held.observe(message).map(Update::Held);
+    // `Held` first: it is about the message just before it.
+    cut.into_iter().chain(decoded).collect()
 }
 
 /// The session side posts the UI at most one batch per frame (about 16 ms).

@@ -618,6 +618,52 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
 }
 
 #[wasm_bindgen_test]
+async fn a_large_payload_shows_as_a_preview_and_show_all_brings_the_rest_from_the_session() {
+    let (root, publisher) =
+        app_subscribed_with_publisher("browser-test-held", &["browser-test-held/#"]).await;
+    // About 6 KiB of JSON: the session's side keeps all but the first 512 bytes.
+    let whole = format!("{{\"values\":[{}\"end\"]}}", "12345,".repeat(1000));
+    publisher.execute(Command::Publish {
+        id: PublishId(1),
+        topic: "browser-test-held/x".into(),
+        payload: whole.clone().into_bytes(),
+        qos: QoS::AtMostOnce,
+        retain: false,
+    });
+    let row = "[data-testid=\"message\"][data-topic=\"browser-test-held/x\"]";
+    let cut = wait_until(5000, || {
+        text_at(&root, &format!("{row} .show-all")).is_some_and(|t| t.starts_with("cut: "))
+    })
+    .await;
+    assert!(cut, "no cut preview: {:?}", text_at(&root, row));
+    assert_eq!(
+        text_at(&root, &format!("{row} .show-all")).unwrap(),
+        format!("cut: {} bytes, show all", whole.len())
+    );
+    let preview = text_at(&root, &format!("{row} .msg-payload")).unwrap();
+    assert!(
+        !preview.is_empty() && preview.len() <= 512 && whole.starts_with(&preview),
+        "the preview is not the payload's start: {preview:?}"
+    );
+    assert!(!preview.contains("end"));
+    click_at(&root, &format!("{row} .show-all"));
+    // The whole payload, and since it is whole JSON now, pretty-printed.
+    let whole_shown = wait_until(5000, || {
+        text_at(&root, &format!("{row} .msg-payload"))
+            .is_some_and(|t| t.contains("\"end\"") && t.contains("\n  "))
+    })
+    .await;
+    assert!(
+        whole_shown,
+        "show all did not bring the rest: {:?}",
+        text_at(&root, &format!("{row} .msg-payload")).map(|t| t.len())
+    );
+    assert!(!exists(&root, "payload-rest"), "still says it is loading");
+    publisher.execute(Command::Disconnect);
+    root.remove();
+}
+
+#[wasm_bindgen_test]
 async fn a_long_device_list_offers_show_all_for_a_device_its_fixed_row_cannot_hold() {
     let (root, publisher) = app_subscribed_with_publisher(
         "browser-test-devices",

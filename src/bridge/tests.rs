@@ -1,5 +1,6 @@
 use proptest::prelude::*;
 
+use super::held::{self, HeldPayload, HeldPayloads};
 use super::*;
 use crate::mesh::MeshDecoder;
 use crate::mqtt::{
@@ -80,6 +81,9 @@ fn command() -> impl Strategy<Value = Command> {
             }
         ),
         any::<u64>().prop_map(|ms| Command::SetOutboxExpiry { ms }),
+        prop::collection::vec(any::<u64>(), 0..4).prop_map(|keys| Command::FetchPayloads { keys }),
+        any::<u64>().prop_map(|count| Command::KeepMessages { count }),
+        Just(Command::ForgetPayloads),
     ]
 }
 
@@ -206,6 +210,19 @@ fn update() -> impl Strategy<Value = Update> {
         Just(Update::Ready),
         Just(Update::Quiet),
         text().prop_map(Update::WorkerFailed),
+        (any::<u64>(), any::<usize>())
+            .prop_map(|(key, size)| Update::Held(HeldPayload { key, size })),
+        (
+            prop::collection::vec((any::<u64>(), bytes()), 0..3),
+            prop::collection::vec(any::<u64>(), 0..3)
+        )
+            .prop_map(|(found, missing)| Update::Payloads {
+                found: found
+                    .into_iter()
+                    .map(|(key, payload)| FetchedPayload { key, payload })
+                    .collect(),
+                missing,
+            }),
     ]
 }
 
@@ -283,6 +300,7 @@ fn connect_sets_the_url_the_transport_opens_and_asks_for_a_link() {
             &mut s,
             &mut url,
             &mut MeshDecoder::default(),
+            &mut HeldPayloads::default(),
             connect(" ws://127.0.0.1:9001/mqtt "),
             0
         ),
@@ -306,6 +324,7 @@ fn a_bad_broker_url_is_refused_as_an_update_and_nothing_is_opened() {
         &mut s,
         &mut url,
         &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
         connect("http://127.0.0.1:9001"),
         0,
     );
@@ -334,7 +353,14 @@ fn refusals_name_the_command_they_answer() {
         retain: false,
     };
     assert!(matches!(
-        execute(&mut s, &mut url, &mut MeshDecoder::default(), publish, 0),
+        execute(
+            &mut s,
+            &mut url,
+            &mut MeshDecoder::default(),
+            &mut HeldPayloads::default(),
+            publish,
+            0
+        ),
         Some(Update::Refused {
             command: Refused::Publish { id: PublishId(41) },
             reason: Refusal::Session(CommandError::InvalidTopic(_)),
@@ -345,7 +371,14 @@ fn refusals_name_the_command_they_answer() {
         qos: QoS::AtLeastOnce,
     };
     assert_eq!(
-        execute(&mut s, &mut url, &mut MeshDecoder::default(), subscribe, 0),
+        execute(
+            &mut s,
+            &mut url,
+            &mut MeshDecoder::default(),
+            &mut HeldPayloads::default(),
+            subscribe,
+            0
+        ),
         Some(Update::Refused {
             command: Refused::Subscribe {
                 filter: "a/b".into()
@@ -361,6 +394,7 @@ fn refusals_name_the_command_they_answer() {
             &mut s,
             &mut url,
             &mut MeshDecoder::default(),
+            &mut HeldPayloads::default(),
             unsubscribe,
             0
         ),
@@ -379,6 +413,7 @@ fn a_publish_keeps_the_id_the_ui_gave_it() {
         &mut s,
         &mut url,
         &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
         connect("ws://h/mqtt"),
         0,
     );
@@ -390,7 +425,14 @@ fn a_publish_keeps_the_id_the_ui_gave_it() {
         retain: false,
     };
     assert_eq!(
-        execute(&mut s, &mut url, &mut MeshDecoder::default(), publish, 1),
+        execute(
+            &mut s,
+            &mut url,
+            &mut MeshDecoder::default(),
+            &mut HeldPayloads::default(),
+            publish,
+            1
+        ),
         None
     );
     let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
@@ -411,6 +453,7 @@ fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
         &mut s,
         &mut url,
         &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
         connect("ws://a/mqtt"),
         0,
     );
@@ -423,13 +466,21 @@ fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
         qos: QoS::AtLeastOnce,
         retain: false,
     };
-    execute(&mut s, &mut url, &mut MeshDecoder::default(), publish, 1);
+    execute(
+        &mut s,
+        &mut url,
+        &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
+        publish,
+        1,
+    );
     let _: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
     // Same broker again: the publish stays in flight.
     execute(
         &mut s,
         &mut url,
         &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
         connect("ws://a/mqtt"),
         2,
     );
@@ -438,6 +489,7 @@ fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
         &mut s,
         &mut url,
         &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
         connect("ws://b/mqtt"),
         3,
     );
@@ -469,6 +521,7 @@ fn online_with_failover(urls: &[&str]) -> (Session, Brokers) {
         &mut s,
         &mut brokers,
         &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
         connect,
         0,
     );
@@ -557,6 +610,7 @@ fn a_single_broker_never_moves_and_a_user_disconnect_resets_the_count() {
         &mut s,
         &mut brokers,
         &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
         connect,
         now,
     );
@@ -586,6 +640,7 @@ fn a_bad_failover_url_refuses_the_connect_and_names_the_problem() {
         &mut s,
         &mut brokers,
         &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
         connect,
         0,
     );
@@ -630,7 +685,17 @@ fn a_mesh_send_publishes_the_encrypted_envelope_as_our_node_with_the_ui_id() {
         id: PublishId(9),
         packet: mesh_text(0xa1b2c3d4, "over", "AQ=="),
     };
-    assert_eq!(execute(&mut s, &mut brokers, &mut mesh, send, 5), None);
+    assert_eq!(
+        execute(
+            &mut s,
+            &mut brokers,
+            &mut mesh,
+            &mut HeldPayloads::default(),
+            send,
+            5
+        ),
+        None
+    );
     let Some(Transmit::Bytes(bytes)) = s.poll_transmit() else {
         panic!("nothing sent");
     };
@@ -675,6 +740,7 @@ fn a_mesh_send_that_cannot_be_built_is_refused_by_id_and_nothing_is_sent() {
             &mut s,
             &mut brokers,
             &mut mesh,
+            &mut HeldPayloads::default(),
             Command::MeshSend {
                 id: PublishId(3),
                 packet,
@@ -708,6 +774,7 @@ fn channel_keys_the_decoder_refuses_are_reported_by_name() {
         &mut s,
         &mut Brokers::default(),
         &mut mesh,
+        &mut HeldPayloads::default(),
         Command::SetMeshChannels { channels },
         0,
     );
@@ -721,31 +788,78 @@ fn channel_keys_the_decoder_refuses_are_reported_by_name() {
 #[test]
 fn only_messages_on_mesh_protobuf_topics_are_decoded_after_the_event() {
     let mesh = MeshDecoder::default();
+    let mut held = HeldPayloads::default();
+    let mut observe = |mut event: Event| observe(&mesh, &mut held, &mut event);
     let message = message_event;
+    assert_eq!(observe(message("devices/x/status", b"online")), vec![]);
     assert_eq!(
-        observe(&mesh, &message("devices/x/status", b"online")),
-        None
+        observe(message("msh/US/2/json/LongFast/!01", b"{}")),
+        vec![]
     );
-    assert_eq!(
-        observe(&mesh, &message("msh/US/2/json/LongFast/!01", b"{}")),
-        None
-    );
-    let garbage = observe(&mesh, &message("msh/US/2/e/LongFast/!01", b"\xff\xff"));
+    let garbage = observe(message("msh/US/2/e/LongFast/!01", b"\xff\xff"));
     assert!(
         matches!(
-            garbage,
-            Some(Update::Mesh(MeshUpdate::Undecodable {
+            &garbage[..],
+            [Update::Mesh(MeshUpdate::Undecodable {
                 why: crate::mesh::MeshUndecodable::BadEnvelope,
                 ..
-            }))
+            })]
         ),
         "{garbage:?}"
     );
     let (topic, envelope) = build_envelope(&mesh_text(5, "yo", "AQ==")).unwrap();
     assert!(matches!(
-        observe(&mesh, &message(&topic, &envelope)),
-        Some(Update::Mesh(MeshUpdate::Packet(_)))
+        &observe(message(&topic, &envelope))[..],
+        [Update::Mesh(MeshUpdate::Packet(_))]
     ));
+}
+
+#[test]
+fn a_large_payload_reaches_the_ui_as_a_preview_and_its_rest_comes_on_request() {
+    let mesh = MeshDecoder::default();
+    let mut held = HeldPayloads::default();
+    let whole = vec![b'x'; 4096];
+    let mut event = message_event("bench/x", &whole);
+    let after = observe(&mesh, &mut held, &mut event);
+    assert_eq!(
+        after,
+        vec![Update::Held(HeldPayload { key: 1, size: 4096 })]
+    );
+    let Event::Message(preview) = &event else {
+        panic!("{event:?}");
+    };
+    assert_eq!(preview.payload.len(), held::PREVIEW_BYTES);
+
+    let mut s = session();
+    let mut brokers = Brokers::default();
+    let mut fetch = |keys: Vec<u64>, held: &mut HeldPayloads| {
+        execute(
+            &mut s,
+            &mut brokers,
+            &mut MeshDecoder::default(),
+            held,
+            Command::FetchPayloads { keys },
+            0,
+        )
+    };
+    assert_eq!(
+        fetch(vec![1, 7], &mut held),
+        Some(Update::Payloads {
+            found: vec![FetchedPayload {
+                key: 1,
+                payload: whole
+            }],
+            missing: vec![7],
+        })
+    );
+    // Handed over: the UI keeps it from now on.
+    assert_eq!(
+        fetch(vec![1], &mut held),
+        Some(Update::Payloads {
+            found: vec![],
+            missing: vec![1]
+        })
+    );
 }
 
 /// The worker's outbox as the transport runs it: the first update of a batch schedules the

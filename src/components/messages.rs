@@ -2,11 +2,12 @@
 
 use leptos::prelude::*;
 
+use crate::bridge::Command;
 use crate::components::{download_text, format_clock, use_now, ScrollBox};
 use crate::state::payload::{self, PayloadFormat};
 use crate::state::Changes;
 use crate::state::StateStoreFields;
-use crate::store::use_store;
+use crate::store::{use_commands, use_store};
 
 /// Pitch of a message row when the list is windowed (over 100 rows): its fixed height plus
 /// the gap, as in style/ (`.messages.windowed > li.message`).
@@ -24,6 +25,7 @@ const PREVIEW_CHARS: usize = 600;
 #[component]
 pub fn MessagesPanel() -> impl IntoView {
     let store = use_store();
+    let commands = use_commands();
     // Shared with the topic tree, which shows a topic's messages here.
     let filter = expect_context::<crate::components::TrafficView>().message_filter;
     // While paused the view shows messages up to this seq; the log keeps receiving.
@@ -90,6 +92,7 @@ pub fn MessagesPanel() -> impl IntoView {
         }
     };
     let clear = move |_| {
+        commands.send(Command::ForgetPayloads);
         store.update(|s| {
             s.messages.clear();
             s.topics.clear();
@@ -99,15 +102,43 @@ pub fn MessagesPanel() -> impl IntoView {
             }
         });
     };
-    let export = move |_| {
+    let download = move || {
         let json = store.peek(|s| s.messages.export_json());
         download_text("mqtt-messages.json", "application/json", &json);
     };
+    // The payloads held on the session's side that an export waits for (their answer comes
+    // in one update).
+    let export_waits_for = RwSignal::new(None::<Vec<u64>>);
+    let export = move |_| {
+        let keys = store.peek(|s| s.messages.fetchable_keys());
+        if keys.is_empty() {
+            download();
+        } else {
+            commands.send(Command::FetchPayloads { keys: keys.clone() });
+            export_waits_for.set(Some(keys));
+        }
+    };
+    Effect::new(move |_| {
+        let answered = export_waits_for.with(|keys| {
+            keys.as_ref().map(|keys| {
+                messages.with(|m| {
+                    let fetchable: std::collections::HashSet<u64> =
+                        m.fetchable_keys().into_iter().collect();
+                    !keys.iter().any(|k| fetchable.contains(k))
+                })
+            })
+        });
+        if answered == Some(true) {
+            export_waits_for.set(None);
+            download();
+        }
+    });
     let apply_capacity = move |ev| {
         let value = event_target_value(&ev);
         capacity.set(value.clone());
         if let Ok(n) = value.trim().parse::<usize>() {
             let n = n.clamp(10, 100_000);
+            commands.send(Command::KeepMessages { count: n as u64 });
             store.update(|s| {
                 s.messages.set_capacity(n);
                 Changes {
@@ -135,7 +166,9 @@ pub fn MessagesPanel() -> impl IntoView {
                     {move || if paused_at.get().is_some() { "Resume" } else { "Pause" }}
                 </button>
                 <button type="button" on:click=clear>"Clear"</button>
-                <button type="button" on:click=export>"Export JSON"</button>
+                <button type="button" on:click=export disabled=move || export_waits_for.with(Option::is_some)>
+                    {move || if export_waits_for.with(Option::is_some) { "Exporting…" } else { "Export JSON" }}
+                </button>
             </div>
         </div>
         <p class="hint">
@@ -177,7 +210,8 @@ fn MessageRow(
     expanded: bool,
 ) -> impl IntoView {
     let store = use_store();
-    // A message never changes once logged: read it once.
+    let commands = use_commands();
+    // A message never changes once logged but for a held payload's rest: read it once.
     let Some(mut message) = store.peek(|s| s.messages.get(seq).cloned()) else {
         return view! { <li class="message gone"></li> }.into_any();
     };
@@ -187,22 +221,77 @@ fn MessageRow(
     let auto = payload::auto_format(&message.payload);
     let format = RwSignal::new(auto);
     let expanded = RwSignal::new(expanded);
-    let size = message.payload.len();
-    let bytes = StoredValue::new(std::mem::take(&mut message.payload));
+    let size = message.size();
+    let bytes = RwSignal::new(std::mem::take(&mut message.payload));
+    // Some while `bytes` is a preview whose rest is held on the session's side.
+    let rest = RwSignal::new(message.held);
+    // Opened in full: take the rest from the log if it is there, else ask for it once and
+    // look again as the log changes.
+    let asked = StoredValue::new(false);
+    Effect::new(move |_| {
+        if !expanded.get() || !rest.with(|r| r.is_some_and(|h| !h.lost)) {
+            return;
+        }
+        let now = store.state().messages().with(|m| {
+            m.get(seq)
+                .map(|e| (e.held, e.held.is_none().then(|| e.payload.clone())))
+        });
+        match now {
+            Some((None, Some(whole))) => {
+                // The format picked for the preview may not suit the whole (cut JSON reads as
+                // text): pick again unless the user chose one.
+                if format.get_untracked() == auto {
+                    format.set(payload::auto_format(&whole));
+                }
+                bytes.set(whole);
+                rest.set(None);
+            }
+            Some((Some(held), _)) if held.lost => rest.set(Some(held)),
+            Some((Some(held), _)) => {
+                if !asked.get_value() {
+                    asked.set_value(true);
+                    commands.send(Command::FetchPayloads {
+                        keys: vec![held.key],
+                    });
+                }
+            }
+            // Gone from the log while it was asked for.
+            _ => rest.update(|r| {
+                if let Some(h) = r {
+                    h.lost = true;
+                }
+            }),
+        }
+    });
     // Rendered once per format or expansion change (the text and the "show all" button both
     // read it; a JSON payload is parsed and pretty-printed each time, except in a fixed row).
     let body = Memo::new(move |_| {
         let fixed_row = windowed.get() && !expanded.get();
         let drawn = payload::drawn_format(format.get(), fixed_row);
-        let full = bytes.with_value(|b| payload::render(b, drawn));
+        let full = bytes.with(|b| payload::render(b, drawn));
+        let held = rest.with(Option::is_some);
         if expanded.get() {
             return (full, None);
         }
         match payload::preview(&full, PREVIEW_CHARS) {
             Some(cut) => (cut, Some(size)),
+            None if held => (full, Some(size)),
             None => (full, None),
         }
     });
+    // What an opened message whose payload is held says under its preview.
+    let rest_note = move || {
+        let held = rest.get().filter(|_| expanded.get())?;
+        Some(if held.lost {
+            format!(
+                "Only the first {} of {} were kept: the rest left the history before it was asked for.",
+                payload::format_size(bytes.with(Vec::len)),
+                payload::format_size(held.size)
+            )
+        } else {
+            format!("Loading the rest of {}…", payload::format_size(held.size))
+        })
+    };
     let text = move || body.with(|(text, _)| text.clone());
     let cut_size = move || body.with(|(_, cut)| *cut);
     // A windowed row shows two lines of payload (one under properties, as in style/): one
@@ -233,6 +322,7 @@ fn MessageRow(
             </div>
             {message.properties.as_deref().map(property_list)}
             <pre class="msg-payload">{text}</pre>
+            {move || rest_note().map(|note| view! { <p class="hint" data-testid="payload-rest">{note}</p> })}
             {move || {
                 let cut = cut_size();
                 (cut.is_some() || (windowed.get() && beyond_row.get())).then(|| view! {

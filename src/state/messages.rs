@@ -2,6 +2,8 @@
 
 use std::collections::VecDeque;
 
+use crate::bridge::held::HeldPayload;
+use crate::bridge::FetchedPayload;
 use crate::mqtt::{topic, Message, PublishProperties, QoS};
 
 /// Default number of messages kept.
@@ -24,6 +26,31 @@ pub struct LoggedMessage {
     pub received_ms: u64,
     /// MQTT 5 properties it carried.
     pub properties: Option<Box<PublishProperties>>,
+    /// `payload` is a preview: the whole is held on the session's side.
+    pub held: Option<HeldRest>,
+}
+
+/// The rest of a payload the log has a preview of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldRest {
+    /// Asks the session's side for it ([`crate::bridge::Command::FetchPayloads`]).
+    pub key: u64,
+    /// Bytes of the whole payload.
+    pub size: usize,
+    /// The session's side no longer has it (the message left its history first).
+    pub lost: bool,
+}
+
+impl LoggedMessage {
+    /// Bytes of the whole payload, held or here.
+    pub fn size(&self) -> usize {
+        self.held.map_or(self.payload.len(), |h| h.size)
+    }
+
+    /// The key to fetch the rest of the payload with, while it can be fetched.
+    pub fn fetchable(&self) -> Option<u64> {
+        self.held.filter(|h| !h.lost).map(|h| h.key)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -106,9 +133,59 @@ impl MessageLog {
             retain: message.retain,
             received_ms: now_ms,
             properties: message.properties,
+            held: None,
         });
         self.next_seq += 1;
         self.trim();
+    }
+
+    /// The newest message's payload is a preview of `held` ([`crate::bridge::Update::Held`]
+    /// follows its message).
+    pub fn mark_held(&mut self, held: HeldPayload) {
+        if let Some(last) = self.entries.back_mut() {
+            if last.payload.len() < held.size {
+                last.held = Some(HeldRest {
+                    key: held.key,
+                    size: held.size,
+                    lost: false,
+                });
+            }
+        }
+    }
+
+    /// Puts whole payloads in place of their previews; `missing` ones are lost.
+    pub fn fill_held(&mut self, found: Vec<FetchedPayload>, missing: &[u64]) {
+        let at: std::collections::HashMap<u64, usize> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.held.map(|h| (h.key, i)))
+            .collect();
+        for fetched in found {
+            let Some(entry) = at.get(&fetched.key).map(|&i| &mut self.entries[i]) else {
+                continue;
+            };
+            if entry.held.map(|h| h.size) != Some(fetched.payload.len()) {
+                continue;
+            }
+            self.bytes = self.bytes - entry.payload.len() + fetched.payload.len();
+            entry.payload = fetched.payload;
+            entry.held = None;
+        }
+        for key in missing {
+            if let Some(held) = at.get(key).and_then(|&i| self.entries[i].held.as_mut()) {
+                held.lost = true;
+            }
+        }
+        self.trim();
+    }
+
+    /// Keys of the payloads the log has previews of and can fetch, oldest first.
+    pub fn fetchable_keys(&self) -> Vec<u64> {
+        self.entries
+            .iter()
+            .filter_map(LoggedMessage::fetchable)
+            .collect()
     }
 
     pub fn clear(&mut self) {
@@ -175,7 +252,8 @@ impl MessageLog {
     }
 
     /// All kept messages, oldest first, as a JSON array (payloads as UTF-8 text when they
-    /// are, else base64), for export.
+    /// are, else base64), for export. Fetch held payloads first: one whose rest could not be
+    /// had is exported as its preview, marked `"payload_incomplete": true`.
     pub fn export_json(&self) -> String {
         let items: Vec<serde_json::Value> = self
             .entries
@@ -186,8 +264,11 @@ impl MessageLog {
                     "qos": m.qos.as_u8(),
                     "retain": m.retain,
                     "received_ms": m.received_ms,
-                    "size": m.payload.len(),
+                    "size": m.size(),
                 });
+                if m.held.is_some() {
+                    item["payload_incomplete"] = true.into();
+                }
                 match std::str::from_utf8(&m.payload) {
                     Ok(text) => item["payload"] = text.into(),
                     Err(_) => item["payload_base64"] = super::payload::base64(&m.payload).into(),
@@ -326,6 +407,87 @@ mod tests {
             dup: false,
             properties: None,
         }
+    }
+
+    /// What the log receives for a 4 KiB payload whose rest is held: the message with its
+    /// preview, then `Held`.
+    fn push_held(log: &mut MessageLog, key: u64, whole: &[u8]) {
+        let mut m = msg("big");
+        m.payload = whole[..512].to_vec();
+        log.push(m, 0);
+        log.mark_held(HeldPayload {
+            key,
+            size: whole.len(),
+        });
+    }
+
+    #[test]
+    fn a_held_payload_shows_its_whole_size_and_is_replaced_by_the_whole_when_it_comes() {
+        let mut log = MessageLog::default();
+        let whole: Vec<u8> = (0..4096u32).map(|i| b'a' + (i % 26) as u8).collect();
+        log.push(msg("small"), 0);
+        push_held(&mut log, 2, &whole);
+        push_held(&mut log, 3, &whole);
+        let seq = log.last_seq() - 1;
+        assert_eq!(log.get(seq).unwrap().size(), 4096);
+        assert_eq!(log.get(seq).unwrap().payload.len(), 512);
+        assert_eq!(log.fetchable_keys(), vec![2, 3]);
+
+        log.fill_held(
+            vec![FetchedPayload {
+                key: 2,
+                payload: whole.clone(),
+            }],
+            &[3],
+        );
+        let filled = log.get(seq).unwrap();
+        assert_eq!((filled.payload.as_slice(), filled.held), (&whole[..], None));
+        let lost = log.get(seq + 1).unwrap();
+        assert_eq!(lost.held.map(|h| (h.lost, h.size)), Some((true, 4096)));
+        assert_eq!(log.fetchable_keys(), Vec::<u64>::new());
+
+        // A payload that does not match the size it was held with is not taken.
+        push_held(&mut log, 4, &whole);
+        log.fill_held(
+            vec![FetchedPayload {
+                key: 4,
+                payload: b"other".to_vec(),
+            }],
+            &[],
+        );
+        assert_eq!(log.fetchable_keys(), vec![4]);
+    }
+
+    #[test]
+    fn an_export_says_which_payloads_are_incomplete_and_gives_whole_sizes() {
+        let mut log = MessageLog::default();
+        let whole = vec![b'y'; 2000];
+        push_held(&mut log, 1, &whole);
+        push_held(&mut log, 2, &whole);
+        log.fill_held(
+            vec![FetchedPayload {
+                key: 1,
+                payload: whole.clone(),
+            }],
+            &[2],
+        );
+        let exported: serde_json::Value = serde_json::from_str(&log.export_json()).unwrap();
+        assert_eq!(exported[0]["payload"], "y".repeat(2000));
+        assert_eq!(exported[0].get("payload_incomplete"), None);
+        assert_eq!(exported[1]["size"], 2000);
+        assert_eq!(exported[1]["payload"], "y".repeat(512));
+        assert_eq!(exported[1]["payload_incomplete"], true);
+    }
+
+    #[test]
+    fn held_is_only_marked_on_a_message_that_is_a_preview() {
+        let mut log = MessageLog::default();
+        log.push(msg("whole"), 0);
+        // A `Held` for a payload no larger than what the log has is not about this message.
+        log.mark_held(HeldPayload { key: 1, size: 1 });
+        assert_eq!(log.get(1).unwrap().held, None);
+        // On an empty log nothing happens.
+        MessageLog::default().mark_held(HeldPayload { key: 1, size: 10 });
     }
 
     #[test]

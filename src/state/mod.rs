@@ -139,6 +139,14 @@ pub fn apply_update(state: &mut State, update: Update, now_ms: u64) -> Changes {
             state.connection.refused_locally(why);
             changes.connection = true;
         }
+        Update::Held(held) => {
+            state.messages.mark_held(held);
+            changes.messages = true;
+        }
+        Update::Payloads { found, missing } => {
+            state.messages.fill_held(found, &missing);
+            changes.messages = true;
+        }
         Update::Mesh(MeshUpdate::Packet(packet)) => {
             changes.devices = state.devices.apply_mesh_packet(&packet, now_ms);
             let (shown, delivery) = state.mesh.apply_packet(&packet, now_ms);
@@ -175,6 +183,17 @@ pub fn apply_update(state: &mut State, update: Update, now_ms: u64) -> Changes {
         },
     }
     changes
+}
+
+/// Whether the UI reads `message`'s payload whole as it arrives, so that the session's side
+/// must not cut it to a preview ([`crate::bridge::held`]): the device list's topics, and
+/// MQTT 5 messages with correlation data (responses to the publish form's requests).
+pub fn reads_whole_payload(message: &Message) -> bool {
+    devices::reads_topic(&message.topic)
+        || message
+            .properties
+            .as_deref()
+            .is_some_and(|p| p.correlation_data.is_some())
 }
 
 /// Folds one received message into the state; the log takes its bytes.
@@ -256,6 +275,59 @@ mod tests {
             dup: false,
             properties: None,
         })
+    }
+
+    #[test]
+    fn a_held_payload_is_logged_as_its_preview_and_completed_by_the_session_side() {
+        use crate::bridge::held::{HeldPayloads, PREVIEW_BYTES};
+        use crate::bridge::{execute, Brokers, Command, FetchedPayload};
+        // The session's side as the transport runs it: the message, then what follows it.
+        let mut held = HeldPayloads::default();
+        let mut state = State::default();
+        let whole = format!("{{\"values\":[{}0]}}", "1,".repeat(3000));
+        let mut event = message("telemetry/big", &whole);
+        let after = crate::bridge::observe(&Default::default(), &mut held, &mut event);
+        apply_update(&mut state, Update::Session(event), 0);
+        for update in after {
+            apply_update(&mut state, update, 0);
+        }
+        let logged = state.messages.get(1).unwrap();
+        assert_eq!(logged.payload.len(), PREVIEW_BYTES);
+        assert_eq!(logged.size(), whole.len());
+        // The topic tree's value is the preview's start.
+        assert!(state.topics.get("telemetry/big").is_some());
+
+        let keys = state.messages.fetchable_keys();
+        let mut session = crate::mqtt::Session::new(Default::default());
+        let answer = execute(
+            &mut session,
+            &mut Brokers::default(),
+            &mut Default::default(),
+            &mut held,
+            Command::FetchPayloads { keys },
+            0,
+        )
+        .unwrap();
+        assert!(matches!(&answer, Update::Payloads { found, .. }
+            if found == &vec![FetchedPayload { key: 1, payload: whole.clone().into_bytes() }]));
+        let changes = apply_update(&mut state, answer, 0);
+        assert!(changes.messages);
+        assert_eq!(state.messages.get(1).unwrap().payload, whole.as_bytes());
+        assert_eq!(state.messages.get(1).unwrap().held, None);
+    }
+
+    #[test]
+    fn large_payloads_on_device_topics_still_reach_the_device_list_whole() {
+        let mut held = crate::bridge::held::HeldPayloads::default();
+        let mut state = State::default();
+        let padding = "x".repeat(3000);
+        let status = format!("{{\"state\":\"online\",\"battery\":88,\"note\":\"{padding}\"}}");
+        let mut event = message("devices/d1/status", &status);
+        let after = crate::bridge::observe(&Default::default(), &mut held, &mut event);
+        assert_eq!(after, vec![]);
+        apply_update(&mut state, Update::Session(event), 0);
+        assert!(state.devices.get("d1").is_some());
+        assert_eq!(state.messages.get(1).unwrap().payload.len(), status.len());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
+use crate::bridge::held::HeldPayloads;
 use crate::bridge::{self, Brokers, Command, Update};
 use crate::mesh::MeshDecoder;
 use crate::mqtt::{Millis, Session, SessionConfig, Transmit, TransportError};
@@ -37,6 +38,8 @@ struct Inner {
     brokers: Brokers,
     /// Meshtastic channel keys; decodes mesh traffic before it reaches the UI.
     mesh: MeshDecoder,
+    /// Large payloads the UI has previews of.
+    held: HeldPayloads,
     link: Option<Link>,
     /// Bumped for every socket so callbacks from an old one are ignored.
     generation: u64,
@@ -105,6 +108,7 @@ impl Driver {
                 session: Session::new(config),
                 brokers: Brokers::default(),
                 mesh: MeshDecoder::default(),
+                held: HeldPayloads::default(),
                 link: None,
                 generation: 0,
                 timer: None,
@@ -147,9 +151,10 @@ impl Driver {
                 session,
                 brokers,
                 mesh,
+                held,
                 ..
             } = &mut *inner;
-            bridge::execute(session, brokers, mesh, command, clock::now_ms())
+            bridge::execute(session, brokers, mesh, held, command, clock::now_ms())
         };
         self.pump(refusal);
     }
@@ -180,14 +185,15 @@ impl Driver {
                 session,
                 brokers,
                 mesh,
+                held,
                 ..
             } = &mut *inner;
-            while let Some(event) = session.poll_event() {
+            while let Some(mut event) = session.poll_event() {
                 // Failover watches the same events; a move applies to the next open.
                 let moved = brokers.observe(&event, session);
-                let decoded = bridge::observe(mesh, &event);
+                let after = bridge::observe(mesh, held, &mut event);
                 updates.push(Update::Session(event));
-                updates.extend(decoded);
+                updates.extend(after);
                 updates.extend(moved.map(Update::Broker));
             }
             self.arm_timer(&mut inner);

@@ -2,6 +2,7 @@
 // built page against a real mosquitto, checked by MQTT clients outside the browser.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { Mosquitto, serveDist, launchBrowser, openApp, byTestId, waitForStatus, panics, sleep } from './lib.mjs';
 
@@ -236,9 +237,54 @@ test('3,000 messages stay scrollable to the oldest with a few dozen rows in the 
   await oldest.locator('.show-all').click();
   const detail = byTestId(page, 'message-detail');
   await waitFor(async () => (await detail.count()) === 1, 3000, 'the message in full');
-  assert.equal(await detail.locator('.msg-payload').textContent(), `first ${big} end`);
+  // Over 1 KiB, its rest was held by the session's thread: it comes once opened.
+  await waitFor(async () => (await detail.locator('.msg-payload').textContent()) === `first ${big} end`, 3000, 'the rest of the payload');
   await detail.getByRole('button', { name: 'Close' }).click();
   assert.equal(await detail.count(), 0);
+  assert.deepEqual(panics(page), []);
+  await page.context().close();
+});
+
+test('a large payload crosses to the page as a preview: "show all" and the export bring the whole from the session', async () => {
+  const page = await appSubscribed('&sub=large%2F%23');
+  const outside = await outsideClient();
+  // 10 KiB of JSON.
+  const whole = JSON.stringify({ samples: Array.from({ length: 2000 }, (_, i) => i * 7), last: 'the end' });
+  await outside.publishAsync('large/blob', whole);
+  const row = page.locator('[data-testid="message"][data-topic="large/blob"]');
+  await row.waitFor({ timeout: 5000 });
+  assert.equal(await row.locator('.show-all').textContent(), `cut: ${whole.length} bytes, show all`);
+  const preview = await row.locator('.msg-payload').textContent();
+  assert.ok(preview.length > 0 && preview.length <= 512 && whole.startsWith(preview), `preview: ${preview.slice(0, 80)}…`);
+  assert.ok((await row.locator('.msg-meta').textContent()).endsWith(`${(whole.length / 1024).toFixed(1)} KiB`), 'the whole size, not the preview\'s');
+  await row.locator('.show-all').click();
+  await waitFor(async () => /"last": "the end"/.test(await row.locator('.msg-payload').textContent()), 5000, 'the whole payload, pretty-printed');
+  // Another one, not opened: the export fetches it.
+  const second = whole.replace('the end', 'second');
+  await outside.publishAsync('large/blob2', second);
+  await page.locator('[data-testid="message"][data-topic="large/blob2"]').waitFor({ timeout: 5000 });
+  const download = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Export JSON' }).click();
+  const exported = JSON.parse(readFileSync(await (await download).path(), 'utf8'));
+  const byTopic = Object.fromEntries(exported.map((m) => [m.topic, m]));
+  assert.equal(byTopic['large/blob'].payload, whole);
+  assert.equal(byTopic['large/blob2'].payload, second);
+  assert.equal(byTopic['large/blob2'].size, second.length);
+  assert.equal(byTopic['large/blob2'].payload_incomplete, undefined);
+  await outside.endAsync();
+  assert.deepEqual(panics(page), []);
+  await page.context().close();
+});
+
+test('a device status larger than a preview still feeds the device list', async () => {
+  const page = await appSubscribed('&sub=devices%2F%23');
+  const outside = await outsideClient();
+  await outside.publishAsync('devices/big-1/status', JSON.stringify({ status: 'online', battery_level: 64, note: 'n'.repeat(3000) }));
+  await outside.endAsync();
+  const device = page.locator('[data-testid="device"][data-device-id="big-1"]');
+  await device.waitFor({ timeout: 5000 });
+  assert.equal(await attr(device, 'data-online'), 'true');
+  assert.match(await device.textContent(), /64/);
   assert.deepEqual(panics(page), []);
   await page.context().close();
 });

@@ -103,7 +103,9 @@ async function publishForm(page, topic, payload, qos, expect) {
 /** Every `message` row in the DOM: topic, qos, full payload text (cut previews expanded). */
 async function domMessages(page) {
   await page.evaluate(() => document.querySelectorAll('[data-testid="message"] .show-all').forEach((b) => b.click()));
-  await page.waitForFunction(() => !document.querySelector('[data-testid="message"] .show-all'), null, { timeout: 5000 });
+  // A payload over 1 KiB comes to the page as a preview; opened, its rest comes from the
+  // session's thread ("Loading the rest…" until then).
+  await page.waitForFunction(() => !document.querySelector('[data-testid="message"] .show-all, [data-testid="payload-rest"]'), null, { timeout: 5000 });
   return page.evaluate(() => [...document.querySelectorAll('[data-testid="message"]')].map((m) => ({
     topic: m.getAttribute('data-topic'),
     qos: Number(m.getAttribute('data-qos')),

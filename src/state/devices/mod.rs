@@ -378,11 +378,17 @@ fn set_reading(
 
 /// What a message says about a device (`devices/…`, `sensors/…`, a Meshtastic JSON uplink)
 /// and, for a Meshtastic JSON text, the packet the mesh chat shows: read once, for both.
+/// Whether [`read_message`] looks at messages on `topic` (their payloads must reach it
+/// whole).
+pub(crate) fn reads_topic(topic: &str) -> bool {
+    matches!(topic.split('/').next(), Some("devices" | "sensors" | "msh"))
+}
+
 pub(crate) fn read_message(
     topic: &str,
     payload: &[u8],
 ) -> (Option<DeviceUpdate>, Option<mesh::MeshPacketSeen>) {
-    if payload.is_empty() || payload.len() > MAX_PAYLOAD_BYTES {
+    if payload.is_empty() || payload.len() > MAX_PAYLOAD_BYTES || !reads_topic(topic) {
         return (None, None);
     }
     match topic.split('/').next() {
