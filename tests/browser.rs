@@ -664,6 +664,79 @@ async fn a_large_payload_shows_as_a_preview_and_show_all_brings_the_rest_from_th
 }
 
 #[wasm_bindgen_test]
+async fn an_opened_message_whose_held_rest_was_let_go_says_what_was_kept() {
+    use leptos::prelude::{provide_context, RwSignal};
+    use mqtt_web::bridge::held::HeldPayload;
+    use mqtt_web::components::{messages::MessagesPanel, Now, TrafficView};
+    use mqtt_web::store::{AppStore, Commands};
+    use mqtt_web::transport::client::{SessionClient, UpdateSink};
+
+    // The messages panel alone, fed by hand: the session's side would answer a fetch, here
+    // the test does.
+    let root = container();
+    let slot: Rc<std::cell::Cell<Option<AppStore>>> = Rc::default();
+    let store_out = slot.clone();
+    leptos::mount::mount_to(root.clone(), move || {
+        let store = AppStore::new();
+        store_out.set(Some(store));
+        let sink: UpdateSink = Rc::new(RefCell::new(|_| {}));
+        provide_context(store);
+        provide_context(Commands::new(SessionClient::missing(sink)));
+        provide_context(TrafficView {
+            tab: RwSignal::new("messages"),
+            message_filter: RwSignal::new(String::new()),
+        });
+        provide_context(Now(RwSignal::new(0)));
+        leptos::view! { <MessagesPanel /> }
+    })
+    .forget();
+    let store = slot.get().unwrap();
+    let whole = "w".repeat(3000);
+    store.absorb(vec![
+        Update::Session(Event::Message(mqtt_web::mqtt::Message {
+            topic: "held/x".into(),
+            payload: whole.as_bytes()[..512].to_vec(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+            properties: None,
+        })),
+        Update::Held(HeldPayload { key: 1, size: 3000 }),
+    ]);
+    let cut = wait_until(3000, || {
+        text_at(&root, ".show-all").as_deref() == Some("cut: 3000 bytes, show all")
+    })
+    .await;
+    assert!(cut, "{:?}", text_at(&root, "[data-testid=\"message\"]"));
+    click_at(&root, ".show-all");
+    let loading = wait_until(3000, || {
+        text_at(&root, "[data-testid=\"payload-rest\"]").as_deref()
+            == Some("Loading the rest of 2.9 KiB…")
+    })
+    .await;
+    assert!(loading, "{:?}", text_at(&root, "[data-testid=\"message\"]"));
+    store.absorb(vec![Update::Payloads {
+        found: vec![],
+        missing: vec![1],
+    }]);
+    let lost = wait_until(3000, || {
+        text_at(&root, "[data-testid=\"payload-rest\"]")
+            .is_some_and(|t| t.starts_with("Only the first 512 B of 2.9 KiB were kept"))
+    })
+    .await;
+    assert!(
+        lost,
+        "{:?}",
+        text_at(&root, "[data-testid=\"payload-rest\"]")
+    );
+    assert_eq!(
+        text_at(&root, ".msg-payload").as_deref(),
+        Some(&whole[..512])
+    );
+    root.remove();
+}
+
+#[wasm_bindgen_test]
 async fn a_long_device_list_offers_show_all_for_a_device_its_fixed_row_cannot_hold() {
     let (root, publisher) = app_subscribed_with_publisher(
         "browser-test-devices",
