@@ -664,8 +664,8 @@ async fn a_large_payload_shows_as_a_preview_and_show_all_brings_the_rest_from_th
 }
 
 #[wasm_bindgen_test]
-async fn an_opened_message_whose_held_rest_was_let_go_says_what_was_kept() {
-    use leptos::prelude::{provide_context, RwSignal};
+async fn a_held_rest_that_was_let_go_is_said_and_an_export_does_not_wait_for_it_for_ever() {
+    use leptos::prelude::{provide_context, RwSignal, Set};
     use mqtt_web::bridge::held::HeldPayload;
     use mqtt_web::components::{messages::MessagesPanel, Now, TrafficView};
     use mqtt_web::store::{AppStore, Commands};
@@ -674,11 +674,13 @@ async fn an_opened_message_whose_held_rest_was_let_go_says_what_was_kept() {
     // The messages panel alone, fed by hand: the session's side would answer a fetch, here
     // the test does.
     let root = container();
-    let slot: Rc<std::cell::Cell<Option<AppStore>>> = Rc::default();
+    type Handles = (AppStore, RwSignal<u64>);
+    let slot: Rc<std::cell::Cell<Option<Handles>>> = Rc::default();
     let store_out = slot.clone();
     leptos::mount::mount_to(root.clone(), move || {
         let store = AppStore::new();
-        store_out.set(Some(store));
+        let now = RwSignal::new(mqtt_web::transport::clock::wall_ms());
+        store_out.set(Some((store, now)));
         let sink: UpdateSink = Rc::new(RefCell::new(|_| {}));
         provide_context(store);
         provide_context(Commands::new(SessionClient::missing(sink)));
@@ -686,11 +688,11 @@ async fn an_opened_message_whose_held_rest_was_let_go_says_what_was_kept() {
             tab: RwSignal::new("messages"),
             message_filter: RwSignal::new(String::new()),
         });
-        provide_context(Now(RwSignal::new(0)));
+        provide_context(Now(now));
         leptos::view! { <MessagesPanel /> }
     })
     .forget();
-    let store = slot.get().unwrap();
+    let (store, now) = slot.get().unwrap();
     let whole = "w".repeat(3000);
     store.absorb(vec![
         Update::Session(Event::Message(mqtt_web::mqtt::Message {
@@ -732,6 +734,44 @@ async fn an_opened_message_whose_held_rest_was_let_go_says_what_was_kept() {
     assert_eq!(
         text_at(&root, ".msg-payload").as_deref(),
         Some(&whole[..512])
+    );
+    // An export waits for the held payloads it asked for; a session that never answers does
+    // not hold it back for more than 10 s.
+    store.absorb(vec![
+        Update::Session(Event::Message(mqtt_web::mqtt::Message {
+            topic: "held/y".into(),
+            payload: whole.as_bytes()[..512].to_vec(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+            properties: None,
+        })),
+        Update::Held(HeldPayload { key: 2, size: 3000 }),
+    ]);
+    let export_button = || {
+        root.query_selector_all(".actions button")
+            .unwrap()
+            .item(2)
+            .and_then(|b| b.dyn_into::<web_sys::HtmlButtonElement>().ok())
+            .unwrap()
+    };
+    export_button().click();
+    assert!(
+        wait_until(1000, || export_button().text_content().as_deref()
+            == Some("Exporting…"))
+        .await
+    );
+    TimeoutFuture::new(300).await;
+    assert!(
+        export_button().disabled(),
+        "the export went before its payloads came"
+    );
+    now.set(mqtt_web::transport::clock::wall_ms() + 10_000);
+    assert!(
+        wait_until(1000, || export_button().text_content().as_deref()
+            == Some("Export JSON"))
+        .await,
+        "the export still waits"
     );
     root.remove();
 }

@@ -19,6 +19,8 @@ const FLOOD_ROWS: usize = 10;
 const FLOOD_RATE: usize = 500;
 /// More new messages than this since the last render also counts as a flood.
 const FLOOD_BURST: u64 = crate::state::messages::FLOOD_NEW_MESSAGES;
+/// How long an export waits for the session's side to hand over held payloads.
+const EXPORT_WAIT_MS: u64 = 10_000;
 /// Characters of a payload shown before "show all".
 const PREVIEW_CHARS: usize = 600;
 
@@ -107,28 +109,31 @@ pub fn MessagesPanel() -> impl IntoView {
         download_text("mqtt-messages.json", "application/json", &json);
     };
     // The payloads held on the session's side that an export waits for (their answer comes
-    // in one update).
-    let export_waits_for = RwSignal::new(None::<Vec<u64>>);
+    // in one update), and since when (wall-clock ms).
+    let export_waits_for = RwSignal::new(None::<(Vec<u64>, u64)>);
     let export = move |_| {
         let keys = store.peek(|s| s.messages.fetchable_keys());
         if keys.is_empty() {
             download();
         } else {
             commands.send(Command::FetchPayloads { keys: keys.clone() });
-            export_waits_for.set(Some(keys));
+            export_waits_for.set(Some((keys, crate::transport::clock::wall_ms())));
         }
     };
     Effect::new(move |_| {
-        let answered = export_waits_for.with(|keys| {
-            keys.as_ref().map(|keys| {
-                messages.with(|m| {
-                    let fetchable: std::collections::HashSet<u64> =
-                        m.fetchable_keys().into_iter().collect();
-                    !keys.iter().any(|k| fetchable.contains(k))
-                })
+        let done = export_waits_for.with(|waiting| {
+            waiting.as_ref().map(|(keys, since)| {
+                // A session that never answers (its worker died) does not hold the export
+                // back for ever: after 10 s it goes with what the page has, marked.
+                now.get().saturating_sub(*since) >= EXPORT_WAIT_MS
+                    || messages.with(|m| {
+                        let fetchable: std::collections::HashSet<u64> =
+                            m.fetchable_keys().into_iter().collect();
+                        !keys.iter().any(|k| fetchable.contains(k))
+                    })
             })
         });
-        if answered == Some(true) {
+        if done == Some(true) {
             export_waits_for.set(None);
             download();
         }
