@@ -109,32 +109,31 @@ pub fn MessagesPanel() -> impl IntoView {
         download_text("mqtt-messages.json", "application/json", &json);
     };
     // The payloads held on the session's side that an export waits for (their answer comes
-    // in one update), and since when (wall-clock ms).
-    let export_waits_for = RwSignal::new(None::<(Vec<u64>, u64)>);
+    // in one update, ascending keys) and since when (wall-clock ms); `exporting` while it waits.
+    let export_waits_for = StoredValue::new((Vec::<u64>::new(), 0u64));
+    let exporting = RwSignal::new(false);
     let export = move |_| {
         let keys = store.peek(|s| s.messages.fetchable_keys());
         if keys.is_empty() {
             download();
         } else {
             commands.send(Command::FetchPayloads { keys: keys.clone() });
-            export_waits_for.set(Some((keys, crate::transport::clock::wall_ms())));
+            export_waits_for.set_value((keys, crate::transport::clock::wall_ms()));
+            exporting.set(true);
         }
     };
     Effect::new(move |_| {
-        let done = export_waits_for.with(|waiting| {
-            waiting.as_ref().map(|(keys, since)| {
-                // A session that never answers (its worker died) does not hold the export
-                // back for ever: after 10 s it goes with what the page has, marked.
-                now.get().saturating_sub(*since) >= EXPORT_WAIT_MS
-                    || messages.with(|m| {
-                        let fetchable: std::collections::HashSet<u64> =
-                            m.fetchable_keys().into_iter().collect();
-                        !keys.iter().any(|k| fetchable.contains(k))
-                    })
-            })
+        if !exporting.get() {
+            return;
+        }
+        // A session that never answers (its worker died) does not hold the export back for
+        // ever: after 10 s it goes with what the page has, marked.
+        let done = export_waits_for.with_value(|(keys, since)| {
+            now.get().saturating_sub(*since) >= EXPORT_WAIT_MS
+                || !messages.with(|m| m.any_fetchable(keys))
         });
-        if done == Some(true) {
-            export_waits_for.set(None);
+        if done {
+            exporting.set(false);
             download();
         }
     });
@@ -171,8 +170,8 @@ pub fn MessagesPanel() -> impl IntoView {
                     {move || if paused_at.get().is_some() { "Resume" } else { "Pause" }}
                 </button>
                 <button type="button" on:click=clear>"Clear"</button>
-                <button type="button" on:click=export disabled=move || export_waits_for.with(Option::is_some)>
-                    {move || if export_waits_for.with(Option::is_some) { "Exporting…" } else { "Export JSON" }}
+                <button type="button" on:click=export disabled=move || exporting.get()>
+                    {move || if exporting.get() { "Exporting…" } else { "Export JSON" }}
                 </button>
             </div>
         </div>
@@ -227,14 +226,16 @@ fn MessageRow(
     let format = RwSignal::new(auto);
     let expanded = RwSignal::new(expanded);
     let size = message.size();
-    let bytes = RwSignal::new(std::mem::take(&mut message.payload));
-    // Some while `bytes` is a preview whose rest is held on the session's side.
-    let rest = RwSignal::new(message.held);
+    let bytes = StoredValue::new(std::mem::take(&mut message.payload));
+    // Some while `bytes` is a preview whose rest is held on the session's side. Both change
+    // at most once, when the rest comes or is known lost: `changes` counts that.
+    let rest = StoredValue::new(message.held);
+    let changes = RwSignal::new(0u64);
     // Opened in full: take the rest from the log if it is there, else ask for it once and
     // look again as the log changes.
     let asked = StoredValue::new(false);
     Effect::new(move |_| {
-        if !expanded.get() || !rest.with(|r| r.is_some_and(|h| !h.lost)) {
+        if !expanded.get() || !rest.with_value(|r| r.is_some_and(|h| !h.lost)) {
             return;
         }
         let now = store.state().messages().with(|m| {
@@ -248,10 +249,10 @@ fn MessageRow(
                 if format.get_untracked() == auto {
                     format.set(payload::auto_format(&whole));
                 }
-                bytes.set(whole);
-                rest.set(None);
+                bytes.set_value(whole);
+                rest.set_value(None);
             }
-            Some((Some(held), _)) if held.lost => rest.set(Some(held)),
+            Some((Some(held), _)) if held.lost => rest.set_value(Some(held)),
             Some((Some(held), _)) => {
                 if !asked.get_value() {
                     asked.set_value(true);
@@ -259,22 +260,25 @@ fn MessageRow(
                         keys: vec![held.key],
                     });
                 }
+                return;
             }
             // Gone from the log while it was asked for.
-            _ => rest.update(|r| {
+            _ => rest.update_value(|r| {
                 if let Some(h) = r {
                     h.lost = true;
                 }
             }),
         }
+        changes.update(|n| *n += 1);
     });
     // Rendered once per format or expansion change (the text and the "show all" button both
     // read it; a JSON payload is parsed and pretty-printed each time, except in a fixed row).
     let body = Memo::new(move |_| {
+        changes.track();
         let fixed_row = windowed.get() && !expanded.get();
         let drawn = payload::drawn_format(format.get(), fixed_row);
-        let full = bytes.with(|b| payload::render(b, drawn));
-        let held = rest.with(Option::is_some);
+        let full = bytes.with_value(|b| payload::render(b, drawn));
+        let held = rest.with_value(Option::is_some);
         if expanded.get() {
             return (full, None);
         }
@@ -286,11 +290,12 @@ fn MessageRow(
     });
     // What an opened message whose payload is held says under its preview.
     let rest_note = move || {
-        let held = rest.get().filter(|_| expanded.get())?;
+        changes.track();
+        let held = rest.get_value().filter(|_| expanded.get())?;
         Some(if held.lost {
             format!(
                 "Only the first {} of {} were kept: the rest left the history before it was asked for.",
-                payload::format_size(bytes.with(Vec::len)),
+                payload::format_size(bytes.with_value(Vec::len)),
                 payload::format_size(held.size)
             )
         } else {

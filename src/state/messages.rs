@@ -155,29 +155,33 @@ impl MessageLog {
 
     /// Puts whole payloads in place of their previews; `missing` ones are lost.
     pub fn fill_held(&mut self, found: Vec<FetchedPayload>, missing: &[u64]) {
-        let at: std::collections::HashMap<u64, usize> = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| m.held.map(|h| (h.key, i)))
-            .collect();
-        for fetched in found {
-            let Some(entry) = at.get(&fetched.key).map(|&i| &mut self.entries[i]) else {
+        let keys: Vec<u64> = found.iter().map(|f| f.key).collect();
+        let mut payloads: Vec<Option<Vec<u8>>> =
+            found.into_iter().map(|f| Some(f.payload)).collect();
+        for entry in self.entries.iter_mut() {
+            let Some(held) = entry.held.as_mut() else {
                 continue;
             };
-            if entry.held.map(|h| h.size) != Some(fetched.payload.len()) {
-                continue;
-            }
-            self.bytes = self.bytes - entry.payload.len() + fetched.payload.len();
-            entry.payload = fetched.payload;
-            entry.held = None;
-        }
-        for key in missing {
-            if let Some(held) = at.get(key).and_then(|&i| self.entries[i].held.as_mut()) {
-                held.lost = true;
+            let whole = find_key(&keys, held.key).and_then(|at| payloads[at].take());
+            match whole {
+                Some(whole) if whole.len() == held.size => {
+                    self.bytes = self.bytes - entry.payload.len() + whole.len();
+                    entry.payload = whole;
+                    entry.held = None;
+                }
+                _ if find_key(missing, held.key).is_some() => held.lost = true,
+                _ => {}
             }
         }
         self.trim();
+    }
+
+    /// Whether any of `keys` is still a payload the log can fetch.
+    pub fn any_fetchable(&self, keys: &[u64]) -> bool {
+        self.entries
+            .iter()
+            .filter_map(LoggedMessage::fetchable)
+            .any(|key| find_key(keys, key).is_some())
     }
 
     /// Keys of the payloads the log has previews of and can fetch, oldest first.
@@ -288,6 +292,16 @@ impl MessageLog {
             }
             self.evicted += 1;
         }
+    }
+}
+
+/// Where `key` is in `keys`: by halves when they are ascending (the session's side answers
+/// in the order it was asked, which is the log's), else one by one.
+fn find_key(keys: &[u64], key: u64) -> Option<usize> {
+    if keys.is_sorted() {
+        keys.binary_search(&key).ok()
+    } else {
+        keys.iter().position(|&k| k == key)
     }
 }
 
