@@ -6,8 +6,9 @@
 //! an eighth of the bytes.
 //!
 //! Payloads the UI reads whole as they arrive are never cut: those on the topics the device
-//! list parses and MQTT 5 messages with correlation data (responses to requests), see
-//! [`crate::state::reads_whole_payload`]. Plain Rust, tested natively.
+//! list parses (up to the 64 KiB it reads) and MQTT 5 messages with correlation data
+//! (responses to requests), see [`crate::state::reads_whole_payload`]. Plain Rust, tested
+//! natively.
 
 use std::collections::VecDeque;
 
@@ -208,6 +209,10 @@ mod tests {
         // A topic that only looks similar is not one the device list reads.
         let mut other = message("device/d1/status", big);
         assert!(held.observe(&mut other).is_some());
+        // Nor is a payload larger than the device list reads.
+        let mut huge = message("devices/d1/status", vec![b' '; 64 * 1024 + 1]);
+        assert!(held.observe(&mut huge).is_some());
+        assert_eq!(huge.payload.len(), PREVIEW_BYTES);
     }
 
     #[test]

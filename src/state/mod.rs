@@ -186,10 +186,11 @@ pub fn apply_update(state: &mut State, update: Update, now_ms: u64) -> Changes {
 }
 
 /// Whether the UI reads `message`'s payload whole as it arrives, so that the session's side
-/// must not cut it to a preview ([`crate::bridge::held`]): the device list's topics, and
-/// MQTT 5 messages with correlation data (responses to the publish form's requests).
+/// must not cut it to a preview ([`crate::bridge::held`]): on the device list's topics, up to
+/// the size the device list reads, and MQTT 5 messages with correlation data (responses to
+/// the publish form's requests).
 pub fn reads_whole_payload(message: &Message) -> bool {
-    devices::reads_topic(&message.topic)
+    (devices::reads_topic(&message.topic) && message.payload.len() <= devices::MAX_PAYLOAD_BYTES)
         || message
             .properties
             .as_deref()
