@@ -694,17 +694,22 @@ async fn a_held_rest_that_was_let_go_is_said_and_an_export_does_not_wait_for_it_
     .forget();
     let (store, now) = slot.get().unwrap();
     let whole = "w".repeat(3000);
-    store.absorb(vec![
-        Update::Session(Event::Message(mqtt_web::mqtt::Message {
-            topic: "held/x".into(),
-            payload: whole.as_bytes()[..512].to_vec(),
-            qos: QoS::AtMostOnce,
-            retain: false,
-            dup: false,
-            properties: None,
-        })),
-        Update::Held(HeldPayload { key: 1, size: 3000 }),
-    ]);
+    // What the session's side sends for a 3,000-byte payload it holds: its preview, then
+    // `Held`.
+    let held_message = |topic: &str, key: u64| {
+        vec![
+            Update::Session(Event::Message(mqtt_web::mqtt::Message {
+                topic: topic.into(),
+                payload: whole.as_bytes()[..512].to_vec(),
+                qos: QoS::AtMostOnce,
+                retain: false,
+                dup: false,
+                properties: None,
+            })),
+            Update::Held(HeldPayload { key, size: 3000 }),
+        ]
+    };
+    store.absorb(held_message("held/x", 1));
     let cut = wait_until(3000, || {
         text_at(&root, ".show-all").as_deref() == Some("cut: 3000 bytes, show all")
     })
@@ -737,17 +742,7 @@ async fn a_held_rest_that_was_let_go_is_said_and_an_export_does_not_wait_for_it_
     );
     // An export waits for the held payloads it asked for; a session that never answers does
     // not hold it back for more than 10 s.
-    store.absorb(vec![
-        Update::Session(Event::Message(mqtt_web::mqtt::Message {
-            topic: "held/y".into(),
-            payload: whole.as_bytes()[..512].to_vec(),
-            qos: QoS::AtMostOnce,
-            retain: false,
-            dup: false,
-            properties: None,
-        })),
-        Update::Held(HeldPayload { key: 2, size: 3000 }),
-    ]);
+    store.absorb(held_message("held/y", 2));
     let export_button = || {
         root.query_selector_all(".actions button")
             .unwrap()

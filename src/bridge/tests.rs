@@ -280,6 +280,23 @@ fn session() -> Session {
     Session::new(SessionConfig::default())
 }
 
+/// [`execute`] with no mesh keys and no held payloads.
+fn execute_plain(
+    session: &mut Session,
+    brokers: &mut Brokers,
+    command: Command,
+    now: Millis,
+) -> Option<Update> {
+    execute(
+        session,
+        brokers,
+        &mut MeshDecoder::default(),
+        &mut HeldPayloads::default(),
+        command,
+        now,
+    )
+}
+
 fn connect(url: &str) -> Command {
     Command::Connect {
         url: url.into(),
@@ -296,14 +313,7 @@ fn connect_sets_the_url_the_transport_opens_and_asks_for_a_link() {
     let mut s = session();
     let mut url = Brokers::default();
     assert!(matches!(
-        execute(
-            &mut s,
-            &mut url,
-            &mut MeshDecoder::default(),
-            &mut HeldPayloads::default(),
-            connect(" ws://127.0.0.1:9001/mqtt "),
-            0
-        ),
+        execute_plain(&mut s, &mut url, connect(" ws://127.0.0.1:9001/mqtt "), 0),
         Some(Update::Broker(BrokerInUse {
             index: 0,
             of: 1,
@@ -320,14 +330,7 @@ fn a_bad_broker_url_is_refused_as_an_update_and_nothing_is_opened() {
     let mut s = session();
     let mut url = Brokers::default();
     url.set(vec!["ws://old/mqtt".into()]);
-    let answer = execute(
-        &mut s,
-        &mut url,
-        &mut MeshDecoder::default(),
-        &mut HeldPayloads::default(),
-        connect("http://127.0.0.1:9001"),
-        0,
-    );
+    let answer = execute_plain(&mut s, &mut url, connect("http://127.0.0.1:9001"), 0);
     let Some(Update::Refused {
         command: Refused::Connect { url: refused_url },
         reason: Refusal::BrokerUrl(why),
@@ -353,14 +356,7 @@ fn refusals_name_the_command_they_answer() {
         retain: false,
     };
     assert!(matches!(
-        execute(
-            &mut s,
-            &mut url,
-            &mut MeshDecoder::default(),
-            &mut HeldPayloads::default(),
-            publish,
-            0
-        ),
+        execute_plain(&mut s, &mut url, publish, 0),
         Some(Update::Refused {
             command: Refused::Publish { id: PublishId(41) },
             reason: Refusal::Session(CommandError::InvalidTopic(_)),
@@ -371,14 +367,7 @@ fn refusals_name_the_command_they_answer() {
         qos: QoS::AtLeastOnce,
     };
     assert_eq!(
-        execute(
-            &mut s,
-            &mut url,
-            &mut MeshDecoder::default(),
-            &mut HeldPayloads::default(),
-            subscribe,
-            0
-        ),
+        execute_plain(&mut s, &mut url, subscribe, 0),
         Some(Update::Refused {
             command: Refused::Subscribe {
                 filter: "a/b".into()
@@ -390,14 +379,7 @@ fn refusals_name_the_command_they_answer() {
         filter: "a/#/b".into(),
     };
     assert!(matches!(
-        execute(
-            &mut s,
-            &mut url,
-            &mut MeshDecoder::default(),
-            &mut HeldPayloads::default(),
-            unsubscribe,
-            0
-        ),
+        execute_plain(&mut s, &mut url, unsubscribe, 0),
         Some(Update::Refused {
             command: Refused::Unsubscribe { .. },
             reason: Refusal::Session(CommandError::InvalidFilter(_)),
@@ -409,14 +391,7 @@ fn refusals_name_the_command_they_answer() {
 fn a_publish_keeps_the_id_the_ui_gave_it() {
     let mut s = session();
     let mut url = Brokers::default();
-    execute(
-        &mut s,
-        &mut url,
-        &mut MeshDecoder::default(),
-        &mut HeldPayloads::default(),
-        connect("ws://h/mqtt"),
-        0,
-    );
+    execute_plain(&mut s, &mut url, connect("ws://h/mqtt"), 0);
     let publish = Command::Publish {
         id: PublishId(7),
         topic: "t".into(),
@@ -424,17 +399,7 @@ fn a_publish_keeps_the_id_the_ui_gave_it() {
         qos: QoS::AtLeastOnce,
         retain: false,
     };
-    assert_eq!(
-        execute(
-            &mut s,
-            &mut url,
-            &mut MeshDecoder::default(),
-            &mut HeldPayloads::default(),
-            publish,
-            1
-        ),
-        None
-    );
+    assert_eq!(execute_plain(&mut s, &mut url, publish, 1), None);
     let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
     assert!(
         events.contains(&Event::Publish {
@@ -449,14 +414,7 @@ fn a_publish_keeps_the_id_the_ui_gave_it() {
 fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
     let mut s = session();
     let mut url = Brokers::default();
-    execute(
-        &mut s,
-        &mut url,
-        &mut MeshDecoder::default(),
-        &mut HeldPayloads::default(),
-        connect("ws://a/mqtt"),
-        0,
-    );
+    execute_plain(&mut s, &mut url, connect("ws://a/mqtt"), 0);
     s.handle_open(0);
     s.handle_bytes(&[0x20, 0x02, 0x00, 0x00], 0); // CONNACK accepted
     let publish = Command::Publish {
@@ -466,33 +424,12 @@ fn connecting_to_another_broker_leaves_the_old_sessions_unacked_publishes() {
         qos: QoS::AtLeastOnce,
         retain: false,
     };
-    execute(
-        &mut s,
-        &mut url,
-        &mut MeshDecoder::default(),
-        &mut HeldPayloads::default(),
-        publish,
-        1,
-    );
+    execute_plain(&mut s, &mut url, publish, 1);
     let _: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
     // Same broker again: the publish stays in flight.
-    execute(
-        &mut s,
-        &mut url,
-        &mut MeshDecoder::default(),
-        &mut HeldPayloads::default(),
-        connect("ws://a/mqtt"),
-        2,
-    );
+    execute_plain(&mut s, &mut url, connect("ws://a/mqtt"), 2);
     assert_eq!(s.unacked_publishes(), 1);
-    execute(
-        &mut s,
-        &mut url,
-        &mut MeshDecoder::default(),
-        &mut HeldPayloads::default(),
-        connect("ws://b/mqtt"),
-        3,
-    );
+    execute_plain(&mut s, &mut url, connect("ws://b/mqtt"), 3);
     assert_eq!(s.unacked_publishes(), 0);
     let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
     assert!(
@@ -517,14 +454,7 @@ fn online_with_failover(urls: &[&str]) -> (Session, Brokers) {
             ..ConnectOptions::default()
         },
     };
-    execute(
-        &mut s,
-        &mut brokers,
-        &mut MeshDecoder::default(),
-        &mut HeldPayloads::default(),
-        connect,
-        0,
-    );
+    execute_plain(&mut s, &mut brokers, connect, 0);
     s.handle_open(0);
     s.handle_bytes(&[0x20, 0x02, 0x00, 0x00], 0);
     drain(&mut s, &mut brokers);
@@ -606,14 +536,7 @@ fn a_single_broker_never_moves_and_a_user_disconnect_resets_the_count() {
             ..ConnectOptions::default()
         },
     };
-    execute(
-        &mut s,
-        &mut brokers,
-        &mut MeshDecoder::default(),
-        &mut HeldPayloads::default(),
-        connect,
-        now,
-    );
+    execute_plain(&mut s, &mut brokers, connect, now);
     drain(&mut s, &mut brokers);
     s.handle_open(now);
     assert_eq!(
@@ -636,14 +559,7 @@ fn a_bad_failover_url_refuses_the_connect_and_names_the_problem() {
             ..ConnectOptions::default()
         },
     };
-    let answer = execute(
-        &mut s,
-        &mut brokers,
-        &mut MeshDecoder::default(),
-        &mut HeldPayloads::default(),
-        connect,
-        0,
-    );
+    let answer = execute_plain(&mut s, &mut brokers, connect, 0);
     assert!(
         matches!(
             answer,
