@@ -46,8 +46,14 @@ struct Inner {
     timer: Option<(Millis, Timeout)>,
     /// A socket opened before the session asked for one ([`Driver::adopt_preconnected`]).
     warm: Option<WarmSocket>,
+    /// Where a received frame is copied for the session: one buffer, not one allocation per
+    /// frame (a frame per message in a flood).
+    frame_buf: Vec<u8>,
     sink: UpdateSink,
 }
+
+/// The largest frame buffer kept between frames.
+const FRAME_BUF_KEEP: usize = 64 * 1024;
 
 /// How long a preconnected socket waits for the session to ask for it before it is closed.
 const PRECONNECT_KEEP_MS: u32 = 10_000;
@@ -113,6 +119,7 @@ impl Driver {
                 generation: 0,
                 timer: None,
                 warm: None,
+                frame_buf: Vec::new(),
                 sink,
             })),
         }
@@ -308,8 +315,16 @@ impl Driver {
             let now = clock::now_ms();
             match data.dyn_into::<js_sys::ArrayBuffer>() {
                 Ok(buffer) => {
-                    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                    let array = js_sys::Uint8Array::new(&buffer);
+                    let mut bytes = std::mem::take(&mut inner.frame_buf);
+                    bytes.resize(array.length() as usize, 0);
+                    array.copy_to(&mut bytes);
                     inner.session.handle_bytes(&bytes, now);
+                    // A rare large frame does not keep its size for the rest of the session.
+                    if bytes.capacity() > FRAME_BUF_KEEP {
+                        bytes = Vec::new();
+                    }
+                    inner.frame_buf = bytes;
                 }
                 Err(_) => inner.session.handle_text_frame(now),
             }
