@@ -234,42 +234,46 @@ fn MessageRow(
     // Opened in full: take the rest from the log if it is there, else ask for it once and
     // look again as the log changes.
     let asked = StoredValue::new(false);
-    Effect::new(move |_| {
-        if !expanded.get() || !rest.with_value(|r| r.is_some_and(|h| !h.lost)) {
-            return;
-        }
-        let now = store.state().messages().with(|m| {
-            m.get(seq)
-                .map(|e| (e.held, e.held.is_none().then(|| e.payload.clone())))
-        });
-        match now {
-            Some((None, Some(whole))) => {
-                // The format picked for the preview may not suit the whole (cut JSON reads as
-                // text): pick again unless the user chose one.
-                if format.get_untracked() == auto {
-                    format.set(payload::auto_format(&whole));
-                }
-                bytes.set_value(whole);
-                rest.set_value(None);
-            }
-            Some((Some(held), _)) if held.lost => rest.set_value(Some(held)),
-            Some((Some(held), _)) => {
-                if !asked.get_value() {
-                    asked.set_value(true);
-                    commands.send(Command::FetchPayloads {
-                        keys: vec![held.key],
-                    });
-                }
+    // (Only a held payload's row needs it: rows are built often during a flood.)
+    let follow_rest = message.held.is_some_and(|h| !h.lost);
+    follow_rest.then(|| {
+        Effect::new(move |_| {
+            if !expanded.get() || !rest.with_value(|r| r.is_some_and(|h| !h.lost)) {
                 return;
             }
-            // Gone from the log while it was asked for.
-            _ => rest.update_value(|r| {
-                if let Some(h) = r {
-                    h.lost = true;
+            let now = store.state().messages().with(|m| {
+                m.get(seq)
+                    .map(|e| (e.held, e.held.is_none().then(|| e.payload.clone())))
+            });
+            match now {
+                Some((None, Some(whole))) => {
+                    // The format picked for the preview may not suit the whole (cut JSON reads as
+                    // text): pick again unless the user chose one.
+                    if format.get_untracked() == auto {
+                        format.set(payload::auto_format(&whole));
+                    }
+                    bytes.set_value(whole);
+                    rest.set_value(None);
                 }
-            }),
-        }
-        changes.update(|n| *n += 1);
+                Some((Some(held), _)) if held.lost => rest.set_value(Some(held)),
+                Some((Some(held), _)) => {
+                    if !asked.get_value() {
+                        asked.set_value(true);
+                        commands.send(Command::FetchPayloads {
+                            keys: vec![held.key],
+                        });
+                    }
+                    return;
+                }
+                // Gone from the log while it was asked for.
+                _ => rest.update_value(|r| {
+                    if let Some(h) = r {
+                        h.lost = true;
+                    }
+                }),
+            }
+            changes.update(|n| *n += 1);
+        })
     });
     // Rendered once per format or expansion change (the text and the "show all" button both
     // read it; a JSON payload is parsed and pretty-printed each time, except in a fixed row).
