@@ -52,9 +52,19 @@ function dynamicSecurityPlugin() {
  * `dynamicSecurity` (a dynamic-security.json object) loads the plugin, whose ACLs, unlike
  * an acl_file, are checked at SUBSCRIBE time and refuse a filter in the SUBACK.
  */
-/** Each test file's mosquitto dirs, removed when its process exits (a broker may restart in its dir). */
+/**
+ * Each test file's mosquitto dirs, removed when its process exits (a broker may restart in
+ * its dir), and its brokers still running then, stopped by pid (a script that fails before
+ * its `stop()` must not leave a broker behind).
+ */
 const brokerDirs = [];
-process.on('exit', () => { for (const dir of brokerDirs) rmSync(dir, { recursive: true, force: true }); });
+const running = new Set();
+process.on('exit', () => {
+  for (const broker of running) {
+    try { process.kill(broker.proc.pid, 'SIGTERM'); } catch { /* already gone */ }
+  }
+  for (const dir of brokerDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 export class Mosquitto {
   constructor({ extra = '', persistence = false, dynamicSecurity = null } = {}) {
@@ -90,6 +100,8 @@ export class Mosquitto {
     if (this.extra) lines.push(this.extra);
     writeFileSync(join(this.dir, 'mosquitto.conf'), lines.join('\n') + '\n');
     this.proc = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    running.add(this);
+    this.proc.once('exit', () => running.delete(this));
     this.stderr = '';
     this.proc.stderr.on('data', (d) => { this.stderr += d; });
     await waitForPort(this.tcpPort);
