@@ -11,7 +11,8 @@
 //! back is shown once the messages stop: when the session's thread says so
 //! ([`Update::Quiet`]), else after [`crate::state::messages::SETTLE_MS`]. While a
 //! render waits no frames are requested (a frame that changes nothing still costs a
-//! commit), except for the connection status and publish outcomes, which never wait.
+//! commit), except for the connection status, publish outcomes and held payloads a user
+//! asked for, which never wait.
 
 use leptos::prelude::*;
 use reactive_stores::Store;
@@ -137,11 +138,13 @@ impl AppStore {
         self.pending.update_value(|p| p.merge(changes));
         let held_released = quiet == Some(true) && self.pending.with_value(Changes::any);
         // While a flush waits on its timer the rest waits with it, but not the connection
-        // status, a publish outcome or what a flood held back once it is over: those are
+        // status, a publish outcome, held payloads a user asked for or what a flood held back
+        // once it is over: those are
         // shown on the next frame.
         if held_released
             || changes.connection
             || changes.publish
+            || changes.fetched
             || (changes.any() && !self.timer_scheduled.get_value())
         {
             self.schedule_frame();
@@ -268,6 +271,9 @@ impl AppStore {
         }
         if changes.mesh {
             state.mesh().notify();
+        }
+        if changes.fetched {
+            state.fetched().notify();
         }
         if changes.publish {
             state.publish().notify();

@@ -663,16 +663,18 @@ async fn a_large_payload_shows_as_a_preview_and_show_all_brings_the_rest_from_th
     root.remove();
 }
 
-#[wasm_bindgen_test]
-async fn a_held_rest_that_was_let_go_is_said_and_an_export_does_not_wait_for_it_for_ever() {
-    use leptos::prelude::{provide_context, RwSignal, Set};
-    use mqtt_web::bridge::held::HeldPayload;
+/// The messages panel alone, fed by hand through its store (the session's side would answer
+/// a fetch; here the test does), and the clock it reads.
+fn messages_panel_alone() -> (
+    web_sys::HtmlElement,
+    mqtt_web::store::AppStore,
+    leptos::prelude::RwSignal<u64>,
+) {
+    use leptos::prelude::{provide_context, RwSignal};
     use mqtt_web::components::{messages::MessagesPanel, Now, TrafficView};
     use mqtt_web::store::{AppStore, Commands};
     use mqtt_web::transport::client::{SessionClient, UpdateSink};
 
-    // The messages panel alone, fed by hand: the session's side would answer a fetch, here
-    // the test does.
     let root = container();
     type Handles = (AppStore, RwSignal<u64>);
     let slot: Rc<std::cell::Cell<Option<Handles>>> = Rc::default();
@@ -693,23 +695,32 @@ async fn a_held_rest_that_was_let_go_is_said_and_an_export_does_not_wait_for_it_
     })
     .forget();
     let (store, now) = slot.get().unwrap();
+    (root, store, now)
+}
+
+/// What the session's side sends for a payload of `size` bytes of `fill` it holds: its
+/// preview, then `Held`.
+fn held_message(topic: &str, key: u64, fill: u8, size: usize) -> Vec<Update> {
+    vec![
+        Update::Session(Event::Message(mqtt_web::mqtt::Message {
+            topic: topic.into(),
+            payload: vec![fill; 512],
+            qos: QoS::AtMostOnce,
+            retain: false,
+            dup: false,
+            properties: None,
+        })),
+        Update::Held(mqtt_web::bridge::held::HeldPayload { key, size }),
+    ]
+}
+
+#[wasm_bindgen_test]
+async fn a_held_rest_that_was_let_go_is_said_and_an_export_does_not_wait_for_it_for_ever() {
+    use leptos::prelude::Set;
+
+    let (root, store, now) = messages_panel_alone();
     let whole = "w".repeat(3000);
-    // What the session's side sends for a 3,000-byte payload it holds: its preview, then
-    // `Held`.
-    let held_message = |topic: &str, key: u64| {
-        vec![
-            Update::Session(Event::Message(mqtt_web::mqtt::Message {
-                topic: topic.into(),
-                payload: whole.as_bytes()[..512].to_vec(),
-                qos: QoS::AtMostOnce,
-                retain: false,
-                dup: false,
-                properties: None,
-            })),
-            Update::Held(HeldPayload { key, size: 3000 }),
-        ]
-    };
-    store.absorb(held_message("held/x", 1));
+    store.absorb(held_message("held/x", 1, b'w', 3000));
     let cut = wait_until(3000, || {
         text_at(&root, ".show-all").as_deref() == Some("cut: 3000 bytes, show all")
     })
@@ -742,7 +753,7 @@ async fn a_held_rest_that_was_let_go_is_said_and_an_export_does_not_wait_for_it_
     );
     // An export waits for the held payloads it asked for; a session that never answers does
     // not hold it back for more than 10 s.
-    store.absorb(held_message("held/y", 2));
+    store.absorb(held_message("held/y", 2, b'w', 3000));
     let export_button = || {
         root.query_selector_all(".actions button")
             .unwrap()
@@ -767,6 +778,53 @@ async fn a_held_rest_that_was_let_go_is_said_and_an_export_does_not_wait_for_it_
             == Some("Export JSON"))
         .await,
         "the export still waits"
+    );
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_held_rest_shows_on_the_next_frames_even_while_a_flood_holds_the_list_back() {
+    let (root, store, _now) = messages_panel_alone();
+    // Over 100 messages (but not a flood's burst): a long (windowed) list, whose "show all"
+    // opens the message above it.
+    store.absorb((0..120).map(flood_message).collect());
+    store.absorb(held_message("held/z", 121, b'z', 5000));
+    let row = "ol.messages.windowed [data-testid=\"message\"][data-topic=\"held/z\"]";
+    assert!(
+        wait_until(3000, || text_at(&root, &format!("{row} .show-all"))
+            .is_some())
+        .await,
+        "{:?}",
+        text_at(&root, ".hint")
+    );
+    click_at(&root, &format!("{row} .show-all"));
+    let detail = "[data-testid=\"message-detail\"]";
+    assert!(
+        wait_until(2000, || text_at(
+            &root,
+            &format!("{detail} [data-testid=\"payload-rest\"]")
+        )
+        .is_some())
+        .await
+    );
+    // A flood: the list now waits its turn (up to a second); the rest the user asked for
+    // does not wait with it.
+    store.absorb((122..700).map(flood_message).collect());
+    next_frame().await;
+    store.absorb(vec![Update::Payloads {
+        found: vec![mqtt_web::bridge::FetchedPayload {
+            key: 121,
+            payload: vec![b'z'; 5000],
+        }],
+        missing: vec![],
+    }]);
+    next_frame().await;
+    next_frame().await;
+    assert_eq!(
+        text_at(&root, &format!("{detail} .msg-payload")).map(|t| t.len()),
+        Some(5000),
+        "two frames after the rest came the detail showed {:?}",
+        text_at(&root, &format!("{detail} [data-testid=\"payload-rest\"]"))
     );
     root.remove();
 }

@@ -128,9 +128,10 @@ pub fn MessagesPanel() -> impl IntoView {
         }
         // A session that never answers (its worker died) does not hold the export back for
         // ever: after 10 s it goes with what the page has, marked.
+        store.state().fetched().track();
         let done = export_waits_for.with_value(|(keys, since)| {
             now.get().saturating_sub(*since) >= EXPORT_WAIT_MS
-                || !messages.with(|m| m.any_fetchable(keys))
+                || !messages.with_untracked(|m| m.any_fetchable(keys))
         });
         if done {
             exporting.set(false);
@@ -232,7 +233,7 @@ fn MessageRow(
     let rest = StoredValue::new(message.held);
     let changes = RwSignal::new(0u64);
     // Opened in full: take the rest from the log if it is there, else ask for it once and
-    // look again as the log changes.
+    // look again when held payloads come.
     let asked = StoredValue::new(false);
     // (Only a held payload's row needs it: rows are built often during a flood.)
     let follow_rest = message.held.is_some_and(|h| !h.lost);
@@ -241,7 +242,9 @@ fn MessageRow(
             if !expanded.get() || !rest.with_value(|r| r.is_some_and(|h| !h.lost)) {
                 return;
             }
-            let now = store.state().messages().with(|m| {
+            // Looked at again when held payloads come, which a flood does not hold back.
+            store.state().fetched().track();
+            let now = store.state().messages().with_untracked(|m| {
                 m.get(seq)
                     .map(|e| (e.held, e.held.is_none().then(|| e.payload.clone())))
             });

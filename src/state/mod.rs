@@ -45,6 +45,9 @@ pub struct State {
     pub send: PublishView,
     /// MQTT 5 requests sent from the publish form and their responses.
     pub requests: requests::Requests,
+    /// Answers with held payloads so far ([`Update::Payloads`]): what a message opened in
+    /// full, or an export, waits on (rather than the whole log, which a flood holds back).
+    pub fetched: u64,
 }
 
 /// Which slices an [`apply`] touched.
@@ -56,6 +59,8 @@ pub struct Changes {
     pub devices: bool,
     pub publish: bool,
     pub mesh: bool,
+    /// Held payloads came ([`State::fetched`]).
+    pub fetched: bool,
 }
 
 impl Changes {
@@ -66,6 +71,7 @@ impl Changes {
         self.devices |= other.devices;
         self.publish |= other.publish;
         self.mesh |= other.mesh;
+        self.fetched |= other.fetched;
     }
     pub fn any(&self) -> bool {
         self.connection
@@ -74,6 +80,7 @@ impl Changes {
             || self.devices
             || self.publish
             || self.mesh
+            || self.fetched
     }
 }
 
@@ -144,8 +151,10 @@ pub fn apply_update(state: &mut State, update: Update, now_ms: u64) -> Changes {
             changes.messages = true;
         }
         Update::Payloads { found, missing } => {
+            // The list shows previews either way: only those waiting for these see a change.
             state.messages.fill_held(found, &missing);
-            changes.messages = true;
+            state.fetched += 1;
+            changes.fetched = true;
         }
         Update::Mesh(MeshUpdate::Packet(packet)) => {
             changes.devices = state.devices.apply_mesh_packet(&packet, now_ms);
@@ -312,7 +321,8 @@ mod tests {
         assert!(matches!(&answer, Update::Payloads { found, .. }
             if found == &vec![FetchedPayload { key: 1, payload: whole.clone().into_bytes() }]));
         let changes = apply_update(&mut state, answer, 0);
-        assert!(changes.messages);
+        assert!(changes.fetched && !changes.messages);
+        assert_eq!(state.fetched, 1);
         assert_eq!(state.messages.get(1).unwrap().payload, whole.as_bytes());
         assert_eq!(state.messages.get(1).unwrap().held, None);
     }
