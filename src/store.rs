@@ -167,7 +167,10 @@ impl AppStore {
             let store = *self;
             set_timeout(
                 move || {
-                    store.timer_scheduled.set_value(false);
+                    // A store dropped meanwhile (only tests drop one) has nothing to show.
+                    if store.timer_scheduled.try_set_value(false).is_some() {
+                        return;
+                    }
                     // (A status or an outcome waiting with them has its frame already.)
                     let pending = store.pending.get_value();
                     match store.held_recheck_in(pending, clock::now_ms() as f64) {
@@ -215,7 +218,10 @@ impl AppStore {
     }
 
     fn flush(&self) {
-        self.frame_scheduled.set_value(false);
+        // A store dropped since the frame was requested (only tests drop one): nothing to do.
+        if self.frame_scheduled.try_set_value(false).is_some() {
+            return;
+        }
         let mut changes = self
             .pending
             .try_update_value(std::mem::take)
