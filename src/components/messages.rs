@@ -223,7 +223,13 @@ fn MessageRow(
     let color = store
         .peek(|s| s.subscriptions.color_for(&message.topic))
         .unwrap_or(0);
-    let auto = payload::auto_format(&message.payload);
+    // A held payload's preview is the start of a document: JSON is recognised and laid out
+    // though it is cut.
+    let auto = if message.held.is_some() {
+        payload::auto_format_cut(&message.payload)
+    } else {
+        payload::auto_format(&message.payload)
+    };
     let format = RwSignal::new(auto);
     let expanded = RwSignal::new(expanded);
     let size = message.size();
@@ -250,8 +256,8 @@ fn MessageRow(
             });
             match now {
                 Some((None, Some(whole))) => {
-                    // The format picked for the preview may not suit the whole (cut JSON reads as
-                    // text): pick again unless the user chose one.
+                    // The format picked for the preview may not suit the whole (what began like
+                    // JSON may not be): pick again unless the user chose one.
                     if format.get_untracked() == auto {
                         format.set(payload::auto_format(&whole));
                     }
@@ -284,8 +290,14 @@ fn MessageRow(
         changes.track();
         let fixed_row = windowed.get() && !expanded.get();
         let drawn = payload::drawn_format(format.get(), fixed_row);
-        let full = bytes.with_value(|b| payload::render(b, drawn));
         let held = rest.with_value(Option::is_some);
+        let full = bytes.with_value(|b| {
+            if held {
+                payload::render_cut(b, drawn)
+            } else {
+                payload::render(b, drawn)
+            }
+        });
         if expanded.get() {
             return (full, None);
         }

@@ -65,6 +65,89 @@ pub fn render(payload: &[u8], format: PayloadFormat) -> String {
     }
 }
 
+/// The format for the start of a payload whose rest is held elsewhere: as [`auto_format`],
+/// but what starts as a JSON object or array counts as JSON though it is cut (it cannot parse).
+pub fn auto_format_cut(preview: &[u8]) -> PayloadFormat {
+    match auto_format(preview) {
+        PayloadFormat::Text
+            if std::str::from_utf8(preview)
+                .is_ok_and(|t| t.trim_start().starts_with(['{', '['])) =>
+        {
+            PayloadFormat::Json
+        }
+        format => format,
+    }
+}
+
+/// Renders the start of a payload whose rest is held elsewhere. JSON, which a cut document
+/// cannot be parsed as, is laid out as [`render`] lays out the whole (two-space indents, one
+/// value a line) by its punctuation alone, as far as it goes, in its own key order.
+pub fn render_cut(preview: &[u8], format: PayloadFormat) -> String {
+    match (format, std::str::from_utf8(preview)) {
+        (PayloadFormat::Json, Ok(text)) => indent_json(text),
+        _ => render(preview, format),
+    }
+}
+
+/// Lays out JSON text (whole or cut anywhere) like `serde_json::to_string_pretty`, without
+/// parsing it: strings are copied as they are, whitespace outside them is dropped.
+fn indent_json(text: &str) -> String {
+    fn new_line(out: &mut String, depth: usize) {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str("  ");
+        }
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.next_if(|n| n.is_whitespace()).is_some() {}
+                let close = if c == '{' { '}' } else { ']' };
+                if chars.next_if_eq(&close).is_some() {
+                    out.push(close);
+                } else {
+                    depth += 1;
+                    new_line(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                new_line(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                new_line(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The format a payload is drawn in. In a fixed-height row (a long list) JSON is shown as it
 /// came, usually one line, rather than pretty-printed over many of which the row shows two.
 pub fn drawn_format(chosen: PayloadFormat, fixed_row: bool) -> PayloadFormat {
@@ -173,6 +256,33 @@ mod tests {
             PayloadFormat::Text
         );
         assert_eq!(auto_format(b"{not json"), PayloadFormat::Text);
+    }
+
+    #[test]
+    fn a_cut_json_preview_is_laid_out_as_the_whole_would_be_as_far_as_it_goes() {
+        let whole = br#"{"a":1,"b":[2,3],"c":{"d":"x, y: {z}","e":"q\"}"},"f":[],"g":{}}"#;
+        // serde_json's own layout of the whole (its keys here already in order).
+        let pretty = render(whole, PayloadFormat::Json);
+        assert_eq!(render_cut(whole, PayloadFormat::Json), pretty);
+        // Any cut of it is the start of that layout (but for spaces a cut leaves at its end).
+        for end in 1..whole.len() {
+            let cut = render_cut(&whole[..end], PayloadFormat::Json);
+            assert!(pretty.starts_with(cut.trim_end()), "cut at {end}: {cut:?}");
+        }
+        // Spaced-out input gets the same layout; strings keep their spaces and braces.
+        assert_eq!(
+            render_cut(
+                b"{ \"k\" : [ 1 ,\n 2 ] , \"s\": \"a { b\" ",
+                PayloadFormat::Json
+            ),
+            "{\n  \"k\": [\n    1,\n    2\n  ],\n  \"s\": \"a { b\""
+        );
+        assert_eq!(auto_format_cut(br#"  {"values":[1,2"#), PayloadFormat::Json);
+        assert_eq!(auto_format_cut(br#"[1,2"#), PayloadFormat::Json);
+        assert_eq!(auto_format_cut(b"plain text"), PayloadFormat::Text);
+        assert_eq!(auto_format_cut(&[0xff, 0x00]), PayloadFormat::Hex);
+        // Other formats render a cut as they render anything.
+        assert_eq!(render_cut(b"ab", PayloadFormat::Hex), "61 62");
     }
 
     #[test]
