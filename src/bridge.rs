@@ -288,10 +288,6 @@ pub fn execute(
         }
         Command::FetchPayloads { keys } => {
             let (found, missing) = held.take(&keys);
-            let found = found
-                .into_iter()
-                .map(|(key, payload)| FetchedPayload { key, payload })
-                .collect();
             Some(Update::Payloads { found, missing })
         }
         Command::KeepMessages { count } => {

@@ -139,8 +139,7 @@ impl AppStore {
         let held_released = quiet == Some(true) && self.pending.with_value(Changes::any);
         // While a flush waits on its timer the rest waits with it, but not the connection
         // status, a publish outcome, held payloads a user asked for or what a flood held back
-        // once it is over: those are
-        // shown on the next frame.
+        // once it is over: those are shown on the next frame.
         if held_released
             || changes.connection
             || changes.publish

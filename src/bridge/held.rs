@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::FetchedPayload;
 use crate::mqtt::Message;
 use crate::state::messages::{DEFAULT_CAPACITY, MAX_LOG_BYTES};
 
@@ -73,7 +74,7 @@ impl HeldPayloads {
 
     /// Hands over the whole payloads of `keys` that are still held (the UI keeps them from
     /// now on) and the keys that are not.
-    pub fn take(&mut self, keys: &[u64]) -> (Vec<(u64, Vec<u8>)>, Vec<u64>) {
+    pub fn take(&mut self, keys: &[u64]) -> (Vec<FetchedPayload>, Vec<u64>) {
         let mut found = Vec::new();
         let mut missing = Vec::new();
         for &key in keys {
@@ -81,7 +82,7 @@ impl HeldPayloads {
                 Ok(at) => {
                     let (key, payload) = self.entries.remove(at).expect("found at this index");
                     self.bytes -= payload.len();
-                    found.push((key, payload));
+                    found.push(FetchedPayload { key, payload });
                 }
                 Err(_) => missing.push(key),
             }
@@ -164,7 +165,16 @@ mod tests {
         assert_eq!(m.payload, whole[..PREVIEW_BYTES]);
         assert_eq!((held.len(), held.bytes()), (1, 4096));
 
-        assert_eq!(held.take(&[1]), (vec![(1, whole)], vec![]));
+        assert_eq!(
+            held.take(&[1]),
+            (
+                vec![FetchedPayload {
+                    key: 1,
+                    payload: whole
+                }],
+                vec![]
+            )
+        );
         assert_eq!(held.take(&[1]), (vec![], vec![1]));
         assert!(held.is_empty());
         assert_eq!(held.bytes(), 0);
@@ -241,7 +251,13 @@ mod tests {
         assert_eq!(held.len(), 3);
         assert_eq!(
             held.take(&[1, 2, 3]),
-            (vec![(3, vec![1; 2000])], vec![1, 2])
+            (
+                vec![FetchedPayload {
+                    key: 3,
+                    payload: vec![1; 2000]
+                }],
+                vec![1, 2]
+            )
         );
         // Small messages push held ones out too: the UI counts them.
         held.observe(&mut message("t", vec![1; 10]));
