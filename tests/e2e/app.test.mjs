@@ -173,6 +173,14 @@ test('a payload of HTML is shown as text and runs no script', async () => {
   const message = page.locator('[data-testid="message"][data-topic="e2e/xss"]');
   await message.waitFor({ timeout: 5000 });
   assert.ok((await message.textContent()).includes(evil));
+  // The same in a large JSON payload: its preview is laid out by punctuation, its rest
+  // fetched from the session's thread; both are text.
+  await outside.publishAsync('e2e/xss', JSON.stringify({ html: evil, pad: 'p'.repeat(2000) }));
+  const held = page.locator('[data-testid="message"][data-topic="e2e/xss"]').first();
+  await waitFor(async () => (await held.textContent()).includes(`"html": "${evil}"`), 5000, 'the held preview');
+  await held.locator('.show-all').click();
+  await waitFor(async () => (await held.locator('.msg-payload').textContent()).includes('ppp"'), 5000, 'the whole');
+  assert.ok((await held.locator('.msg-payload').textContent()).includes(`"html": "${evil}"`));
   assert.equal(await page.locator('.messages img, .messages script').count(), 0);
   await sleep(300);
   assert.equal(dialogs, 0);
