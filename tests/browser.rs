@@ -99,6 +99,56 @@ async fn the_driver_connects_subscribes_and_receives_its_own_qos1_publish() {
     driver.execute(Command::Disconnect);
 }
 
+/// The broker sends a QoS 1 subscriber only a few messages ahead of its PUBACKs (mosquitto:
+/// 20), so a flood from another client that arrives whole, in order, shows that the acks the
+/// driver holds back for the frames queued behind them do go out with nothing else to send.
+#[wasm_bindgen_test]
+async fn a_qos1_flood_from_another_client_arrives_whole_on_the_acks_the_driver_sends() {
+    const COUNT: usize = 300;
+    let (subscriber, received) = recording_driver();
+    subscriber.execute(connect(broker(), "browser-test-acks-sub"));
+    subscriber.execute(Command::Subscribe {
+        filter: "browser-test/acks/#".into(),
+        qos: QoS::AtLeastOnce,
+    });
+    let subscribed = wait_until(5000, || {
+        received.borrow().iter().any(
+            |e| matches!(e, Event::Subscribed { filter, .. } if filter == "browser-test/acks/#"),
+        )
+    })
+    .await;
+    assert!(subscribed, "no SUBACK: {:?}", received.borrow());
+    let (publisher, _) = recording_driver();
+    publisher.execute(connect(broker(), "browser-test-acks-pub"));
+    for i in 0..COUNT {
+        publisher.execute(Command::Publish {
+            id: PublishId(i as u64 + 1),
+            topic: "browser-test/acks/flood".into(),
+            payload: i.to_string().into_bytes(),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        });
+    }
+    let payloads = || -> Vec<String> {
+        received
+            .borrow()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(m) if m.topic == "browser-test/acks/flood" => {
+                    Some(String::from_utf8_lossy(&m.payload).into_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let all = wait_until(15000, || payloads().len() >= COUNT).await;
+    assert!(all, "{} of {COUNT} arrived", payloads().len());
+    let expected: Vec<String> = (0..COUNT).map(|i| i.to_string()).collect();
+    assert_eq!(payloads(), expected);
+    publisher.execute(Command::Disconnect);
+    subscriber.execute(Command::Disconnect);
+}
+
 #[wasm_bindgen_test]
 async fn an_unreachable_broker_is_reported_in_words() {
     let (driver, events) = recording_driver();

@@ -66,6 +66,30 @@ test('subscribe in the form, receive a message, and the subscription counts it',
   assert.deepEqual(panics(page), []);
 });
 
+test('a QoS 1 flood of 2,000 messages arrives whole, the last on top: the broker got every PUBACK', async () => {
+  // mosquitto sends a QoS 1 subscriber at most 20 messages ahead of its acks, so all 2,000
+  // arrive only if the page acks them as they come, with nothing else of its own to send.
+  const page = await openApp(browser, pageUrl());
+  await waitForStatus(page, 'connected');
+  await byTestId(page, 'subscribe-topic').fill('e2e/q1flood/#');
+  await byTestId(page, 'subscribe-qos').selectOption('1');
+  await byTestId(page, 'subscribe-button').click();
+  const sub = page.locator('[data-testid="subscription"][data-filter="e2e/q1flood/#"]');
+  await waitFor(async () => (await attr(sub, 'data-state')) === 'active', 5000, 'SUBACK');
+  const outside = await outsideClient();
+  // In steps of 50 at a time: the broker queues at most 1,000 messages for a subscriber and
+  // drops the rest, which would be the broker's loss, not the page's.
+  for (let i = 0; i < 2000; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, (_, k) => outside.publishAsync('e2e/q1flood/n', `n${i + k}`, { qos: 1 })));
+  }
+  await waitFor(async () => (await attr(sub, 'data-count')) === '2000', 15000, 'data-count 2000');
+  const newest = page.locator('[data-testid="message"][data-topic="e2e/q1flood/n"]').first();
+  await waitFor(async () => (await newest.locator('.msg-payload').textContent()) === 'n1999', 5000, 'the last message on top');
+  assert.equal(await attr(newest, 'data-qos'), '1');
+  await outside.endAsync();
+  assert.deepEqual(panics(page), []);
+});
+
 test('publish at QoS 0, 1 and 2 shows sent, acked, acked and reaches the broker at that QoS', async () => {
   const outside = await outsideClient();
   await outside.subscribeAsync('e2e/pub/#', { qos: 2 });
