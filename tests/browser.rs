@@ -64,22 +64,29 @@ fn connect(url: &str, client_id: &str) -> Command {
     }
 }
 
-#[wasm_bindgen_test]
-async fn the_driver_connects_subscribes_and_receives_its_own_qos1_publish() {
+/// A recording driver connected as `client_id` with a QoS 1 subscription to `filter` the
+/// broker has acknowledged.
+async fn subscribed_driver(client_id: &str, filter: &str) -> (Driver, Rc<RefCell<Vec<Event>>>) {
     let (driver, events) = recording_driver();
-    driver.execute(connect(broker(), "browser-test-1"));
+    driver.execute(connect(broker(), client_id));
     driver.execute(Command::Subscribe {
-        filter: "browser-test/#".into(),
+        filter: filter.into(),
         qos: QoS::AtLeastOnce,
     });
     let subscribed = wait_until(5000, || {
         events
             .borrow()
             .iter()
-            .any(|e| matches!(e, Event::Subscribed { filter, .. } if filter == "browser-test/#"))
+            .any(|e| matches!(e, Event::Subscribed { filter: f, .. } if f == filter))
     })
     .await;
     assert!(subscribed, "no SUBACK: {:?}", events.borrow());
+    (driver, events)
+}
+
+#[wasm_bindgen_test]
+async fn the_driver_connects_subscribes_and_receives_its_own_qos1_publish() {
+    let (driver, events) = subscribed_driver("browser-test-1", "browser-test/#").await;
     let id = PublishId(1);
     driver.execute(Command::Publish {
         id,
@@ -105,19 +112,8 @@ async fn the_driver_connects_subscribes_and_receives_its_own_qos1_publish() {
 #[wasm_bindgen_test]
 async fn a_qos1_flood_from_another_client_arrives_whole_on_the_acks_the_driver_sends() {
     const COUNT: usize = 300;
-    let (subscriber, received) = recording_driver();
-    subscriber.execute(connect(broker(), "browser-test-acks-sub"));
-    subscriber.execute(Command::Subscribe {
-        filter: "browser-test/acks/#".into(),
-        qos: QoS::AtLeastOnce,
-    });
-    let subscribed = wait_until(5000, || {
-        received.borrow().iter().any(
-            |e| matches!(e, Event::Subscribed { filter, .. } if filter == "browser-test/acks/#"),
-        )
-    })
-    .await;
-    assert!(subscribed, "no SUBACK: {:?}", received.borrow());
+    let (subscriber, received) =
+        subscribed_driver("browser-test-acks-sub", "browser-test/acks/#").await;
     let (publisher, _) = recording_driver();
     publisher.execute(connect(broker(), "browser-test-acks-pub"));
     for i in 0..COUNT {

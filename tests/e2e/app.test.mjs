@@ -45,14 +45,20 @@ async function appSubscribed(linkParams) {
   return page;
 }
 
-test('subscribe in the form, receive a message, and the subscription counts it', async () => {
+/** The app connected, subscribed at QoS 1 to `filter` through the form, the SUBACK shown. */
+async function subscribedInForm(filter) {
   const page = await openApp(browser, pageUrl());
   await waitForStatus(page, 'connected');
-  await byTestId(page, 'subscribe-topic').fill('e2e/sub/#');
+  await byTestId(page, 'subscribe-topic').fill(filter);
   await byTestId(page, 'subscribe-qos').selectOption('1');
   await byTestId(page, 'subscribe-button').click();
-  const sub = page.locator('[data-testid="subscription"][data-filter="e2e/sub/#"]');
+  const sub = page.locator(`[data-testid="subscription"][data-filter="${filter}"]`);
   await waitFor(async () => (await attr(sub, 'data-state')) === 'active', 5000, 'SUBACK');
+  return { page, sub };
+}
+
+test('subscribe in the form, receive a message, and the subscription counts it', async () => {
+  const { page, sub } = await subscribedInForm('e2e/sub/#');
   const outside = await outsideClient();
   await outside.publishAsync('e2e/sub/a', 'hello from outside', { qos: 1 });
   const message = page.locator('[data-testid="message"][data-topic="e2e/sub/a"]');
@@ -69,13 +75,7 @@ test('subscribe in the form, receive a message, and the subscription counts it',
 test('a QoS 1 flood of 2,000 messages arrives whole, the last on top: the broker got every PUBACK', async () => {
   // mosquitto sends a QoS 1 subscriber at most 20 messages ahead of its acks, so all 2,000
   // arrive only if the page acks them as they come, with nothing else of its own to send.
-  const page = await openApp(browser, pageUrl());
-  await waitForStatus(page, 'connected');
-  await byTestId(page, 'subscribe-topic').fill('e2e/q1flood/#');
-  await byTestId(page, 'subscribe-qos').selectOption('1');
-  await byTestId(page, 'subscribe-button').click();
-  const sub = page.locator('[data-testid="subscription"][data-filter="e2e/q1flood/#"]');
-  await waitFor(async () => (await attr(sub, 'data-state')) === 'active', 5000, 'SUBACK');
+  const { page, sub } = await subscribedInForm('e2e/q1flood/#');
   const outside = await outsideClient();
   // In steps of 50 at a time: the broker queues at most 1,000 messages for a subscriber and
   // drops the rest, which would be the broker's loss, not the page's.
