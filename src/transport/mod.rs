@@ -60,7 +60,7 @@ struct Inner {
 }
 
 /// When [`Driver::pump`] sends what the session said.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Sending {
     /// At once: the answer to a command, a timer or an open socket.
     Now,
