@@ -156,20 +156,21 @@ impl MessageLog {
     /// Puts whole payloads in place of their previews; `missing` ones are lost.
     pub fn fill_held(&mut self, found: Vec<FetchedPayload>, missing: &[u64]) {
         let keys: Vec<u64> = found.iter().map(|f| f.key).collect();
+        let (found_at, missing) = (KeyIndex::new(&keys), KeyIndex::new(missing));
         let mut payloads: Vec<Option<Vec<u8>>> =
             found.into_iter().map(|f| Some(f.payload)).collect();
         for entry in self.entries.iter_mut() {
             let Some(held) = entry.held.as_mut() else {
                 continue;
             };
-            let whole = find_key(&keys, held.key).and_then(|at| payloads[at].take());
+            let whole = found_at.find(held.key).and_then(|at| payloads[at].take());
             match whole {
                 Some(whole) if whole.len() == held.size => {
                     self.bytes = self.bytes - entry.payload.len() + whole.len();
                     entry.payload = whole;
                     entry.held = None;
                 }
-                _ if find_key(missing, held.key).is_some() => held.lost = true,
+                _ if missing.find(held.key).is_some() => held.lost = true,
                 _ => {}
             }
         }
@@ -178,10 +179,11 @@ impl MessageLog {
 
     /// Whether any of `keys` is still a payload the log can fetch.
     pub fn any_fetchable(&self, keys: &[u64]) -> bool {
+        let keys = KeyIndex::new(keys);
         self.entries
             .iter()
             .filter_map(LoggedMessage::fetchable)
-            .any(|key| find_key(keys, key).is_some())
+            .any(|key| keys.find(key).is_some())
     }
 
     /// Keys of the payloads the log has previews of and can fetch, oldest first.
@@ -295,13 +297,29 @@ impl MessageLog {
     }
 }
 
-/// Where `key` is in `keys`: by halves when they are ascending (the session's side answers
-/// in the order it was asked, which is the log's), else one by one.
-fn find_key(keys: &[u64], key: u64) -> Option<usize> {
-    if keys.is_sorted() {
-        keys.binary_search(&key).ok()
-    } else {
-        keys.iter().position(|&k| k == key)
+/// Finds keys in a list of them: by halves when they are ascending (the session's side
+/// answers in the order it was asked, which is the log's), else one by one. Whether they
+/// are is checked once, not per lookup (an export looks up every held message).
+struct KeyIndex<'a> {
+    keys: &'a [u64],
+    ascending: bool,
+}
+
+impl<'a> KeyIndex<'a> {
+    fn new(keys: &'a [u64]) -> Self {
+        KeyIndex {
+            keys,
+            ascending: keys.is_sorted(),
+        }
+    }
+
+    /// Where `key` is in the list.
+    fn find(&self, key: u64) -> Option<usize> {
+        if self.ascending {
+            self.keys.binary_search(&key).ok()
+        } else {
+            self.keys.iter().position(|&k| k == key)
+        }
     }
 }
 

@@ -376,14 +376,14 @@ fn set_reading(
     reading.value = value;
 }
 
-/// What a message says about a device (`devices/…`, `sensors/…`, a Meshtastic JSON uplink)
-/// and, for a Meshtastic JSON text, the packet the mesh chat shows: read once, for both.
 /// Whether [`read_message`] looks at messages on `topic` (their payloads must reach it
 /// whole).
 pub(crate) fn reads_topic(topic: &str) -> bool {
     matches!(topic.split('/').next(), Some("devices" | "sensors" | "msh"))
 }
 
+/// What a message says about a device (`devices/…`, `sensors/…`, a Meshtastic JSON uplink)
+/// and, for a Meshtastic JSON text, the packet the mesh chat shows: read once, for both.
 pub(crate) fn read_message(
     topic: &str,
     payload: &[u8],
