@@ -233,6 +233,19 @@ async function heapAfterGc(client) {
   return (await metrics(client.cdp)).JSHeapUsedSize;
 }
 
+/**
+ * The app's wasm linear memory on the page and in the session worker, in bytes: where its
+ * data lives (the message log, topic tree, devices), which the JS heap above does not show.
+ * A wasm memory never shrinks, so this is the high-water mark. The glue's `init` returns the
+ * running instance's exports when called again.
+ */
+async function wasmMemory(page) {
+  const size = (target) => target.evaluate(async () => (await mqttWebGlue.init()).memory.buffer.byteLength).catch(() => NaN);
+  const [worker] = page.workers();
+  return { page: await size(page), worker: worker ? await size(worker) : NaN };
+}
+const mib = (bytes) => `${fmt(bytes / 1048576, 1)} MiB`;
+
 const fmt = (n, d = 0) => (n === null || n === undefined || Number.isNaN(n) ? '—' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 
 /**
@@ -352,6 +365,7 @@ async function scaleCase(browser, site, broker) {
       row.devices = `${await page.locator('[data-testid="device-count"]').textContent().catch(() => '?')} / ${await page.locator('[data-testid="device"]').count()}`;
       await page.screenshot({ path: join(ROOT, 'target', 'bench-scale.png') });
     }
+    if (kind === 'a') row.wasm = await wasmMemory(page);
     row.rss = browserRss() - rssBefore;
     rows.push(row);
     console.error(`  scale (${kind}): received ${received}/${total}, DOM nodes ${row.nodesMessages}/${row.nodesTopics ?? '—'}`);
@@ -384,6 +398,7 @@ async function main() {
             // Heap after repeated floods: the history is bounded, so it should stay flat.
             r.heaps = [await heapAfterGc(client)];
             for (let i = 0; i < 2; i++) { await measure(client, broker, f); r.heaps.push(await heapAfterGc(client)); }
+            r.wasm = await wasmMemory(client.page);
           }
           if (client.page.errors.length) r.errors = client.page.errors.slice(0, 3);
           (runs[kind] ??= []).push(r);
@@ -448,7 +463,7 @@ async function main() {
       const ratio = (p, q) => (r[p]?.rate && r[q]?.rate ? (r[p].rate / r[q].rate) : null);
       out(`ingest ratios: (a)/(e) ${fmt(ratio('a', 'e'), 2)}  (a)/(f) ${fmt(ratio('a', 'f'), 2)}  (a)/(c) ${fmt(ratio('a', 'c'), 2)}  (b)/(d) ${fmt(ratio('b', 'd'), 2)}  (b)/(c) ${fmt(ratio('b', 'c'), 2)}`);
       out(`main thread: (a) task/1k ÷ (e) task/1k = ${fmt(r.a.taskPer1k / r.e.taskPer1k, 1)}× (CPU/1k: ${fmt(r.a.cpuPer1k / r.e.cpuPer1k, 1)}×); (a) frame gap − (e) frame gap = ${fmt(r.a.maxGap - r.e.maxGap, 1)} ms`);
-      if (r.a.heaps) out(`(a) main-thread JS heap after GC, after floods 1, 2, 3: ${r.a.heaps.map((h) => fmt(h / 1024) + ' KiB').join(', ')}`);
+      if (r.a.heaps) out(`(a) main-thread JS heap after GC, after floods 1, 2, 3: ${r.a.heaps.map((h) => fmt(h / 1024) + ' KiB').join(', ')}; wasm memory after flood 3: page ${mib(r.a.wasm.page)}, session worker ${mib(r.a.wasm.worker)}`);
       goal(`${f.name}: ingest (a) ≥ 0.95 × (e)`, ratio('a', 'e') >= 0.95, `${fmt(ratio('a', 'e'), 2)}`);
       goal(`${f.name}: frame gap (a) ≤ (e) + 16.7 ms`, r.a.maxGap <= r.e.maxGap + 16.7, `${fmt(r.a.maxGap)} vs ${fmt(r.e.maxGap)} ms`);
       goal(`${f.name}: task/1k (a) ≤ 3 × (e)`, r.a.taskPer1k <= 3 * r.e.taskPer1k, `${fmt(r.a.taskPer1k, 1)} vs ${fmt(r.e.taskPer1k, 1)} ms (${fmt(r.a.taskPer1k / r.e.taskPer1k, 1)}×)`);
@@ -457,11 +472,13 @@ async function main() {
       const scale = scaleResult;
       out();
       out(`## scale: ${scale.topics.toLocaleString('en-US')} messages on distinct topics + ${scale.nodes.toLocaleString('en-US')} Meshtastic nodes`);
-      out('| client | received | DOM nodes, messages tab | DOM nodes, topic tree tab | devices listed / in the DOM | main JS heap after GC | browser RSS growth |');
-      out('|---|---|---|---|---|---|---|');
+      out('| client | received | DOM nodes, messages tab | DOM nodes, topic tree tab | devices listed / in the DOM | main JS heap after GC | wasm memory, page / session worker | browser RSS growth |');
+      out('|---|---|---|---|---|---|---|---|');
       for (const x of scale.rows) {
-        out(`| (${x.kind}) | ${x.received}/${scale.total} | ${fmt(x.nodesMessages)} | ${fmt(x.nodesTopics)} | ${x.devices ?? '—'} | ${fmt(x.heap / 1048576, 1)} MiB | ${fmt(x.rss / 1048576)} MiB |`);
+        const wasm = x.wasm ? `${mib(x.wasm.page)} / ${mib(x.wasm.worker)}` : '—';
+        out(`| (${x.kind}) | ${x.received}/${scale.total} | ${fmt(x.nodesMessages)} | ${fmt(x.nodesTopics)} | ${x.devices ?? '—'} | ${mib(x.heap)} | ${wasm} | ${fmt(x.rss / 1048576)} MiB |`);
       }
+      out('(browser RSS growth is every Chromium process together, the browser\'s own caches included; the app\'s data is its wasm memory and JS heap)');
       const a = scale.rows.find((x) => x.kind === 'a');
       goal('scale: DOM nodes (a) ≤ 5,000 on either tab', Math.max(a.nodesMessages, a.nodesTopics) <= 5000, `${fmt(a.nodesMessages)} / ${fmt(a.nodesTopics)}`);
       if (a.scrollMessages) {
