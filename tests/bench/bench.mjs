@@ -244,9 +244,8 @@ async function wasmMemory(page) {
   const [worker] = page.workers();
   return { page: await size(page), worker: worker ? await size(worker) : NaN };
 }
-const mib = (bytes) => `${fmt(bytes / 1048576, 1)} MiB`;
-
 const fmt = (n, d = 0) => (n === null || n === undefined || Number.isNaN(n) ? '—' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+const mib = (bytes) => `${fmt(bytes / 1048576, 1)} MiB`;
 
 /**
  * Resident memory of the browser and all its child processes (Linux /proc), in bytes: the
