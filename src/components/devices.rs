@@ -58,7 +58,11 @@ pub fn DevicesPanel() -> impl IntoView {
         })
     });
     let rows = move || window.with(|(_, _, rows)| rows.clone());
-    let windowed = Signal::derive(move || window.with(|(w, _, _)| w.is_windowed()));
+    // Memoised: every row reads it, and the window changes with each scroll step and each
+    // device update while this flips only at 100 devices; a plain derived signal would re-run
+    // every row's "show all" check on every change of the window.
+    let windowed: Signal<bool> =
+        Memo::new(move |_| window.with(|(w, _, _)| w.is_windowed())).into();
     let padding = move |after: bool| {
         let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
         format!("height: {}px", if after { rest } else { before })

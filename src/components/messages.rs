@@ -65,7 +65,11 @@ pub fn MessagesPanel() -> impl IntoView {
             (window.unwrap_or_else(|| scroll.window(0)), seqs, matching)
         })
     });
-    let windowed = Signal::derive(move || window.with(|(w, _, _)| w.is_windowed()));
+    // Memoised: every row reads it, and the window changes with each scroll step and each
+    // new message while this flips only at 100 rows; a plain derived signal would re-run
+    // every row's payload rendering (or liveness) on every change of the window.
+    let windowed: Signal<bool> =
+        Memo::new(move |_| window.with(|(w, _, _)| w.is_windowed())).into();
     let shown = move || window.with(|(_, seqs, _)| seqs.clone());
     let padding = move |after: bool| {
         let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
