@@ -607,9 +607,10 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
         rows(),
         text_at(&root, ".hint").unwrap_or_default()
     );
-    // Once all 400 are in (the list follows at most every 250 ms): a row shows two lines,
-    // the three-line payload offers "show all", which opens it in full; a one-line payload
-    // does not.
+    // Once all 400 are in and their burst is over (the list follows at most every 250 ms;
+    // while a burst lasts it holds only the newest rows, so there is no end to scroll to): a
+    // row shows two lines, the three-line payload offers "show all", which opens it in full;
+    // a one-line payload does not.
     let show_all = |row: u32| {
         root.query_selector_all("[data-testid=\"message\"]")
             .unwrap()
@@ -618,10 +619,15 @@ async fn a_long_message_list_keeps_only_the_rows_in_view_in_the_page() {
             .and_then(|r| r.query_selector(".show-all").unwrap())
     };
     let all_in = wait_until(5000, || {
-        text_at(&root, ".hint").is_some_and(|h| h.starts_with("400 kept of 400 received"))
+        text_at(&root, ".hint")
+            .is_some_and(|h| h.starts_with("400 kept of 400 received") && !h.contains("flood"))
     })
     .await;
-    assert!(all_in, "not all 400 kept: {:?}", text_at(&root, ".hint"));
+    assert!(
+        all_in,
+        "not all 400 kept, or still a flood: {:?}",
+        text_at(&root, ".hint")
+    );
     let newest = show_all(0).expect("no \"show all\" on the three-line payload's row");
     assert_eq!(newest.text_content().as_deref(), Some("show all"));
     assert!(show_all(1).is_none(), "\"show all\" on a one-line payload");
@@ -877,6 +883,42 @@ async fn a_held_rest_shows_on_the_next_frames_even_while_a_flood_holds_the_list_
         "two frames after the rest came the detail showed {:?}",
         text_at(&root, &format!("{detail} [data-testid=\"payload-rest\"]"))
     );
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_long_list_keeps_its_fixed_rows_while_a_flood_shows_only_its_newest() {
+    let (root, store, _now) = messages_panel_alone();
+    let rows = |root: &web_sys::HtmlElement, selector: &str| {
+        let found = root.query_selector_all(selector).unwrap();
+        (0..found.length())
+            .filter_map(|i| found.item(i))
+            .filter_map(|n| n.text_content())
+            .collect::<Vec<_>>()
+    };
+    // Over 100 messages: a long list, its rows of a fixed height.
+    store.absorb((0..120).map(flood_message).collect());
+    assert!(
+        wait_until(3000, || !rows(&root, "ol.messages.windowed > li.message")
+            .is_empty())
+        .await,
+        "{:?}",
+        text_at(&root, ".hint")
+    );
+    // A burst: the list shows its newest ten, still as fixed rows (they do not change shape
+    // when a flood starts, nor lay out whole previews while it lasts).
+    store.absorb((120..800).map(flood_message).collect());
+    assert!(
+        wait_until(3000, || text_at(&root, ".hint")
+            .is_some_and(|t| t.contains("showing the newest 10")))
+        .await,
+        "{:?}",
+        text_at(&root, ".hint")
+    );
+    let shown = rows(&root, "ol.messages.windowed > li.message .msg-payload");
+    let newest: Vec<String> = (790..800).rev().map(|n| n.to_string()).collect();
+    assert_eq!(shown, newest);
+    assert!(rows(&root, "ol.messages:not(.windowed)").is_empty());
     root.remove();
 }
 

@@ -65,11 +65,16 @@ pub fn MessagesPanel() -> impl IntoView {
             (window.unwrap_or_else(|| scroll.window(0)), seqs, matching)
         })
     });
+    // A long list's rows have a fixed height, and so do the newest rows a flood shows of it:
+    // rows keep their shape when a flood starts or stops, and a flood's render lays out two
+    // payload lines a row, not whole previews.
     // Memoised: every row reads it, and the window changes with each scroll step and each
     // new message while this flips only at 100 rows; a plain derived signal would re-run
-    // every row's payload rendering (or liveness) on every change of the window.
-    let windowed: Signal<bool> =
-        Memo::new(move |_| window.with(|(w, _, _)| w.is_windowed())).into();
+    // every row's payload rendering on every change of the window.
+    let windowed: Signal<bool> = Memo::new(move |_| {
+        window.with(|(_, _, matching)| *matching > crate::state::display::RENDER_ALL_UP_TO)
+    })
+    .into();
     let shown = move || window.with(|(_, seqs, _)| seqs.clone());
     let padding = move |after: bool| {
         let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
