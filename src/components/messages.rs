@@ -72,7 +72,7 @@ pub fn MessagesPanel() -> impl IntoView {
     // new message while this flips only at 100 rows; a plain derived signal would re-run
     // every row's payload rendering on every change of the window.
     let windowed: Signal<bool> = Memo::new(move |_| {
-        window.with(|(_, _, matching)| *matching > crate::state::display::RENDER_ALL_UP_TO)
+        window.with(|(_, _, matching)| crate::state::display::RowWindow::is_long(*matching))
     })
     .into();
     let shown = move || window.with(|(_, seqs, _)| seqs.clone());

@@ -25,7 +25,7 @@ pub struct RowWindow {
 impl RowWindow {
     pub fn of(scroll_top: f64, viewport_px: f64, row_px: f64, total: usize) -> RowWindow {
         const OVERSCAN: usize = 8;
-        if total <= RENDER_ALL_UP_TO || row_px <= 0.0 {
+        if !RowWindow::is_long(total) || row_px <= 0.0 {
             return RowWindow {
                 start: 0,
                 end: total,
@@ -42,7 +42,13 @@ impl RowWindow {
 
     /// Whether the list is windowed (rows then have a fixed height).
     pub fn is_windowed(&self) -> bool {
-        self.total > RENDER_ALL_UP_TO
+        RowWindow::is_long(self.total)
+    }
+
+    /// Whether a list of `total` rows is long enough to be windowed (a list that shows only
+    /// some of them, as in a flood, keeps the form of the whole).
+    pub fn is_long(total: usize) -> bool {
+        total > RENDER_ALL_UP_TO
     }
 
     /// Heights of the space before and after the rendered rows.
