@@ -29,17 +29,28 @@ const glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8')
   .replace(/<\/script/gi, '<\\/script');
 if (/^export /m.test(glue)) throw new Error('inline-glue: an export the script does not know how to inline is left');
 if (!/^function serve_in_page\(/m.test(glue)) throw new Error('inline-glue: the glue has no serve_in_page');
+// It says when it has run: the loader, which runs before it (below), then hands its text to
+// the session worker.
 const glueScript = `globalThis.mqttWebGlue = (() => {
 ${glue}
 return { init: __wbg_init, serve_in_page };
-})();`;
+})();
+globalThis.mqttWebGlueLoaded?.();`;
 const buildDefault = process.env.MQTT_WEB_DEFAULT_BROKER ?? '';
 // The page fetches and compiles the app's one wasm module; the session worker, started
-// from a Blob of its boot script and the glue, instantiates that same compiled module
-// (posted to it), where it runs as the session. A Blob, because from mosquitto's http_dir
-// a worker script by URL is refused for its empty Content-Type.
+// from a Blob of its boot script, imports the glue (another Blob) and instantiates that
+// same compiled module (both posted to it), where it runs as the session. A Blob, because
+// from mosquitto's http_dir a worker script by URL is refused for its empty Content-Type.
+// The loader runs before the glue is even parsed, and the boot script is a few lines: the
+// worker, and the socket it opens to the broker, start as early as the page can start them.
+// (mosquitto 2.0 completes a WebSocket handshake over one or two turns of a ~100 ms loop, so
+// every ms the socket opens sooner is, on average, a ms sooner connected.)
 const workerStart = `
 {
+  // The glue's text, once the glue script (after this one) has run.
+  let glueLoaded;
+  const glueText = new Promise((resolve) => { glueLoaded = resolve; });
+  globalThis.mqttWebGlueLoaded = () => glueLoaded(document.getElementById('mqtt-web-glue').textContent);
   // Keep what the session says until the app takes over (it may say "ready" before the
   // app has mounted, and a message with no listener is lost).
   globalThis.mqttWebWorkerEarly = [];
@@ -47,19 +58,9 @@ const workerStart = `
   // script below).
   let booted;
   globalThis.mqttWebSessionBooted = new Promise((resolve) => { booted = resolve; });
-  // The worker's start-up, which leads to the broker's socket, goes first: compiling the
-  // module takes both cores of a small machine for a while, and the worker started about
-  // 25 ms later when they ran together. So the module is fetched at once and compiled once
-  // the worker has booted (or 100 ms at most).
-  const bootedOrLate = Promise.race([globalThis.mqttWebSessionBooted, new Promise((r) => setTimeout(r, 100))]);
-  // Compiled once, streaming where the server says it is wasm (http_dir says nothing).
-  globalThis.mqttWebAppModule = fetch(new URL('.${wasmPath}', document.baseURI)).then((response) => {
-    if (!response.ok) throw new Error('the app could not be loaded: HTTP ' + response.status + ' for ' + response.url);
-    return (response.headers.get('content-type') ?? '').startsWith('application/wasm')
-      ? bootedOrLate.then(() => WebAssembly.compileStreaming(response))
-      : Promise.all([response.arrayBuffer(), bootedOrLate]).then(([bytes]) => WebAssembly.compile(bytes));
-  });
-  globalThis.mqttWebAppModule.catch(() => {});
+  // The compiled module, once the fetch at the end of this script has it.
+  let moduleFetched;
+  const appModule = new Promise((resolve) => { moduleFetched = resolve; });
   // Settles once the app's own instance runs (the module script below).
   let appStarted;
   const appReady = new Promise((resolve) => { appStarted = resolve; });
@@ -117,7 +118,10 @@ const workerStart = `
       // ready; they are kept here until the session takes them.
       const boot = \`self.mqttWebCommandsEarly = [];
       self.onmessage = (event) => {
-        if (event.data && event.data.mqttWebModule) {
+        if (event.data && event.data.mqttWebGlue) {
+          // Throws (an error event on the page's side: the session starts there) if refused.
+          importScripts(event.data.mqttWebGlue);
+        } else if (event.data && event.data.mqttWebModule) {
           mqttWebGlue.init({ module_or_path: event.data.mqttWebModule })
             .catch((e) => postMessage('the session worker could not start: ' + e));
         } else {
@@ -127,40 +131,62 @@ const workerStart = `
       self.mqttWebPreconnect = (\${openEarly.toString()})(\${JSON.stringify(preconnect)});
       setTimeout(() => postMessage('mqtt-web:booted'), 0);
       \`;
-      const glueText = document.getElementById('mqtt-web-glue').textContent;
-      const worker = new Worker(URL.createObjectURL(new Blob([boot, glueText], { type: 'text/javascript' })));
+      const worker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
       worker.onmessage = keepEarly;
       // Failed before the app took over (it replaces these handlers): start on this thread.
       worker.onerror = () => { booted(); if (globalThis.mqttWebWorker === worker) onThisThread(); };
       globalThis.mqttWebWorker = worker;
       globalThis.mqttWebSessionThread = 'worker';
-      globalThis.mqttWebAppModule.then((module) => worker.postMessage({ mqttWebModule: module }), () => {});
+      // The glue as soon as it is parsed (the worker compiles it while the page compiles the
+      // module), then the module: messages arrive in the order they were posted.
+      const glueSent = glueText.then((text) =>
+        worker.postMessage({ mqttWebGlue: URL.createObjectURL(new Blob([text], { type: 'text/javascript' })) }));
+      Promise.all([appModule, glueSent])
+        .then(([module]) => worker.postMessage({ mqttWebModule: module }), () => {});
     } catch (e) {
       console.warn('no session worker; the session runs on the page', e);
       onThisThread();
     }
   }
+  // The worker's start-up, which leads to the broker's socket, goes first: compiling the
+  // module takes both cores of a small machine for a while, and the worker started about
+  // 25 ms later when they ran together. So the module is fetched after the worker is
+  // started (the fetch call itself takes a few ms) and compiled once the worker has booted
+  // (or 100 ms at most).
+  const bootedOrLate = Promise.race([globalThis.mqttWebSessionBooted, new Promise((r) => setTimeout(r, 100))]);
+  // Compiled once, streaming where the server says it is wasm (http_dir says nothing).
+  globalThis.mqttWebAppModule = fetch(new URL('.${wasmPath}', document.baseURI)).then((response) => {
+    if (!response.ok) throw new Error('the app could not be loaded: HTTP ' + response.status + ' for ' + response.url);
+    return (response.headers.get('content-type') ?? '').startsWith('application/wasm')
+      ? bootedOrLate.then(() => WebAssembly.compileStreaming(response))
+      : Promise.all([response.arrayBuffer(), bootedOrLate]).then(([bytes]) => WebAssembly.compile(bytes));
+  });
+  globalThis.mqttWebAppModule.catch(() => {});
+  moduleFetched(globalThis.mqttWebAppModule);
 }
 `;
-// The glue and the loader are classic scripts, which run as soon as they are parsed (a
+// The loader and the glue are classic scripts, which run as soon as they are parsed (a
 // module script waits for the whole document); the app starts from a module script, once
 // the body exists.
-const inline = `<script id="mqtt-web-glue">
-${glueScript}
-</script>
-<script>
-${workerStart}
-</script>
-<script type="module">
+// Whole-line comments are for this file's readers: the page does not download them.
+const withoutComments = (js) => js.replace(/^[ \t]*\/\/.*\n/gm, '');
 // Chromium holds the page's messages to a new worker until this thread has heard that the
 // worker's boot script ran; a message posted during the app's mount (one long task: the
 // connect) would wait for the mount and the first paint. So the app starts once the worker
 // has booted (or after 150 ms at most).
+const appStart = `
 await Promise.race([globalThis.mqttWebSessionBooted, new Promise((r) => setTimeout(r, 150))]);
 const trunkAppWasm = await mqttWebGlue.init({ module_or_path: await globalThis.mqttWebAppModule });
 globalThis.mqttWebAppStarted();
 dispatchEvent(new CustomEvent("TrunkApplicationStarted", {detail: {wasm: trunkAppWasm}}));
-</script>`;
+`;
+const inline = `<script>
+${withoutComments(workerStart)}
+</script>
+<script id="mqtt-web-glue">
+${glueScript}
+</script>
+<script type="module">${appStart}</script>`;
 html = html.replace(loader[0], () => inline);
 
 // The stylesheet, inline for the same reason.
