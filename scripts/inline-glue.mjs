@@ -189,11 +189,27 @@ ${glueScript}
 <script type="module">${appStart}</script>`;
 html = html.replace(loader[0], () => inline);
 
-// The stylesheet, inline for the same reason.
+// The stylesheet, inline for the same reason, without its comments and layout (about 1 KB
+// less to download after gzip). Quoted strings are kept as they are.
+function minifyCss(css) {
+  const strings = [];
+  // Comments and strings in one pass, so that a quote in a comment or "/*" in a string is
+  // not taken for what it is not.
+  const bare = css.replace(/\/\*[\s\S]*?\*\/|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'/g, (found) => {
+    if (found.startsWith('/*')) return '';
+    strings.push(found);
+    return `\u0000${strings.length - 1}\u0000`;
+  });
+  return bare
+    .replace(/\s+/g, ' ')
+    .replace(/ ?([{};]) ?/g, '$1')
+    .trim()
+    .replace(/\u0000(\d+)\u0000/g, (_, i) => strings[Number(i)]);
+}
 const inlined = [gluePath];
 html = html.replace(/<link rel="stylesheet" href="([^"]+)"[^>]*\/?>/, (_, href) => {
   inlined.push(href);
-  const css = readFileSync(join(dir, href.replace(/^\//, '')), 'utf8');
+  const css = minifyCss(readFileSync(join(dir, href.replace(/^\//, '')), 'utf8'));
   return `<style>\n${css.replace(/<\/style/gi, '<\\/style')}\n</style>`;
 });
 // Preload hints point at files the page no longer loads by URL (the glue) or would type-check.
