@@ -28,6 +28,7 @@ const glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8')
   .replace(/import\.meta\.url/g, 'location.href')
   .replace(/<\/script/gi, '<\\/script');
 if (/^export /m.test(glue)) throw new Error('inline-glue: an export the script does not know how to inline is left');
+if (!/^function serve_in_page\(/m.test(glue)) throw new Error('inline-glue: the glue has no serve_in_page');
 // Without its whole-line comments and indentation: about 1.2 KB less to download after gzip.
 // Only where no string runs over a line end (a template literal or a line continuation),
 // the one place where such a line is not code; else the glue is shipped as it is.
@@ -42,7 +43,6 @@ function compactGlue(js) {
     .replace(/^[ \t]*\/\/.*\n/gm, '')
     .replace(/^[ \t]+/gm, '');
 }
-if (!/^function serve_in_page\(/m.test(glue)) throw new Error('inline-glue: the glue has no serve_in_page');
 // It says when it has run: the loader, which runs before it (below), then hands its text to
 // the session worker.
 const glueScript = `globalThis.mqttWebGlue = (() => {
