@@ -133,9 +133,10 @@ const workerStart = `
       const boot = \`self.mqttWebCommandsEarly = [];
       self.onmessage = (event) => {
         if (event.data && event.data.mqttWebGlue) {
-          // Throws (an error event on the page's side: the session starts there) if refused.
+          // Throws if refused (a Content-Security-Policy that allows blob: workers but not
+          // blob: scripts): an error event on the page's side, where the session then starts.
           importScripts(event.data.mqttWebGlue);
-        } else if (event.data && event.data.mqttWebModule) {
+        } else if (event.data && event.data.mqttWebModule && self.mqttWebGlue) {
           mqttWebGlue.init({ module_or_path: event.data.mqttWebModule })
             .catch((e) => postMessage('the session worker could not start: ' + e));
         } else {
@@ -148,7 +149,16 @@ const workerStart = `
       const worker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
       worker.onmessage = keepEarly;
       // Failed before the app took over (it replaces these handlers): start on this thread.
-      worker.onerror = () => { booted(); if (globalThis.mqttWebWorker === worker) onThisThread(); };
+      // The failure is handled, not an uncaught error of the page, and the worker (with the
+      // socket it may hold) goes.
+      worker.onerror = (event) => {
+        booted();
+        if (globalThis.mqttWebWorker === worker) {
+          event.preventDefault();
+          worker.terminate();
+          onThisThread();
+        }
+      };
       globalThis.mqttWebWorker = worker;
       globalThis.mqttWebSessionThread = 'worker';
       // The glue as soon as it is parsed (the worker compiles it while the page compiles the

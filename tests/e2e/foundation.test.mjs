@@ -93,6 +93,30 @@ test('a page whose policy forbids workers runs the session on its own thread and
   } finally { await cleanup(); await broker.stop(); }
 });
 
+test('a page whose policy allows blob: workers but not blob: scripts runs the session on its own thread and connects', async () => {
+  // The worker boots from a Blob and imports the glue from another: a policy that lets the
+  // first through (worker-src) but not the second (script-src) stops the worker after it
+  // started, and the page takes the session over without an error of its own.
+  const broker = await new Mosquitto().start();
+  let cleanup = async () => {};
+  try {
+    const policy = "script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; worker-src blob:";
+    const site2 = await serveDist(undefined, { headers: { 'content-security-policy': policy } });
+    cleanup = site2.close;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const url = `${site2.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`;
+    await page.goto(url);
+    await confirmLinkedBroker(page, url);
+    await waitForStatus(page, 'connected');
+    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'page');
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally { await cleanup(); await broker.stop(); }
+});
+
 test('what the app asks before the session worker has started is done once it starts', async () => {
   // The app posts its connect and subscriptions at once; the worker's boot script keeps
   // them until the session, whose compiled module reaches the worker 1.5 s late here, takes
