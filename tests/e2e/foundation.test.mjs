@@ -72,12 +72,15 @@ test('with ?worker=0 the session runs in the page and still connects', async () 
   } finally { await broker.stop(); }
 });
 
-test('a page whose policy forbids workers runs the session on its own thread and connects', async () => {
+/**
+ * Serves the page as a host with this Content-Security-Policy would, and checks that it
+ * connects with the session on the page's own thread, without a page error.
+ */
+async function connectsOnPageThreadUnder(policy) {
   const broker = await new Mosquitto().start();
   let cleanup = async () => {};
   try {
-    // As a host with a strict Content-Security-Policy would serve it.
-    const strict = await serveDist(undefined, { headers: { 'content-security-policy': "worker-src 'none'" } });
+    const strict = await serveDist(undefined, { headers: { 'content-security-policy': policy } });
     cleanup = strict.close;
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -91,30 +94,17 @@ test('a page whose policy forbids workers runs the session on its own thread and
     assert.deepEqual(errors, []);
     await context.close();
   } finally { await cleanup(); await broker.stop(); }
+}
+
+test('a page whose policy forbids workers runs the session on its own thread and connects', async () => {
+  await connectsOnPageThreadUnder("worker-src 'none'");
 });
 
 test('a page whose policy allows blob: workers but not blob: scripts runs the session on its own thread and connects', async () => {
   // The worker boots from a Blob and imports the glue from another: a policy that lets the
   // first through (worker-src) but not the second (script-src) stops the worker after it
   // started, and the page takes the session over without an error of its own.
-  const broker = await new Mosquitto().start();
-  let cleanup = async () => {};
-  try {
-    const policy = "script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; worker-src blob:";
-    const site2 = await serveDist(undefined, { headers: { 'content-security-policy': policy } });
-    cleanup = site2.close;
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    const url = `${site2.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`;
-    await page.goto(url);
-    await confirmLinkedBroker(page, url);
-    await waitForStatus(page, 'connected');
-    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'page');
-    assert.deepEqual(errors, []);
-    await context.close();
-  } finally { await cleanup(); await broker.stop(); }
+  await connectsOnPageThreadUnder("script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; worker-src blob:");
 });
 
 test('what the app asks before the session worker has started is done once it starts', async () => {
