@@ -29,6 +29,8 @@ const glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8')
   .replace(/<\/script/gi, '<\\/script');
 if (/^export /m.test(glue)) throw new Error('inline-glue: an export the script does not know how to inline is left');
 if (!/^function serve_in_page\(/m.test(glue)) throw new Error('inline-glue: the glue has no serve_in_page');
+// A `//` comment on a line of its own, with its line end.
+const WHOLE_LINE_COMMENT = /^[ \t]*\/\/.*\n/gm;
 // Without its whole-line comments and indentation: about 1.2 KB less to download after gzip.
 // Only where no string runs over a line end (a template literal or a line continuation),
 // the one place where such a line is not code; else the glue is shipped as it is.
@@ -40,7 +42,7 @@ function compactGlue(js) {
   }
   return js
     .replace(/^[ \t]*\/\*(?:[^*]|\*(?!\/))*\*\/[ \t]*\n/gm, '')
-    .replace(/^[ \t]*\/\/.*\n/gm, '')
+    .replace(WHOLE_LINE_COMMENT, '')
     .replace(/^[ \t]+/gm, '');
 }
 // It says when it has run: the loader, which runs before it (below), then hands its text to
@@ -193,7 +195,7 @@ const workerStart = `
 // module script waits for the whole document); the app starts from a module script, once
 // the body exists.
 // Whole-line comments are for this file's readers: the page does not download them.
-const withoutComments = (js) => js.replace(/^[ \t]*\/\/.*\n/gm, '');
+const withoutComments = (js) => js.replace(WHOLE_LINE_COMMENT, '');
 // Chromium holds the page's messages to a new worker until this thread has heard that the
 // worker's boot script ran; a message posted during the app's mount (one long task: the
 // connect) would wait for the mount and the first paint. So the app starts once the worker

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Mosquitto, serveDist, launchBrowser, sleep } from '../e2e/lib.mjs';
-import { FRAME_RECORDER, UI_COUNTER, pollQuietly, metrics, savedBroker, measure } from './probes.mjs';
+import { FRAME_RECORDER, UI_COUNTER, metrics, savedBroker, measure, subscribeBench, appLoadToConnected } from './probes.mjs';
 
 const args = process.argv.slice(2);
 const dists = args.filter((a) => !a.startsWith('--')).map((d) => resolve(d));
@@ -34,11 +34,7 @@ async function openApp(browser, site, broker) {
   await page.addInitScript(UI_COUNTER + savedBroker(broker.wsUrl));
   await page.addInitScript(FRAME_RECORDER);
   await page.goto(`${site.url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`);
-  await page.waitForFunction(() => window.bench.connectedAt > 0, null, { timeout: 20000 });
-  await page.locator('[data-testid="subscribe-topic"]').fill('bench/#');
-  await page.locator('[data-testid="subscribe-qos"]').selectOption('1');
-  await page.locator('[data-testid="subscribe-button"]').click();
-  await page.waitForFunction(() => window.bench.ready, null, { timeout: 10000 });
+  await subscribeBench(page);
   const cdp = await context.newCDPSession(page);
   await cdp.send('Performance.enable');
   await metrics(cdp);
@@ -68,12 +64,7 @@ try {
   const loads = dists.map(() => []);
   for (let n = 0; n < LOADS; n++) {
     for (let i = 0; i < 2; i++) {
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      await page.addInitScript(UI_COUNTER + savedBroker(broker.wsUrl));
-      await page.goto(`${sites[i].url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`, { waitUntil: 'commit' });
-      loads[i].push(await pollQuietly(page, 'window.bench && window.bench.connectedAt'));
-      await context.close();
+      loads[i].push(await appLoadToConnected(browser, `${sites[i].url}?broker=${encodeURIComponent(broker.wsUrl)}&connect=1`, broker.wsUrl));
     }
   }
 

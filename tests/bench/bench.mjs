@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { Mosquitto, DIST, ROOT, freePort, launchBrowser, sleep } from '../e2e/lib.mjs';
 import { report as wasmReport } from './wasm-size.mjs';
-import { FRAME_RECORDER, UI_COUNTER, pollQuietly, metrics, savedBroker, measure } from './probes.mjs';
+import { FRAME_RECORDER, UI_COUNTER, pollQuietly, metrics, savedBroker, measure, subscribeBench, appLoadToConnected } from './probes.mjs';
 
 const mqtt = createRequire(join(ROOT, 'tests/e2e/package.json'))('mqtt');
 
@@ -94,11 +94,7 @@ async function openClient(browser, kind, site, broker) {
   }[kind];
   await page.goto(url);
   if (kind === 'a') {
-    await page.waitForFunction(() => window.bench.connectedAt > 0, null, { timeout: 20000 });
-    await page.locator('[data-testid="subscribe-topic"]').fill('bench/#');
-    await page.locator('[data-testid="subscribe-qos"]').selectOption('1');
-    await page.locator('[data-testid="subscribe-button"]').click();
-    await page.waitForFunction(() => window.bench.ready, null, { timeout: 10000 });
+    await subscribeBench(page);
   } else if (kind === 'b') {
     await page.waitForFunction(() => window.mqttWebBench !== undefined, null, { timeout: 20000 });
     await sleep(1000); // connected and subscribed (the counter page has no UI to watch)
@@ -307,19 +303,13 @@ async function main() {
     // for any page whose session runs in a worker). Neither page is touched while it loads.
     const connectTimes = { a: [], e: [] };
     for (let i = 0; i < LOADS; i++) {
-      for (const kind of ['a', 'e']) {
-        const context = await browser.newContext();
-        const page = await context.newPage();
-        const b = encodeURIComponent(broker.wsUrl);
-        if (kind === 'a') {
-          await page.addInitScript(UI_COUNTER + savedBroker(broker.wsUrl));
-          await page.goto(`${site.url}/?broker=${b}&connect=1`, { waitUntil: 'commit' });
-        } else {
-          await page.goto(`${site.url}/bench/worker.html?peer=bare&broker=${b}&sub=bench/%23`, { waitUntil: 'commit' });
-        }
-        connectTimes[kind].push(await pollQuietly(page, 'window.bench && window.bench.connectedAt'));
-        await context.close();
-      }
+      const b = encodeURIComponent(broker.wsUrl);
+      connectTimes.a.push(await appLoadToConnected(browser, `${site.url}/?broker=${b}&connect=1`, broker.wsUrl));
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${site.url}/bench/worker.html?peer=bare&broker=${b}&sub=bench/%23`, { waitUntil: 'commit' });
+      connectTimes.e.push(await pollQuietly(page, 'window.bench && window.bench.connectedAt'));
+      await context.close();
     }
     const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
     const handshakes = await handshakeTimes(broker, LOADS);

@@ -108,3 +108,26 @@ export async function measure(client, broker, f) {
     cpuPer1k: ((after.ThreadTime - before.ThreadTime) * 1000) / (received / 1000 || 1),
   };
 }
+
+/** The app's page, connected: subscribes to bench/# at QoS 1 through its form, until active. */
+export async function subscribeBench(page) {
+  await page.waitForFunction(() => window.bench.connectedAt > 0, null, { timeout: 20000 });
+  await page.locator('[data-testid="subscribe-topic"]').fill('bench/#');
+  await page.locator('[data-testid="subscribe-qos"]').selectOption('1');
+  await page.locator('[data-testid="subscribe-button"]').click();
+  await page.waitForFunction(() => window.bench.ready, null, { timeout: 10000 });
+}
+
+/**
+ * One fresh load of the app at `url` (its saved broker `wsUrl`, so `connect=1` connects at
+ * once), untouched while it loads: ms from navigation start until the status shows `connected`.
+ */
+export async function appLoadToConnected(browser, url, wsUrl) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.addInitScript(UI_COUNTER + savedBroker(wsUrl));
+  await page.goto(url, { waitUntil: 'commit' });
+  const at = await pollQuietly(page, 'window.bench && window.bench.connectedAt');
+  await context.close();
+  return at;
+}
