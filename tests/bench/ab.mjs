@@ -42,7 +42,8 @@ async function openApp(browser, site, broker) {
 }
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-const fmt = (n, d = 1) => (n === undefined || n === null || Number.isNaN(n) ? '—' : n.toFixed(d));
+// A ratio over a zero (no slow frames in A) has no meaning: shown as '—' like a missing figure.
+const fmt = (n, d = 1) => (typeof n !== 'number' || !Number.isFinite(n) ? '—' : n.toFixed(d));
 
 const broker = await new Mosquitto({ extra: 'max_queued_messages 0\nmax_queued_bytes 0' }).start();
 const sites = await Promise.all(dists.map((d) => serveDist(d)));
