@@ -6,6 +6,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 use crate::bridge::Command;
+use crate::components::fields::{check_field, text_area, text_field, InputAttrs};
 use crate::components::message_properties::{MessagePropertyFields, MessagePropertyInputs};
 use crate::components::{download_text, QosSelect};
 use crate::mqtt::{
@@ -393,29 +394,17 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     </div>
                 </div>
             })}
-            <label class="field wide">
-                <span>"Broker URL"</span>
-                <input data-testid="broker-url" type="text" spellcheck="false" autocomplete="url"
-                    placeholder="ws://127.0.0.1:9001/mqtt"
-                    prop:value=move || broker_url.get()
-                    on:input=move |ev| broker_url.set(event_target_value(&ev)) />
-            </label>
+            {text_field("field wide", "Broker URL", "broker-url", broker_url, InputAttrs {
+                autocomplete: Some("url"),
+                ..InputAttrs::CODE.placeholder("ws://127.0.0.1:9001/mqtt")
+            })}
             <details class="failover wide" open=!prefill.failover.is_empty()>
                 <summary>"Failover brokers"</summary>
-                <label class="field wide">
-                    <span>"Tried in order when the broker above fails 3 times in a row (one URL per line)"</span>
-                    <textarea data-testid="failover-urls" rows="2" spellcheck="false"
-                        placeholder="ws://backup.example:9001/mqtt"
-                        prop:value=move || failover.get()
-                        on:input=move |ev| failover.set(event_target_value(&ev))></textarea>
-                </label>
+                {text_area("field wide",
+                    "Tried in order when the broker above fails 3 times in a row (one URL per line)",
+                    "failover-urls", failover, 2, Some("ws://backup.example:9001/mqtt"))}
             </details>
-            <label class="field">
-                <span>"Client ID"</span>
-                <input data-testid="client-id" type="text" spellcheck="false"
-                    prop:value=move || client_id.get()
-                    on:input=move |ev| client_id.set(event_target_value(&ev)) />
-            </label>
+            {text_field("field", "Client ID", "client-id", client_id, InputAttrs::CODE)}
             <label class="field">
                 <span>"MQTT version"</span>
                 <select data-testid="protocol-version"
@@ -427,111 +416,52 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     <option value="5" selected=v5>"5.0"</option>
                 </select>
             </label>
-            <label class="field">
-                <span>"Keepalive (s)"</span>
-                <input data-testid="keepalive" type="number" min="0" max="65535"
-                    prop:value=move || keepalive.get()
-                    on:input=move |ev| keepalive.set(event_target_value(&ev)) />
-            </label>
-            <label class="field">
-                <span>"Username"</span>
-                <input data-testid="username" type="text" autocomplete="username"
-                    prop:value=move || username.get()
-                    on:input=move |ev| username.set(event_target_value(&ev)) />
-            </label>
-            <label class="field">
-                <span>"Password"</span>
-                <input data-testid="password" type="password" autocomplete="current-password"
-                    prop:value=move || password.get()
-                    on:input=move |ev| password.set(event_target_value(&ev)) />
-            </label>
+            {text_field("field", "Keepalive (s)", "keepalive", keepalive,
+                InputAttrs::NUMBER.range(0, Some(65535)))}
+            {text_field("field", "Username", "username", username,
+                InputAttrs { autocomplete: Some("username"), ..InputAttrs::TEXT })}
+            {text_field("field", "Password", "password", password,
+                InputAttrs { kind: "password", autocomplete: Some("current-password"), ..InputAttrs::TEXT })}
             <label class="check">
                 <input data-testid="clean-session" type="checkbox"
                     prop:checked=move || clean_session.get()
                     on:change=move |ev| clean_session.set(event_target_checked(&ev)) />
                 <span>{move || if v5() { "Clean start" } else { "Clean session" }}</span>
             </label>
-            <label class="check">
-                <input data-testid="remember-password" type="checkbox"
-                    prop:checked=move || remember.get()
-                    on:change=move |ev| remember.set(event_target_checked(&ev)) />
-                <span>"Remember password"</span>
-            </label>
+            {check_field("check", "Remember password", "remember-password", remember)}
             <Show when=v5>
                 <details class="v5 wide" open=true>
                     <summary>"MQTT 5 connect properties"</summary>
                     <div class="form">
-                        <label class="field">
-                            <span>"Session expiry (s)"</span>
-                            <input data-testid="session-expiry" type="number" min="0" placeholder="0: ends with the link"
-                                prop:value=move || session_expiry.get()
-                                on:input=move |ev| session_expiry.set(event_target_value(&ev)) />
-                        </label>
-                        <label class="field">
-                            <span>"Receive maximum"</span>
-                            <input data-testid="receive-maximum" type="number" min="1" max="65535" placeholder="65535"
-                                prop:value=move || receive_maximum.get()
-                                on:input=move |ev| receive_maximum.set(event_target_value(&ev)) />
-                        </label>
-                        <label class="field">
-                            <span>"Topic alias maximum"</span>
-                            <input data-testid="topic-alias-maximum" type="number" min="0" max="65535"
-                                prop:value=move || alias_maximum.get()
-                                on:input=move |ev| alias_maximum.set(event_target_value(&ev)) />
-                        </label>
-                        <label class="field">
-                            <span>"Maximum packet size (bytes)"</span>
-                            <input data-testid="maximum-packet-size" type="number" min=MIN_PACKET_SIZE_LIMIT placeholder="no limit"
-                                prop:value=move || maximum_packet_size.get()
-                                on:input=move |ev| maximum_packet_size.set(event_target_value(&ev)) />
-                        </label>
-                        <label class="check">
-                            <input data-testid="request-response-info" type="checkbox"
-                                prop:checked=move || request_response_info.get()
-                                on:change=move |ev| request_response_info.set(event_target_checked(&ev)) />
-                            <span>"Request response information"</span>
-                        </label>
-                        <label class="field wide">
-                            <span>"User properties (name=value per line)"</span>
-                            <textarea data-testid="connect-user-properties" rows="2" spellcheck="false"
-                                prop:value=move || connect_user_properties.get()
-                                on:input=move |ev| connect_user_properties.set(event_target_value(&ev))></textarea>
-                        </label>
+                        {text_field("field", "Session expiry (s)", "session-expiry", session_expiry,
+                            InputAttrs::NUMBER.range(0, None).placeholder("0: ends with the link"))}
+                        {text_field("field", "Receive maximum", "receive-maximum", receive_maximum,
+                            InputAttrs::NUMBER.range(1, Some(65535)).placeholder("65535"))}
+                        {text_field("field", "Topic alias maximum", "topic-alias-maximum", alias_maximum,
+                            InputAttrs::NUMBER.range(0, Some(65535)))}
+                        {text_field("field", "Maximum packet size (bytes)", "maximum-packet-size",
+                            maximum_packet_size,
+                            InputAttrs::NUMBER.range(MIN_PACKET_SIZE_LIMIT, None).placeholder("no limit"))}
+                        {check_field("check", "Request response information", "request-response-info",
+                            request_response_info)}
+                        {text_area("field wide", "User properties (name=value per line)",
+                            "connect-user-properties", connect_user_properties, 2, None)}
                     </div>
                 </details>
             </Show>
             <details class="will wide">
                 <summary>"Last will"</summary>
                 <div class="will-grid">
-                    <label class="field wide">
-                        <span>"Will topic"</span>
-                        <input data-testid="will-topic" type="text" spellcheck="false"
-                            prop:value=move || will_topic.get()
-                            on:input=move |ev| will_topic.set(event_target_value(&ev)) />
-                    </label>
-                    <label class="field wide">
-                        <span>"Will payload"</span>
-                        <input data-testid="will-payload" type="text"
-                            prop:value=move || will_payload.get()
-                            on:input=move |ev| will_payload.set(event_target_value(&ev)) />
-                    </label>
+                    {text_field("field wide", "Will topic", "will-topic", will_topic, InputAttrs::CODE)}
+                    {text_field("field wide", "Will payload", "will-payload", will_payload, InputAttrs::TEXT)}
                     <label class="field">
                         <span>"Will QoS"</span>
                         <QosSelect testid="will-qos" value=will_qos />
                     </label>
-                    <label class="check">
-                        <input data-testid="will-retain" type="checkbox"
-                            prop:checked=move || will_retain.get()
-                            on:change=move |ev| will_retain.set(event_target_checked(&ev)) />
-                        <span>"Retain will"</span>
-                    </label>
+                    {check_field("check", "Retain will", "will-retain", will_retain)}
                     <Show when=v5>
-                        <label class="field">
-                            <span>"Will delay (s)"</span>
-                            <input data-testid="will-delay" type="number" min="0" placeholder="0: at once"
-                                prop:value=move || will_delay.get()
-                                on:input=move |ev| will_delay.set(event_target_value(&ev)) />
-                        </label>
+                        {text_field("field", "Will delay (s)", "will-delay", will_delay,
+                            InputAttrs::NUMBER.range(0, None).placeholder("0: at once"))}
                         <MessagePropertyInputs fields=will_properties prefix="will" />
                     </Show>
                 </div>
@@ -549,12 +479,8 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                     let json = current_profile().to_export_json(include_password.get_untracked());
                     download_text("mqtt-web-profile.json", "application/json", &json)
                 }>"Export profile"</button>
-                <label class="check small">
-                    <input data-testid="export-include-password" type="checkbox"
-                        prop:checked=move || include_password.get()
-                        on:change=move |ev| include_password.set(event_target_checked(&ev)) />
-                    <span>"include password and channel keys"</span>
-                </label>
+                {check_field("check small", "include password and channel keys",
+                    "export-include-password", include_password)}
                 <label class="button small">
                     "Import profile"
                     <input type="file" accept="application/json,.json" class="visually-hidden"

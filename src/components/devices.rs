@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::fields::{text_field, InputAttrs};
+
 use crate::components::{use_now, ScrollBox};
 use crate::mesh::format_node_id;
 use crate::state::devices::{Device, DeviceFind, DeviceKind, Liveness, ReadingValue};
@@ -78,17 +80,14 @@ pub fn DevicesPanel() -> impl IntoView {
     let empty = move || devices.with(|devices| devices.is_empty());
     view! {
         <div class="toolbar">
-            <label class="field narrow">
-                <span>"Stale after (min)"</span>
-                <input type="number" min="0" step="any" placeholder="auto"
-                    prop:value=move || stale_minutes.get() on:input=move |ev| stale_minutes.set(event_target_value(&ev)) />
-            </label>
-            <label class="field grow">
-                <span>"Find"</span>
-                <input data-testid="device-filter" type="search" spellcheck="false" placeholder="id, name or hardware"
-                    title="Finds ids, names and hardware that contain the text; =id finds that device alone"
-                    prop:value=move || filter.get() on:input=move |ev| filter.set(event_target_value(&ev)) />
-            </label>
+            {text_field("field narrow", "Stale after (min)", "", stale_minutes, InputAttrs {
+                step: Some("any"),
+                ..InputAttrs::NUMBER.range(0, None).placeholder("auto")
+            })}
+            {text_field("field grow", "Find", "device-filter", filter, InputAttrs {
+                title: Some("Finds ids, names and hardware that contain the text; =id finds that device alone"),
+                ..InputAttrs::SEARCH.placeholder("id, name or hardware")
+            })}
             <span data-testid="device-count" class="device-count" aria-live="polite">{count}</span>
         </div>
         <Show when=empty>

@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::fields::{text_field, InputAttrs};
+
 use crate::bridge::Command;
 use crate::components::{use_now, OutcomeLine};
 use crate::mesh::{
@@ -266,26 +268,13 @@ pub fn MeshSettingsPanel() -> impl IntoView {
     };
     view! {
         <form class="form" on:submit=move |ev| { ev.prevent_default(); apply(); }>
-            <label class="field">
-                <span>"Our node id"</span>
-                <input data-testid="mesh-node-id" type="text" spellcheck="false"
-                    prop:value=move || node_id.get() on:input=move |ev| node_id.set(event_target_value(&ev)) />
-            </label>
-            <label class="field">
-                <span>"Region (topic root)"</span>
-                <input data-testid="mesh-region" type="text" spellcheck="false" placeholder="seen, else US"
-                    prop:value=move || region.get() on:input=move |ev| region.set(event_target_value(&ev)) />
-            </label>
-            <label class="field">
-                <span>"Long name"</span>
-                <input data-testid="mesh-long-name" type="text" maxlength="39"
-                    prop:value=move || long_name.get() on:input=move |ev| long_name.set(event_target_value(&ev)) />
-            </label>
-            <label class="field">
-                <span>"Short name"</span>
-                <input data-testid="mesh-short-name" type="text" maxlength="4"
-                    prop:value=move || short_name.get() on:input=move |ev| short_name.set(event_target_value(&ev)) />
-            </label>
+            {text_field("field", "Our node id", "mesh-node-id", node_id, InputAttrs::CODE)}
+            {text_field("field", "Region (topic root)", "mesh-region", region,
+                InputAttrs::CODE.placeholder("seen, else US"))}
+            {text_field("field", "Long name", "mesh-long-name", long_name,
+                InputAttrs { maxlength: Some(39), ..InputAttrs::TEXT })}
+            {text_field("field", "Short name", "mesh-short-name", short_name,
+                InputAttrs { maxlength: Some(4), ..InputAttrs::TEXT })}
             <div class="field wide">
                 <span>"Channels (name, key in base64; " <code>"AQ=="</code> " is the default key). Keys stay in this browser."</span>
                 <ul class="channels">

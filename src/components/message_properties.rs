@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::fields::{check_field, text_area, text_field, InputAttrs};
+
 use crate::mqtt::{topic, PublishProperties, WillProperties};
 use crate::state::profile::SavedWillProperties;
 use crate::state::requests::{parse_seconds, parse_user_properties};
@@ -102,35 +104,13 @@ pub fn MessagePropertyInputs(fields: MessagePropertyFields, prefix: &'static str
         payload_utf8,
     } = fields;
     view! {
-        <label class="field">
-            <span>"Content type"</span>
-            <input data-testid=id("content-type") type="text" spellcheck="false" placeholder="application/json"
-                prop:value=move || content_type.get() on:input=move |ev| content_type.set(event_target_value(&ev)) />
-        </label>
-        <label class="field">
-            <span>"Message expiry (s)"</span>
-            <input data-testid=id("expiry") type="number" min="0"
-                prop:value=move || expiry.get() on:input=move |ev| expiry.set(event_target_value(&ev)) />
-        </label>
-        <label class="field">
-            <span>"Response topic"</span>
-            <input data-testid=id("response-topic") type="text" spellcheck="false"
-                prop:value=move || response_topic.get() on:input=move |ev| response_topic.set(event_target_value(&ev)) />
-        </label>
-        <label class="field">
-            <span>"Correlation data"</span>
-            <input data-testid=id("correlation-data") type="text" spellcheck="false"
-                prop:value=move || correlation.get() on:input=move |ev| correlation.set(event_target_value(&ev)) />
-        </label>
-        <label class="field wide">
-            <span>"User properties (name=value per line)"</span>
-            <textarea data-testid=id("user-properties") rows="2" spellcheck="false"
-                prop:value=move || user_properties.get() on:input=move |ev| user_properties.set(event_target_value(&ev))></textarea>
-        </label>
-        <label class="check">
-            <input data-testid=id("payload-format") type="checkbox" prop:checked=move || payload_utf8.get()
-                on:change=move |ev| payload_utf8.set(event_target_checked(&ev)) />
-            <span>"Payload is UTF-8 text"</span>
-        </label>
+        {text_field("field", "Content type", &id("content-type"), content_type,
+            InputAttrs::CODE.placeholder("application/json"))}
+        {text_field("field", "Message expiry (s)", &id("expiry"), expiry, InputAttrs::NUMBER.range(0, None))}
+        {text_field("field", "Response topic", &id("response-topic"), response_topic, InputAttrs::CODE)}
+        {text_field("field", "Correlation data", &id("correlation-data"), correlation, InputAttrs::CODE)}
+        {text_area("field wide", "User properties (name=value per line)", &id("user-properties"),
+            user_properties, 2, None)}
+        {check_field("check", "Payload is UTF-8 text", &id("payload-format"), payload_utf8)}
     }
 }

@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::fields::{text_field, InputAttrs};
+
 use crate::bridge::Command;
 use crate::components::{download_text, format_clock, use_now, ScrollBox};
 use crate::state::payload::{self, PayloadFormat};
@@ -165,11 +167,8 @@ pub fn MessagesPanel() -> impl IntoView {
 
     view! {
         <div class="toolbar">
-            <label class="field grow">
-                <span>"Filter (MQTT wildcards, text or =topic)"</span>
-                <input data-testid="message-filter" type="search" spellcheck="false" placeholder="e.g. sensors/+/temperature"
-                    prop:value=move || filter.get() on:input=move |ev| filter.set(event_target_value(&ev)) />
-            </label>
+            {text_field("field grow", "Filter (MQTT wildcards, text or =topic)", "message-filter", filter,
+                InputAttrs::SEARCH.placeholder("e.g. sensors/+/temperature"))}
             <label class="field narrow">
                 <span>"Keep"</span>
                 <input type="number" min="10" max="100000" aria-label="Messages kept"

@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod devices;
+pub mod fields;
 pub mod mesh;
 pub mod message_properties;
 pub mod messages;

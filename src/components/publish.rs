@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::fields::{check_field, text_area, text_field, InputAttrs};
+
 use crate::bridge::Command;
 use crate::components::message_properties::{MessagePropertyFields, MessagePropertyInputs};
 use crate::components::{publish_from_form, use_session_form, use_v5, OutcomeLine, QosSelect};
@@ -130,36 +132,23 @@ pub fn PublishPanel() -> impl IntoView {
             ev.prevent_default();
             publish(topic_name.get_untracked().trim().to_string(), payload.get_untracked().into_bytes(), retain.get_untracked());
         }>
-            <label class="field wide">
-                <span>"Topic"</span>
-                <input data-testid="publish-topic" type="text" spellcheck="false" placeholder="devices/pump-1/commands"
-                    prop:value=move || topic_name.get() on:input=move |ev| topic_name.set(event_target_value(&ev))
-                    aria-invalid=move || (!error.get().is_empty()).to_string() />
-            </label>
-            <label class="field wide">
-                <span>"Payload"</span>
-                <textarea data-testid="publish-payload" rows="3" spellcheck="false"
-                    prop:value=move || payload.get() on:input=move |ev| payload.set(event_target_value(&ev))></textarea>
-            </label>
+            {text_field("field wide", "Topic", "publish-topic", topic_name, InputAttrs {
+                invalid: Some(Signal::derive(move || !error.get().is_empty())),
+                ..InputAttrs::CODE.placeholder("devices/pump-1/commands")
+            })}
+            {text_area("field wide", "Payload", "publish-payload", payload, 3, None)}
             <label class="field">
                 <span>"QoS"</span>
                 <QosSelect testid="publish-qos" value=qos />
             </label>
-            <label class="check">
-                <input data-testid="publish-retain" type="checkbox" prop:checked=move || retain.get()
-                    on:change=move |ev| retain.set(event_target_checked(&ev)) />
-                <span>"Retain"</span>
-            </label>
+            {check_field("check", "Retain", "publish-retain", retain)}
             <Show when=v5>
                 <details class="v5 wide" open=true>
                     <summary>"MQTT 5 properties"</summary>
                     <div class="form">
                         <MessagePropertyInputs fields=fields prefix="publish" />
-                        <label class="check">
-                            <input data-testid="publish-as-request" type="checkbox" prop:checked=move || as_request.get()
-                                on:change=move |ev| as_request.set(event_target_checked(&ev)) />
-                            <span>"Send as request (own response topic, subscribed)"</span>
-                        </label>
+                        {check_field("check", "Send as request (own response topic, subscribed)",
+                            "publish-as-request", as_request)}
                     </div>
                 </details>
             </Show>

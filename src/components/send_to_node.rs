@@ -4,6 +4,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::fields::{text_field, InputAttrs};
+
 use crate::components::devices::PickedTarget;
 use crate::components::mesh::send_as_node;
 use crate::components::{publish_from_form, OutcomeLine};
@@ -252,11 +254,8 @@ pub fn SendToNodePanel() -> impl IntoView {
             <Show when=move || mode.get() == Mode::Meshtastic && !protobuf()
                 fallback=move || view! {
                     <Show when=move || mode.get() == Mode::Generic>
-                    <label class="field">
-                        <span>"Topic"</span>
-                        <input type="text" spellcheck="false" placeholder="devices/<id>/commands"
-                            prop:value=move || command_topic.get() on:input=move |ev| command_topic.set(event_target_value(&ev)) />
-                    </label>
+                    {text_field("field", "Topic", "", command_topic,
+                        InputAttrs::CODE.placeholder("devices/<id>/commands"))}
                     </Show>
                 }>
                 <label class="field">
@@ -268,11 +267,8 @@ pub fn SendToNodePanel() -> impl IntoView {
                         {move || seen().1.into_iter().map(|g| view! { <option value=format_node_id(g)></option> }).collect_view()}
                     </datalist>
                 </label>
-                <label class="field">
-                    <span>"Channel index"</span>
-                    <input data-testid="node-channel" type="number" min="0" max="7"
-                        prop:value=move || channel.get() on:input=move |ev| channel.set(event_target_value(&ev)) />
-                </label>
+                {text_field("field", "Channel index", "node-channel", channel,
+                    InputAttrs::NUMBER.range(0, Some(7)))}
                 <label class="field">
                     <span>"Region"</span>
                     <input type="text" spellcheck="false" list="known-regions"

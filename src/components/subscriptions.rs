@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::fields::{check_field, text_field, InputAttrs};
+
 use crate::bridge::Command;
 use crate::components::QosSelect;
 use crate::mqtt::{topic, QoS, RetainHandling, SubscribeOptions};
@@ -84,13 +86,10 @@ pub fn SubscriptionsPanel() -> impl IntoView {
 
     view! {
         <form class="inline-form" on:submit=move |ev| { ev.prevent_default(); subscribe(); }>
-            <label class="field grow">
-                <span>"Topic filter"</span>
-                <input data-testid="subscribe-topic" type="text" spellcheck="false" placeholder="sensors/+/temperature or #"
-                    prop:value=move || filter.get()
-                    on:input=move |ev| filter.set(event_target_value(&ev))
-                    aria-invalid=move || (!error.get().is_empty()).to_string() />
-            </label>
+            {text_field("field grow", "Topic filter", "subscribe-topic", filter, InputAttrs {
+                invalid: Some(Signal::derive(move || !error.get().is_empty())),
+                ..InputAttrs::CODE.placeholder("sensors/+/temperature or #")
+            })}
             <label class="field narrow">
                 <span>"QoS"</span>
                 <QosSelect testid="subscribe-qos" value=qos />
@@ -99,17 +98,9 @@ pub fn SubscriptionsPanel() -> impl IntoView {
         </form>
         <Show when=v5>
             <div class="inline-form v5-options">
-                <label class="check">
-                    <input data-testid="subscribe-no-local" type="checkbox" prop:checked=move || no_local.get()
-                        on:change=move |ev| no_local.set(event_target_checked(&ev)) />
-                    <span>"No local"</span>
-                </label>
-                <label class="check">
-                    <input data-testid="subscribe-retain-as-published" type="checkbox"
-                        prop:checked=move || retain_as_published.get()
-                        on:change=move |ev| retain_as_published.set(event_target_checked(&ev)) />
-                    <span>"Retain as published"</span>
-                </label>
+                {check_field("check", "No local", "subscribe-no-local", no_local)}
+                {check_field("check", "Retain as published", "subscribe-retain-as-published",
+                    retain_as_published)}
                 <label class="field narrow">
                     <span>"Retained"</span>
                     <select data-testid="subscribe-retain-handling"
@@ -122,12 +113,8 @@ pub fn SubscriptionsPanel() -> impl IntoView {
                         <option value="2">"2 — never"</option>
                     </select>
                 </label>
-                <label class="field narrow">
-                    <span>"Subscription id"</span>
-                    <input data-testid="subscribe-identifier" type="number" min="1"
-                        prop:value=move || subscription_id.get()
-                        on:input=move |ev| subscription_id.set(event_target_value(&ev)) />
-                </label>
+                {text_field("field narrow", "Subscription id", "subscribe-identifier", subscription_id,
+                    InputAttrs::NUMBER.range(1, None))}
             </div>
         </Show>
         <p class="field-error" role="alert">{move || error.get()}</p>
