@@ -8,6 +8,13 @@
 // (target/wasm32-unknown-unknown/release/*.wasm; there about a tenth is wasm-bindgen's
 // type-description functions, which wasm-bindgen removes). wasm-opt then shrinks it by a
 // roughly even factor, so the shares hold.
+//
+//   node tests/bench/wasm-size.mjs --by-module FILE.wasm [N]
+//
+// charges every function to the module of ours its name mentions first, generic code included:
+// tachys building a view of `components::connection` counts for that component. That needs
+// names with their generic arguments, which only the v0 symbol mangling keeps; see
+// scripts/wasm-by-module.sh, which builds such a file.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -104,6 +111,23 @@ export function analyse(bytes) {
   };
 }
 
+const OUR_PATH = /mqtt_web(?:\[[0-9a-f]+\])?::([A-Za-z_]\w*)(?:::([A-Za-z_]\w*))?/;
+
+/** Code bytes per module of ours (two path segments), generic instances charged to the module
+ * whose item they are instantiated for; functions that mention none of ours go to their crate. */
+export function byModule(a) {
+  const modules = new Map();
+  for (const f of a.functions) {
+    const m = f.name.match(OUR_PATH);
+    // v0 names carry crate hashes (`core[1a2b…]::fmt`) and start impls with `<`: charge those
+    // to the first crate named.
+    const bare = f.name.replace(/\[[0-9a-f]+\]/g, '').replace(/^([<&\s]|mut\s|dyn\s|impl\s)+/g, '');
+    const key = m ? `mqtt_web::${m[1]}${m[2] ? `::${m[2]}` : ''}` : crateOf(bare);
+    modules.set(key, (modules.get(key) ?? 0) + f.size);
+  }
+  return [...modules].map(([name, size]) => ({ name, size })).sort((x, y) => y.size - x.size);
+}
+
 /** Markdown tables of the `n` largest crates and functions. */
 export function report(file, n = 10) {
   const a = analyse(readFileSync(file));
@@ -117,5 +141,15 @@ export function report(file, n = 10) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  console.log(report(process.argv[2], Number(process.argv[3] ?? 10)));
+  if (process.argv[2] === '--by-module') {
+    const a = analyse(readFileSync(process.argv[3]));
+    const n = Number(process.argv[4] ?? 30);
+    console.log(`${process.argv[3]}: code ${a.code.toLocaleString('en-US')} bytes`);
+    console.log('| module (generic code charged to whom it is for) | bytes | share |\n|---|---|---|');
+    for (const m of byModule(a).slice(0, n)) {
+      console.log(`| ${m.name} | ${m.size.toLocaleString('en-US')} | ${((100 * m.size) / a.code).toFixed(1)} % |`);
+    }
+  } else {
+    console.log(report(process.argv[2], Number(process.argv[3] ?? 10)));
+  }
 }
