@@ -5,6 +5,7 @@
 
 pub mod bridge;
 pub mod device_update;
+pub mod json;
 pub mod mesh;
 pub mod mqtt;
 pub mod params;

@@ -230,8 +230,7 @@ fn payload_as<T: DeserializeOwned + Default>(body: Option<&Value>) -> T {
 /// Parses a Meshtastic JSON uplink (topic and body).
 pub fn parse_uplink(topic: &str, payload: &[u8]) -> Result<Uplink, UplinkError> {
     let topic = parse_uplink_topic(topic).ok_or(UplinkError::NotUplinkTopic)?;
-    let value: Value =
-        serde_json::from_slice(payload).map_err(|e| UplinkError::NotJson(e.to_string()))?;
+    let value: Value = crate::json::parse_bytes(payload).map_err(UplinkError::NotJson)?;
     if !value.is_object() {
         return Err(UplinkError::NotObject);
     }

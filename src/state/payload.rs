@@ -56,7 +56,7 @@ pub fn auto_format(payload: &[u8]) -> PayloadFormat {
 pub fn render(payload: &[u8], format: PayloadFormat) -> String {
     match format {
         PayloadFormat::Text => String::from_utf8_lossy(payload).into_owned(),
-        PayloadFormat::Json => serde_json::from_slice::<serde_json::Value>(payload)
+        PayloadFormat::Json => crate::json::parse_bytes(payload)
             .ok()
             .and_then(|v| serde_json::to_string_pretty(&v).ok())
             .unwrap_or_else(|| String::from_utf8_lossy(payload).into_owned()),
