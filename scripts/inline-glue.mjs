@@ -136,7 +136,8 @@ const workerStart = `
       self.onmessage = (event) => {
         if (event.data && event.data.mqttWebGlue) {
           // Throws if refused (a Content-Security-Policy that allows blob: workers but not
-          // blob: scripts): an error event on the page's side, where the session then starts.
+          // blob: scripts): an error event on the page's side, which starts a worker again
+          // from one Blob with the glue in it (below).
           importScripts(event.data.mqttWebGlue);
         } else if (event.data && event.data.mqttWebModule && self.mqttWebGlue) {
           mqttWebGlue.init({ module_or_path: event.data.mqttWebModule })
@@ -148,27 +149,45 @@ const workerStart = `
       self.mqttWebPreconnect = (\${openEarly.toString()})(\${JSON.stringify(preconnect)});
       setTimeout(() => postMessage('mqtt-web:booted'), 0);
       \`;
-      const worker = new Worker(URL.createObjectURL(new Blob([boot], { type: 'text/javascript' })));
-      worker.onmessage = keepEarly;
-      // Failed before the app took over (it replaces these handlers): start on this thread.
-      // The failure is handled, not an uncaught error of the page, and the worker (with the
-      // socket it may hold) goes.
-      worker.onerror = (event) => {
-        booted();
-        if (globalThis.mqttWebWorker === worker) {
-          event.preventDefault();
-          worker.terminate();
-          onThisThread();
-        }
+      // Starts a session worker from \`script\`. If it fails before the app takes over (the app
+      // then replaces these handlers), the failure is handled, not an uncaught error of the
+      // page, the worker (with the socket it may hold) goes, and \`onFailure\` is told whether
+      // its script had run.
+      const startWorker = (script, onFailure) => {
+        const worker = new Worker(URL.createObjectURL(new Blob([script], { type: 'text/javascript' })));
+        let ran = false;
+        worker.onmessage = (event) => {
+          if (event.data === 'mqtt-web:booted') ran = true;
+          keepEarly(event);
+        };
+        worker.onerror = (event) => {
+          booted();
+          if (globalThis.mqttWebWorker === worker) {
+            event.preventDefault();
+            worker.terminate();
+            onFailure(ran);
+          }
+        };
+        globalThis.mqttWebWorker = worker;
+        globalThis.mqttWebSessionThread = 'worker';
+        return worker;
       };
-      globalThis.mqttWebWorker = worker;
-      globalThis.mqttWebSessionThread = 'worker';
+      // The compiled module goes once to each worker that is to run it.
+      const sendModule = (worker) => appModule.then((module) => {
+        if (globalThis.mqttWebWorker === worker) worker.postMessage({ mqttWebModule: module });
+      }, () => {});
+      const worker = startWorker(boot, (ran) => {
+        if (!ran) return onThisThread();
+        // It ran but could not import the glue from a second Blob: a policy that allows blob:
+        // workers but not blob: scripts. One Blob with the glue and the boot script together
+        // is a worker such a policy allows; if that fails too, the session runs on the page.
+        glueText.then((text) => sendModule(startWorker(text + '\\n' + boot, onThisThread)));
+      });
       // The glue as soon as it is parsed (the worker compiles it while the page compiles the
       // module), then the module: messages arrive in the order they were posted.
       const glueSent = glueText.then((text) =>
         worker.postMessage({ mqttWebGlue: URL.createObjectURL(new Blob([text], { type: 'text/javascript' })) }));
-      Promise.all([appModule, glueSent])
-        .then(([module]) => worker.postMessage({ mqttWebModule: module }), () => {});
+      glueSent.then(() => sendModule(worker));
     } catch (e) {
       console.warn('no session worker; the session runs on the page', e);
       onThisThread();

@@ -74,9 +74,9 @@ test('with ?worker=0 the session runs in the page and still connects', async () 
 
 /**
  * Serves the page as a host with this Content-Security-Policy would, and checks that it
- * connects with the session on the page's own thread, without a page error.
+ * connects with the session on `thread` ('page' or 'worker'), without a page error.
  */
-async function connectsOnPageThreadUnder(policy) {
+async function connectsUnder(policy, thread) {
   const broker = await new Mosquitto().start();
   let cleanup = async () => {};
   try {
@@ -90,21 +90,22 @@ async function connectsOnPageThreadUnder(policy) {
     await page.goto(url);
     await confirmLinkedBroker(page, url);
     await waitForStatus(page, 'connected');
-    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), 'page');
+    assert.equal(await page.locator('[data-session-thread]').getAttribute('data-session-thread'), thread);
     assert.deepEqual(errors, []);
     await context.close();
   } finally { await cleanup(); await broker.stop(); }
 }
 
 test('a page whose policy forbids workers runs the session on its own thread and connects', async () => {
-  await connectsOnPageThreadUnder("worker-src 'none'");
+  await connectsUnder("worker-src 'none'", 'page');
 });
 
-test('a page whose policy allows blob: workers but not blob: scripts runs the session on its own thread and connects', async () => {
+test('a page whose policy allows blob: workers but not blob: scripts keeps the session in a worker and connects', async () => {
   // The worker boots from a Blob and imports the glue from another: a policy that lets the
-  // first through (worker-src) but not the second (script-src) stops the worker after it
-  // started, and the page takes the session over without an error of its own.
-  await connectsOnPageThreadUnder("script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; worker-src blob:");
+  // first through (worker-src) but not the second (script-src) stops that worker after it
+  // started; the loader starts another from one Blob with the glue in it, without an error
+  // on the page.
+  await connectsUnder("script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; worker-src blob:", 'worker');
 });
 
 test('what the app asks before the session worker has started is done once it starts', async () => {
