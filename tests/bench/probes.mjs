@@ -131,3 +131,39 @@ export async function appLoadToConnected(browser, url, wsUrl) {
   await context.close();
   return at;
 }
+
+/**
+ * One load of the app to `connected`, traced: what the page's thread compiled of the wasm
+ * module before then. V8 compiles a wasm function (with its baseline compiler) the first time
+ * it is called, so what mounting the app runs is compiled on the page's thread as it runs.
+ * `codeSize(functionIndex)` gives a function's bytes in the module that was served.
+ */
+export async function appLoadCompiled(browser, url, wsUrl, codeSize) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.addInitScript(UI_COUNTER + savedBroker(wsUrl)
+    + "addEventListener('TrunkApplicationStarted', () => { window.bench.mountedAt = performance.now(); });");
+  const cdp = await context.newCDPSession(page);
+  const events = [];
+  cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
+  const complete = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+  await cdp.send('Tracing.start', { categories: 'v8.wasm,devtools.timeline,blink.user_timing', transferMode: 'ReportEvents' });
+  await page.goto(url, { waitUntil: 'commit' });
+  const connectedAt = await pollQuietly(page, 'window.bench && window.bench.connectedAt');
+  const mountedAt = await page.evaluate(() => window.bench.mountedAt);
+  await cdp.send('Tracing.end');
+  await complete;
+  await context.close();
+  const navigation = events.find((e) => e.name === 'navigationStart');
+  const mainThread = events.find((e) => e.name === 'ParseHTML')?.tid;
+  const until = navigation ? navigation.ts + connectedAt * 1000 : Infinity;
+  const compiled = { functions: 0, bytes: 0, wallMs: 0, threadMs: 0, mountedAt, connectedAt };
+  for (const e of events) {
+    if (e.name !== 'wasm.CompileLazy' || e.tid !== mainThread || e.ts > until) continue;
+    compiled.functions += 1;
+    compiled.bytes += codeSize(e.args.func_index) ?? 0;
+    compiled.wallMs += e.dur / 1000;
+    compiled.threadMs += (e.tdur ?? e.dur) / 1000;
+  }
+  return compiled;
+}

@@ -106,6 +106,8 @@ export function analyse(bytes) {
   const code = codeSizes.reduce((a, b) => a + b, 0);
   return {
     total, code, dataBytes, named: names.size > 0,
+    // Function index (imports first) to code bytes, for tools that see indices (traces).
+    codeSize: (index) => codeSizes[index - imports],
     crates: [...crates].map(([name, size]) => ({ name, size })).sort((x, y) => y.size - x.size),
     functions: functions.sort((x, y) => y.size - x.size),
   };
