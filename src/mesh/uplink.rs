@@ -4,7 +4,6 @@
 //! treated as absent. Only a missing or unusable `from` (the node the packet came from) or a
 //! body that is not a JSON object is an error. Nothing here panics on any input.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{DeserializeOwned, Deserializer};
@@ -74,7 +73,8 @@ pub enum UplinkPayload {
         hardware: Option<String>,
     },
     /// `telemetry`: every numeric field of the payload (`battery_level`, `voltage`, …).
-    Telemetry(BTreeMap<String, f64>),
+    /// Numeric fields in key order (as protobuf telemetry is read: [`crate::mesh::packet::MeshBody`]).
+    Telemetry(Vec<(String, f64)>),
     /// `position`, in degrees (from `latitude_i` / 1e7) and metres. `None` when absent,
     /// out of range, or (0, 0) which Meshtastic sends for "no fix".
     Position {
@@ -296,7 +296,8 @@ fn nodeinfo(raw: RawNodeInfo) -> UplinkPayload {
     }
 }
 
-fn numeric_fields(obj: Option<&Map<String, Value>>) -> BTreeMap<String, f64> {
+/// The object's finite numbers, in key order (serde_json's map iterates in key order).
+fn numeric_fields(obj: Option<&Map<String, Value>>) -> Vec<(String, f64)> {
     obj.into_iter()
         .flatten()
         .filter_map(|(k, v)| v.as_f64().filter(|x| x.is_finite()).map(|x| (k.clone(), x)))
@@ -483,8 +484,8 @@ mod tests {
     #[test]
     fn a_telemetry_uplink_keeps_every_numeric_field() {
         let body = br#"{"channel":0,"from":2712847316,"hops_away":1,"hop_start":3,"id":1234567,
-            "payload":{"air_util_tx":0.5,"battery_level":87,"channel_utilization":12.25,
-            "uptime_seconds":3600,"voltage":4.05,"note":"x"},
+            "payload":{"voltage":4.05,"air_util_tx":0.5,"battery_level":87,"note":"x",
+            "channel_utilization":12.25,"uptime_seconds":3600},
             "rssi":-97,"sender":"!deadbeef","snr":-4.5,"timestamp":1700000000,
             "to":4294967295,"type":"telemetry"}"#;
         let u = parse_uplink(TOPIC, body).unwrap();
@@ -501,12 +502,17 @@ mod tests {
         let UplinkPayload::Telemetry(m) = u.payload else {
             panic!("not telemetry")
         };
-        assert_eq!(m.get("battery_level"), Some(&87.0));
-        assert_eq!(m.get("voltage"), Some(&4.05));
-        assert_eq!(m.get("channel_utilization"), Some(&12.25));
-        assert_eq!(m.get("air_util_tx"), Some(&0.5));
-        assert_eq!(m.get("uptime_seconds"), Some(&3600.0));
-        assert!(!m.contains_key("note"));
+        // Every finite number, in key order; the text field is not a reading.
+        let expected = [
+            ("air_util_tx", 0.5),
+            ("battery_level", 87.0),
+            ("channel_utilization", 12.25),
+            ("uptime_seconds", 3600.0),
+            ("voltage", 4.05),
+        ];
+        let expected: Vec<(String, f64)> =
+            expected.iter().map(|(k, x)| (k.to_string(), *x)).collect();
+        assert_eq!(m, expected);
     }
 
     #[test]
@@ -620,7 +626,7 @@ mod tests {
         assert_eq!(u.from, 5);
         assert_eq!((u.to, u.id, u.channel, u.sender), (None, None, None, None));
         assert_eq!((u.timestamp, u.rssi, u.hops_away), (None, None, None));
-        assert_eq!(u.payload, UplinkPayload::Telemetry(BTreeMap::new()));
+        assert_eq!(u.payload, UplinkPayload::Telemetry(Vec::new()));
     }
 
     #[test]
