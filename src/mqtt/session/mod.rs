@@ -15,7 +15,7 @@ mod publish;
 mod subscriptions;
 mod timers;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use super::backoff::Backoff;
 use super::framing::Framer;
@@ -83,8 +83,8 @@ struct Conn {
     last_sent: Millis,
     /// A PINGREQ waiting for any sign of life.
     ping: Option<PendingPing>,
-    /// SUBSCRIBE packet id → filter, for every SUBSCRIBE awaiting its SUBACK.
-    sub_requests: BTreeMap<u16, String>,
+    /// SUBSCRIBEs awaiting SUBACK (packet id, filter), in send order.
+    sub_requests: Vec<(u16, String)>,
     /// UNSUBSCRIBEs awaiting UNSUBACK, in send order.
     unsub_requests: Vec<(u16, PendingUnsub)>,
     /// The first QoS 1/2 PUBLISH sent since the broker last sent anything: if the broker then
@@ -484,7 +484,7 @@ impl Session {
             self.link_requests_ended(Vec::new());
             return None;
         };
-        for pkid in conn.sub_requests.into_keys() {
+        for (pkid, _) in conn.sub_requests {
             self.pkids.release(pkid);
         }
         let unsubs = conn
@@ -597,7 +597,7 @@ impl Session {
             since: now,
             last_sent: opened_at,
             ping: None,
-            sub_requests: BTreeMap::new(),
+            sub_requests: Vec::new(),
             unsub_requests: Vec::new(),
             unanswered_publish: None,
             caps,

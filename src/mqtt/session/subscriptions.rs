@@ -209,7 +209,7 @@ impl Session {
             let (filter, options) = (w.filter.clone(), w.options);
             // Recorded first: the id is released and the filter re-sent if the link ends.
             w.status = SubStatus::Requested(pkid);
-            conn.sub_requests.insert(pkid, filter.clone());
+            conn.sub_requests.push((pkid, filter.clone()));
             let packet = encode_subscribe(version, pkid, &filter, &options);
             self.send_encoded(packet, now)?;
             self.events.push_back(Event::SubscribeRequested {
@@ -235,9 +235,10 @@ impl Session {
         let Link::Connected(conn) = &mut self.link else {
             return Ok(());
         };
-        let Some(filter) = conn.sub_requests.remove(&pkid) else {
+        let Some(pos) = conn.sub_requests.iter().position(|(id, _)| *id == pkid) else {
             return Ok(()); // not ours (any more)
         };
+        let (_, filter) = conn.sub_requests.remove(pos);
         self.pkids.release(pkid);
         let current = self
             .wanted
