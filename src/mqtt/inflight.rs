@@ -140,16 +140,23 @@ impl Inflight {
 
     /// Outgoing packet ids in the order their PUBLISH was first sent.
     pub fn send_order(&self) -> Vec<u16> {
-        let mut entries: Vec<_> = self.outgoing.values().map(|o| (o.seq, o.pkid)).collect();
+        // Sorted as (u64, u32) pairs, like the device list: one sort in the download.
+        let mut entries: Vec<(u64, u32)> = self
+            .outgoing
+            .values()
+            .map(|o| (o.seq, u32::from(o.pkid)))
+            .collect();
         entries.sort_unstable();
-        entries.into_iter().map(|(_, pkid)| pkid).collect()
+        entries.into_iter().map(|(_, pkid)| pkid as u16).collect()
     }
 
     /// Take every outgoing entry, in send order.
     pub fn drain_outgoing(&mut self) -> Vec<Outgoing> {
-        let mut all: Vec<_> = std::mem::take(&mut self.outgoing).into_values().collect();
-        all.sort_unstable_by_key(|o| o.seq);
-        all
+        let order = self.send_order();
+        order
+            .into_iter()
+            .filter_map(|pkid| self.outgoing.remove(&pkid))
+            .collect()
     }
 
     pub fn outgoing_len(&self) -> usize {

@@ -255,9 +255,14 @@ impl MeshView {
     /// Conversations that have texts, channels first.
     pub fn conversations(&self) -> Vec<Conversation> {
         let me = self.settings.node_num;
-        let mut all: Vec<Conversation> = self.texts.iter().map(|t| t.conversation(me)).collect();
-        all.sort();
-        all.dedup();
+        // Each one once, in order, without a sort of its own in the download.
+        let mut all: Vec<Conversation> = Vec::new();
+        for text in &self.texts {
+            let conversation = text.conversation(me);
+            if let Err(at) = all.binary_search(&conversation) {
+                all.insert(at, conversation);
+            }
+        }
         all
     }
 
@@ -448,6 +453,26 @@ mod tests {
         assert_eq!(
             m.conversations(),
             [Conversation::Channel("LongFast".into())]
+        );
+        // Direct texts from two nodes, out of order, and a second channel: each conversation
+        // once, channels first, then nodes by number.
+        for (from, id, channel) in [(9, 20, "LongFast"), (3, 21, "Admin"), (9, 22, "LongFast")] {
+            let mut direct = packet(from, id, text("psst", None, false));
+            direct.to = m.settings.node_num;
+            direct.channel = channel.into();
+            m.apply_packet(&direct, 8);
+        }
+        let mut other_channel = packet(4, 23, text("hi all", None, false));
+        other_channel.channel = "Admin".into();
+        m.apply_packet(&other_channel, 9);
+        assert_eq!(
+            m.conversations(),
+            [
+                Conversation::Channel("Admin".into()),
+                Conversation::Channel("LongFast".into()),
+                Conversation::Node(3),
+                Conversation::Node(9),
+            ]
         );
     }
 

@@ -285,13 +285,16 @@ impl DeviceRegistry {
 
     /// Devices, most recently seen first (ties by id).
     pub fn devices_by_last_seen(&self) -> Vec<&Device> {
-        let mut v: Vec<&Device> = self.devices.values().collect();
-        v.sort_by(|a, b| {
-            b.last_seen_ms
-                .cmp(&a.last_seen_ms)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        v
+        let by_id: Vec<&Device> = self.devices.values().collect();
+        // Newest first, then by id (the map's order): sorted as (u64, u32) keys, the one
+        // sort the session's inflight list uses too, so the download has one sort, not two.
+        let mut keys: Vec<(u64, u32)> = by_id
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (u64::MAX - d.last_seen_ms, i as u32))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, i)| by_id[i as usize]).collect()
     }
 
     /// Node numbers of the gateways seen forwarding uplinks, most recently heard first.
@@ -661,6 +664,14 @@ mod tests {
         assert_eq!(ids, ["b", "c", "a"]);
         r.apply_message("sensors/a/t", b"1", false, NOW + 3_000);
         assert_eq!(r.devices_by_last_seen()[0].id, "a");
+        // Seen at the same moment: by id.
+        r.apply_message("devices/0/status", b"online", false, NOW + 3_000);
+        let ids: Vec<&str> = r
+            .devices_by_last_seen()
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect();
+        assert_eq!(ids, ["0", "a", "b", "c"]);
     }
 
     #[test]
