@@ -6,8 +6,6 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeOwned, Deserializer};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::node_id::parse_bang_hex;
@@ -143,87 +141,40 @@ pub fn parse_uplink_topic(topic: &str) -> Option<UplinkTopic> {
     })
 }
 
-/// An uplink body as sent. Every field is optional and lenient: a field of the wrong type
-/// reads as absent.
-#[derive(Deserialize)]
-struct RawUplink {
-    /// Kept as sent: a missing `from` and a wrong-typed one are different errors.
-    #[serde(default)]
-    from: Option<Value>,
-    #[serde(default, deserialize_with = "lenient")]
-    to: Option<u32>,
-    #[serde(default, deserialize_with = "lenient")]
-    id: Option<u32>,
-    #[serde(default, deserialize_with = "lenient")]
-    channel: Option<u32>,
-    #[serde(default, deserialize_with = "lenient")]
-    sender: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    timestamp: Option<u64>,
-    #[serde(default, deserialize_with = "lenient")]
-    rssi: Option<f64>,
-    #[serde(default, deserialize_with = "lenient")]
-    snr: Option<f64>,
-    #[serde(default, deserialize_with = "lenient")]
-    hops_away: Option<u32>,
-    #[serde(rename = "type", default, deserialize_with = "lenient")]
-    kind: Option<String>,
-    #[serde(default)]
-    payload: Option<Value>,
-}
+/// An object's fields, read leniently: a field of another type than asked reads as absent
+/// (as serde would read it: `u32` from a whole number in range, `f64` from any number).
+/// Read by hand rather than with serde's derive: its visitors, once per struct and per kind
+/// of input, were most of this module's code in the download.
+#[derive(Clone, Copy)]
+struct Fields<'a>(Option<&'a Map<String, Value>>);
 
-/// A `nodeinfo` payload.
-#[derive(Deserialize, Default)]
-struct RawNodeInfo {
-    #[serde(default, deserialize_with = "lenient")]
-    id: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    longname: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    shortname: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    hardware: Option<Hardware>,
-}
+impl<'a> Fields<'a> {
+    fn of(value: Option<&'a Value>) -> Fields<'a> {
+        Fields(value.and_then(Value::as_object))
+    }
 
-/// `hardware`: a `HardwareModel` number, or a name.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Hardware {
-    Model(u64),
-    Name(String),
-}
+    fn get(self, key: &str) -> Option<&'a Value> {
+        self.0?.get(key)
+    }
 
-/// A `position` payload: degrees as `latitude_i` / 1e7 (or plain `latitude`), metres.
-#[derive(Deserialize, Default)]
-struct RawPosition {
-    #[serde(default, deserialize_with = "lenient")]
-    latitude_i: Option<i64>,
-    #[serde(default, deserialize_with = "lenient")]
-    longitude_i: Option<i64>,
-    #[serde(default, deserialize_with = "lenient")]
-    latitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient")]
-    longitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient")]
-    altitude: Option<f64>,
-}
+    fn u64(self, key: &str) -> Option<u64> {
+        self.get(key)?.as_u64()
+    }
 
-/// Reads any JSON value and keeps it only if it has the field's type (`None` otherwise,
-/// including for `null`).
-fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    let value = Value::deserialize(deserializer)?;
-    Ok(T::deserialize(value).ok())
-}
+    fn u32(self, key: &str) -> Option<u32> {
+        self.u64(key).and_then(|n| u32::try_from(n).ok())
+    }
 
-/// A payload object read as `T`; anything but an object reads as `T::default()`.
-fn payload_as<T: DeserializeOwned + Default>(body: Option<&Value>) -> T {
-    match body {
-        Some(v @ Value::Object(_)) => T::deserialize(v).unwrap_or_default(),
-        _ => T::default(),
+    fn i64(self, key: &str) -> Option<i64> {
+        self.get(key)?.as_i64()
+    }
+
+    fn f64(self, key: &str) -> Option<f64> {
+        self.get(key)?.as_f64()
+    }
+
+    fn string(self, key: &str) -> Option<String> {
+        self.get(key)?.as_str().map(str::to_string)
     }
 }
 
@@ -234,22 +185,27 @@ pub fn parse_uplink(topic: &str, payload: &[u8]) -> Result<Uplink, UplinkError> 
     if !value.is_object() {
         return Err(UplinkError::NotObject);
     }
-    let raw = RawUplink::deserialize(value).map_err(|e| UplinkError::NotJson(e.to_string()))?;
+    let raw = Fields::of(Some(&value));
 
-    let from = match &raw.from {
+    // A missing `from` and a wrong-typed one are different errors.
+    let from = match raw.get("from") {
         None | Some(Value::Null) => return Err(UplinkError::MissingField("from")),
-        Some(v) => u32::deserialize(v).map_err(|_| UplinkError::WrongType {
-            field: "from",
-            expected: "a node number (0–4294967295)",
-        })?,
+        Some(v) => {
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or(UplinkError::WrongType {
+                    field: "from",
+                    expected: "a node number (0–4294967295)",
+                })?
+        }
     };
 
-    let kind = raw.kind.unwrap_or_default();
-    let body = raw.payload.as_ref();
+    let kind = raw.string("type").unwrap_or_default();
+    let body = raw.get("payload");
     let payload = match kind.as_str() {
-        "nodeinfo" => nodeinfo(payload_as(body)),
+        "nodeinfo" => nodeinfo(Fields::of(body)),
         "telemetry" => UplinkPayload::Telemetry(numeric_fields(body.and_then(Value::as_object))),
-        "position" => position(payload_as(body)),
+        "position" => position(Fields::of(body)),
         "text" => match body.and_then(text_of) {
             Some(t) => UplinkPayload::Text(t),
             None => UplinkPayload::Other { kind },
@@ -260,14 +216,14 @@ pub fn parse_uplink(topic: &str, payload: &[u8]) -> Result<Uplink, UplinkError> 
     Ok(Uplink {
         topic,
         from,
-        to: raw.to,
-        id: raw.id,
-        channel: raw.channel,
-        sender: raw.sender.as_deref().and_then(parse_bang_hex),
-        timestamp: raw.timestamp,
-        rssi: raw.rssi,
-        snr: raw.snr,
-        hops_away: raw.hops_away,
+        to: raw.u32("to"),
+        id: raw.u32("id"),
+        channel: raw.u32("channel"),
+        sender: raw.string("sender").as_deref().and_then(parse_bang_hex),
+        timestamp: raw.u64("timestamp"),
+        rssi: raw.f64("rssi"),
+        snr: raw.f64("snr"),
+        hops_away: raw.u32("hops_away"),
         payload,
     })
 }
@@ -277,21 +233,22 @@ fn non_blank(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-fn nodeinfo(raw: RawNodeInfo) -> UplinkPayload {
-    let hardware = match raw.hardware {
-        Some(Hardware::Model(h)) => Some(match u32::try_from(h) {
+/// A `nodeinfo` payload; `hardware` is a `HardwareModel` number or a name.
+fn nodeinfo(raw: Fields) -> UplinkPayload {
+    let hardware = match raw.get("hardware") {
+        Some(Value::Number(n)) => n.as_u64().map(|h| match u32::try_from(h) {
             Ok(h) => hardware_model_name(h)
                 .map(str::to_string)
                 .unwrap_or_else(|| h.to_string()),
             Err(_) => h.to_string(),
         }),
-        Some(Hardware::Name(s)) => non_blank(Some(s)),
-        None => None,
+        Some(Value::String(s)) => non_blank(Some(s.clone())),
+        _ => None,
     };
     UplinkPayload::NodeInfo {
-        id: non_blank(raw.id),
-        long_name: non_blank(raw.longname),
-        short_name: non_blank(raw.shortname),
+        id: non_blank(raw.string("id")),
+        long_name: non_blank(raw.string("longname")),
+        short_name: non_blank(raw.string("shortname")),
         hardware,
     }
 }
@@ -304,14 +261,15 @@ fn numeric_fields(obj: Option<&Map<String, Value>>) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn position(raw: RawPosition) -> UplinkPayload {
+/// A `position` payload: degrees as `latitude_i` / 1e7 (or plain `latitude`), metres.
+fn position(raw: Fields) -> UplinkPayload {
     let degrees = |int: Option<i64>, float: Option<f64>, limit: f64| {
         int.map(|i| i as f64 / 1e7)
             .or(float)
             .filter(|d| d.is_finite() && d.abs() <= limit)
     };
-    let mut latitude = degrees(raw.latitude_i, raw.latitude, 90.0);
-    let mut longitude = degrees(raw.longitude_i, raw.longitude, 180.0);
+    let mut latitude = degrees(raw.i64("latitude_i"), raw.f64("latitude"), 90.0);
+    let mut longitude = degrees(raw.i64("longitude_i"), raw.f64("longitude"), 180.0);
     if latitude == Some(0.0) && longitude == Some(0.0) {
         latitude = None;
         longitude = None;
@@ -319,7 +277,7 @@ fn position(raw: RawPosition) -> UplinkPayload {
     UplinkPayload::Position {
         latitude,
         longitude,
-        altitude: raw.altitude.filter(|x| x.is_finite()),
+        altitude: raw.f64("altitude").filter(|x| x.is_finite()),
     }
 }
 
