@@ -8,10 +8,12 @@
 
 use leptos::prelude::*;
 
-/// The optional attributes of a text or number input (absent ones are left out of the markup).
-#[derive(Clone, Copy, Default)]
+/// The attributes of a text or number input; absent ones are left out of the markup. Start
+/// from [`InputAttrs::TEXT`], [`InputAttrs::CODE`], [`InputAttrs::NUMBER`] or
+/// [`InputAttrs::SEARCH`].
+#[derive(Clone, Copy)]
 pub struct InputAttrs {
-    /// `type`: "text" when empty.
+    /// `type`.
     pub kind: &'static str,
     pub placeholder: Option<&'static str>,
     pub min: Option<u32>,
