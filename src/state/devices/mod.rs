@@ -656,22 +656,18 @@ mod tests {
         r.apply_message("devices/a/status", b"online", false, NOW);
         r.apply_message("devices/b/status", b"online", false, NOW + 2_000);
         r.apply_message("sensors/c/t", b"1", false, NOW + 1_000);
-        let ids: Vec<&str> = r
-            .devices_by_last_seen()
-            .iter()
-            .map(|d| d.id.as_str())
-            .collect();
-        assert_eq!(ids, ["b", "c", "a"]);
+        let ids = |r: &DeviceRegistry| -> Vec<String> {
+            r.devices_by_last_seen()
+                .iter()
+                .map(|d| d.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&r), ["b", "c", "a"]);
         r.apply_message("sensors/a/t", b"1", false, NOW + 3_000);
-        assert_eq!(r.devices_by_last_seen()[0].id, "a");
+        assert_eq!(ids(&r), ["a", "b", "c"]);
         // Seen at the same moment: by id.
         r.apply_message("devices/0/status", b"online", false, NOW + 3_000);
-        let ids: Vec<&str> = r
-            .devices_by_last_seen()
-            .iter()
-            .map(|d| d.id.as_str())
-            .collect();
-        assert_eq!(ids, ["0", "a", "b", "c"]);
+        assert_eq!(ids(&r), ["0", "a", "b", "c"]);
     }
 
     #[test]
