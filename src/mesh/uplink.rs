@@ -190,14 +190,10 @@ pub fn parse_uplink(topic: &str, payload: &[u8]) -> Result<Uplink, UplinkError> 
     // A missing `from` and a wrong-typed one are different errors.
     let from = match raw.get("from") {
         None | Some(Value::Null) => return Err(UplinkError::MissingField("from")),
-        Some(v) => {
-            v.as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or(UplinkError::WrongType {
-                    field: "from",
-                    expected: "a node number (0–4294967295)",
-                })?
-        }
+        Some(_) => raw.u32("from").ok_or(UplinkError::WrongType {
+            field: "from",
+            expected: "a node number (0–4294967295)",
+        })?,
     };
 
     let kind = raw.string("type").unwrap_or_default();
