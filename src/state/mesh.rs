@@ -6,8 +6,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde::{Deserialize, Serialize};
-
 use crate::mesh::{
     format_node_id, ChannelConfig, MeshBody, MeshPacketSeen, MeshUndecodable, PacketDedup,
     BROADCAST,
@@ -26,8 +24,7 @@ pub const MAX_CHANNELS: usize = 8;
 pub const ACK_TIMEOUT_MS: u64 = 60_000;
 
 /// The app as a Meshtastic node, and the channels it can read: stored with the profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshSettings {
     pub channels: Vec<SavedChannel>,
     /// Our own node number (`!xxxxxxxx`); 0 until one is drawn at start-up.
@@ -40,10 +37,9 @@ pub struct MeshSettings {
 }
 
 /// A channel as stored: `psk` is `None` when the key was left out of an exported file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedChannel {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psk: Option<String>,
 }
 

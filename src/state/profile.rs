@@ -11,8 +11,6 @@
 //! - An export holds the password only when the user asks for it.
 //! - A stored or imported file is size-capped and its subscription list is capped.
 
-use serde::{Deserialize, Serialize};
-
 use crate::params::UrlParams;
 use crate::state::mesh::MeshSettings;
 
@@ -25,8 +23,9 @@ pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
 /// Subscriptions kept from a profile; each is one SUBSCRIBE on connect.
 pub const MAX_PROFILE_SUBSCRIPTIONS: usize = 256;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+/// Stored as JSON by [`Profile::to_json`] and read back by [`Profile::from_json`] (see
+/// [`stored`]): every field may be missing and then takes its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     pub broker_url: String,
     /// Brokers to move to, in order, when `broker_url` keeps failing.
@@ -34,7 +33,6 @@ pub struct Profile {
     pub client_id: String,
     pub username: String,
     /// Present only when `remember_password` is set.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     pub remember_password: bool,
     pub keepalive_secs: u16,
@@ -58,8 +56,7 @@ pub struct Profile {
 
 /// The MQTT 5 connect fields as the form holds them: text, like the will's, so that a value
 /// the form would refuse comes back as typed and is refused at connect with its reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedConnectProperties {
     pub receive_maximum: String,
     pub topic_alias_maximum: String,
@@ -86,8 +83,7 @@ impl Default for SavedConnectProperties {
 /// The last will's MQTT 5 fields as the form holds them: text, so that what the user typed
 /// comes back as typed, and a value the form would refuse is refused at connect, with its
 /// reason, not lost on load.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SavedWillProperties {
     pub delay: String,
     pub content_type: String,
@@ -98,7 +94,7 @@ pub struct SavedWillProperties {
     pub payload_utf8: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedSubscription {
     pub filter: String,
     pub qos: u8,
@@ -144,7 +140,7 @@ impl Profile {
         if !copy.remember_password {
             copy.password = None;
         }
-        serde_json::to_string_pretty(&copy).unwrap_or_default()
+        stored::write(&copy)
     }
 
     /// JSON for an exported file: the password and the channel keys only when the user
@@ -157,7 +153,7 @@ impl Profile {
         if !include_password {
             copy.password = None;
         }
-        serde_json::to_string_pretty(&copy).unwrap_or_default()
+        stored::write(&copy)
     }
 
     /// Reads a stored or imported profile; the error says what is wrong with the file.
@@ -165,8 +161,7 @@ impl Profile {
         if text.len() > MAX_PROFILE_BYTES {
             return Err(too_large(text.len()));
         }
-        let mut profile: Profile =
-            serde_json::from_str(text).map_err(|e| format!("not a profile file: {e}"))?;
+        let mut profile = stored::read(text).map_err(|e| format!("not a profile file: {e}"))?;
         if !profile.remember_password {
             profile.password = None;
         }
@@ -298,9 +293,311 @@ fn start_broker(saved_broker: &str, params: &UrlParams, default_broker: &str) ->
     (broker, on_load)
 }
 
+/// The profile as JSON text, written and read by hand over `serde_json::Value` (which the
+/// app parses and prints anyway): derived serde code for these structs cost more of the
+/// download than the rest of the profile module.
+///
+/// Reading is lenient about what is missing and strict about what is there: a missing field
+/// (or `null`) keeps its default, unknown fields are ignored, and a field of the wrong type
+/// refuses the whole file, by its name. Keys are written in alphabetical order.
+mod stored {
+    use serde_json::{Map, Value};
+
+    use super::{Profile, SavedConnectProperties, SavedSubscription, SavedWillProperties};
+    use crate::state::mesh::{MeshSettings, SavedChannel};
+
+    pub fn write(profile: &Profile) -> String {
+        let p = profile;
+        let mut out = Map::new();
+        let mut put = |key: &str, value: Value| {
+            out.insert(key.to_string(), value);
+        };
+        put("broker_url", text(&p.broker_url));
+        put("failover", p.failover.iter().map(|u| text(u)).collect());
+        put("client_id", text(&p.client_id));
+        put("username", text(&p.username));
+        if let Some(password) = &p.password {
+            put("password", text(password));
+        }
+        put("remember_password", p.remember_password.into());
+        put("keepalive_secs", p.keepalive_secs.into());
+        put("clean_session", p.clean_session.into());
+        put("will_topic", text(&p.will_topic));
+        put("will_payload", text(&p.will_payload));
+        put("will_qos", p.will_qos.into());
+        put("will_retain", p.will_retain.into());
+        put(
+            "subscriptions",
+            p.subscriptions
+                .iter()
+                .map(|s| object([("filter", text(&s.filter)), ("qos", s.qos.into())]))
+                .collect(),
+        );
+        put("mesh", write_mesh(&p.mesh));
+        put("protocol", p.protocol.into());
+        put("session_expiry_secs", p.session_expiry_secs.into());
+        let w = &p.will_properties;
+        put(
+            "will_properties",
+            object([
+                ("delay", text(&w.delay)),
+                ("content_type", text(&w.content_type)),
+                ("expiry", text(&w.expiry)),
+                ("response_topic", text(&w.response_topic)),
+                ("correlation", text(&w.correlation)),
+                ("user_properties", text(&w.user_properties)),
+                ("payload_utf8", w.payload_utf8.into()),
+            ]),
+        );
+        let c = &p.connect_properties;
+        put(
+            "connect_properties",
+            object([
+                ("receive_maximum", text(&c.receive_maximum)),
+                ("topic_alias_maximum", text(&c.topic_alias_maximum)),
+                ("maximum_packet_size", text(&c.maximum_packet_size)),
+                (
+                    "request_response_information",
+                    c.request_response_information.into(),
+                ),
+                ("user_properties", text(&c.user_properties)),
+            ]),
+        );
+        serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+    }
+
+    fn write_mesh(mesh: &MeshSettings) -> Value {
+        let channels = mesh
+            .channels
+            .iter()
+            .map(|c| {
+                let mut channel = Map::new();
+                channel.insert("name".into(), text(&c.name));
+                if let Some(psk) = &c.psk {
+                    channel.insert("psk".into(), text(psk));
+                }
+                Value::Object(channel)
+            })
+            .collect();
+        object([
+            ("channels", channels),
+            ("node_num", mesh.node_num.into()),
+            ("long_name", text(&mesh.long_name)),
+            ("short_name", text(&mesh.short_name)),
+            ("region", text(&mesh.region)),
+        ])
+    }
+
+    fn text(s: &str) -> Value {
+        Value::String(s.to_string())
+    }
+
+    fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+        Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    }
+
+    pub fn read(json: &str) -> Result<Profile, String> {
+        let value: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let f = Fields::of(&value, String::new())?;
+        let mut p = Profile::default();
+        f.text("broker_url", &mut p.broker_url)?;
+        if let Some(items) = f.list("failover")? {
+            p.failover = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let url = item.as_str().map(str::to_string);
+                    url.ok_or_else(|| f.wrong_item("failover", i))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        f.text("client_id", &mut p.client_id)?;
+        f.text("username", &mut p.username)?;
+        if f.get("password").is_some() {
+            f.text("password", p.password.insert(String::new()))?;
+        }
+        f.flag("remember_password", &mut p.remember_password)?;
+        p.keepalive_secs = f
+            .number("keepalive_secs", u16::MAX.into())?
+            .map_or(p.keepalive_secs, |n| n as u16);
+        f.flag("clean_session", &mut p.clean_session)?;
+        f.text("will_topic", &mut p.will_topic)?;
+        f.text("will_payload", &mut p.will_payload)?;
+        p.will_qos = f
+            .number("will_qos", u8::MAX.into())?
+            .map_or(p.will_qos, |n| n as u8);
+        f.flag("will_retain", &mut p.will_retain)?;
+        if let Some(items) = f.list("subscriptions")? {
+            p.subscriptions = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let sub = Fields::of(item, format!("subscriptions[{i}]."))?;
+                    Ok(SavedSubscription {
+                        filter: sub.required_text("filter")?,
+                        qos: sub.required_number("qos", u8::MAX.into())? as u8,
+                    })
+                })
+                .collect::<Result<_, String>>()?;
+        }
+        if let Some(mesh) = f.object("mesh")? {
+            read_mesh(&mesh, &mut p.mesh)?;
+        }
+        p.protocol = f
+            .number("protocol", u8::MAX.into())?
+            .map_or(p.protocol, |n| n as u8);
+        p.session_expiry_secs = f
+            .number("session_expiry_secs", u32::MAX.into())?
+            .map_or(p.session_expiry_secs, |n| n as u32);
+        if let Some(w) = f.object("will_properties")? {
+            let into: &mut SavedWillProperties = &mut p.will_properties;
+            w.text("delay", &mut into.delay)?;
+            w.text("content_type", &mut into.content_type)?;
+            w.text("expiry", &mut into.expiry)?;
+            w.text("response_topic", &mut into.response_topic)?;
+            w.text("correlation", &mut into.correlation)?;
+            w.text("user_properties", &mut into.user_properties)?;
+            w.flag("payload_utf8", &mut into.payload_utf8)?;
+        }
+        if let Some(c) = f.object("connect_properties")? {
+            let into: &mut SavedConnectProperties = &mut p.connect_properties;
+            c.text("receive_maximum", &mut into.receive_maximum)?;
+            c.text("topic_alias_maximum", &mut into.topic_alias_maximum)?;
+            c.text("maximum_packet_size", &mut into.maximum_packet_size)?;
+            c.flag(
+                "request_response_information",
+                &mut into.request_response_information,
+            )?;
+            c.text("user_properties", &mut into.user_properties)?;
+        }
+        Ok(p)
+    }
+
+    fn read_mesh(f: &Fields, into: &mut MeshSettings) -> Result<(), String> {
+        if let Some(items) = f.list("channels")? {
+            into.channels = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let channel = Fields::of(item, format!("mesh.channels[{i}]."))?;
+                    let mut psk = None;
+                    if channel.get("psk").is_some() {
+                        channel.text("psk", psk.insert(String::new()))?;
+                    }
+                    Ok(SavedChannel {
+                        name: channel.required_text("name")?,
+                        psk,
+                    })
+                })
+                .collect::<Result<_, String>>()?;
+        }
+        into.node_num = f
+            .number("node_num", u32::MAX.into())?
+            .map_or(into.node_num, |n| n as u32);
+        f.text("long_name", &mut into.long_name)?;
+        f.text("short_name", &mut into.short_name)?;
+        f.text("region", &mut into.region)
+    }
+
+    /// One JSON object of the file; `path` names it in errors (`mesh.`, `subscriptions[2].`).
+    struct Fields<'a> {
+        map: &'a Map<String, Value>,
+        path: String,
+    }
+
+    impl<'a> Fields<'a> {
+        fn of(value: &'a Value, path: String) -> Result<Fields<'a>, String> {
+            match value.as_object() {
+                Some(map) => Ok(Fields { map, path }),
+                None if path.is_empty() => Err("it is not a JSON object".into()),
+                None => Err(format!(
+                    "{} should be an object",
+                    path.trim_end_matches('.')
+                )),
+            }
+        }
+
+        /// The field's value; `null` counts as missing.
+        fn get(&self, key: &str) -> Option<&'a Value> {
+            self.map.get(key).filter(|v| !v.is_null())
+        }
+
+        fn wrong(&self, key: &str, what: &str) -> String {
+            format!("{}{key} should be {what}", self.path)
+        }
+
+        fn missing(&self, key: &str) -> String {
+            format!("{}{key} is missing", self.path)
+        }
+
+        fn wrong_item(&self, key: &str, index: usize) -> String {
+            format!("{}{key}[{index}] should be text", self.path)
+        }
+
+        fn text(&self, key: &str, into: &mut String) -> Result<(), String> {
+            if let Some(value) = self.get(key) {
+                let text = value.as_str().ok_or_else(|| self.wrong(key, "text"))?;
+                *into = text.to_string();
+            }
+            Ok(())
+        }
+
+        fn required_text(&self, key: &str) -> Result<String, String> {
+            let mut text = String::new();
+            match self.get(key) {
+                Some(_) => self.text(key, &mut text).map(|()| text),
+                None => Err(self.missing(key)),
+            }
+        }
+
+        fn flag(&self, key: &str, into: &mut bool) -> Result<(), String> {
+            if let Some(value) = self.get(key) {
+                *into = value
+                    .as_bool()
+                    .ok_or_else(|| self.wrong(key, "true or false"))?;
+            }
+            Ok(())
+        }
+
+        /// A whole number from 0 to `max`, if present.
+        fn number(&self, key: &str, max: u64) -> Result<Option<u64>, String> {
+            let Some(value) = self.get(key) else {
+                return Ok(None);
+            };
+            match value.as_u64() {
+                Some(n) if n <= max => Ok(Some(n)),
+                _ => Err(self.wrong(key, &format!("a whole number from 0 to {max}"))),
+            }
+        }
+
+        fn required_number(&self, key: &str, max: u64) -> Result<u64, String> {
+            self.number(key, max)?.ok_or_else(|| self.missing(key))
+        }
+
+        fn object(&self, key: &str) -> Result<Option<Fields<'a>>, String> {
+            let path = format!("{}{key}.", self.path);
+            self.get(key)
+                .map(|value| Fields::of(value, path))
+                .transpose()
+        }
+
+        fn list(&self, key: &str) -> Result<Option<&'a Vec<Value>>, String> {
+            self.get(key)
+                .map(|value| value.as_array().ok_or_else(|| self.wrong(key, "a list")))
+                .transpose()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::mesh::{MeshSettings, SavedChannel};
 
     fn sample() -> Profile {
         Profile {
@@ -435,6 +732,119 @@ mod tests {
             }]
         );
         assert_eq!(profile.keepalive_secs, 60, "missing fields take defaults");
+    }
+
+    /// Every field away from its default, the mesh settings included.
+    fn everything() -> Profile {
+        Profile {
+            remember_password: true,
+            failover: vec![
+                "ws://127.0.0.1:9002/mqtt".into(),
+                "wss://b.example/mqtt".into(),
+            ],
+            keepalive_secs: 15,
+            clean_session: false,
+            will_topic: "devices/me/status".into(),
+            will_payload: "offline \"quoted\" ✓".into(),
+            will_qos: 2,
+            will_retain: true,
+            protocol: 5,
+            session_expiry_secs: u32::MAX,
+            mesh: MeshSettings {
+                channels: vec![
+                    SavedChannel {
+                        name: "LongFast".into(),
+                        psk: Some("AQ==".into()),
+                    },
+                    SavedChannel {
+                        name: "no key".into(),
+                        psk: None,
+                    },
+                ],
+                node_num: 0xdeadbeef,
+                long_name: "Base".into(),
+                short_name: "BS".into(),
+                region: "EU_868".into(),
+            },
+            will_properties: SavedWillProperties {
+                delay: "5".into(),
+                payload_utf8: true,
+                ..SavedWillProperties::default()
+            },
+            connect_properties: SavedConnectProperties {
+                receive_maximum: "8".into(),
+                request_response_information: true,
+                ..SavedConnectProperties::default()
+            },
+            ..sample()
+        }
+    }
+
+    #[test]
+    fn every_field_round_trips_and_a_file_of_the_older_writer_reads_the_same() {
+        let profile = everything();
+        assert_eq!(
+            Profile::from_json(&profile.to_json()).unwrap().profile,
+            profile
+        );
+        // As the serde-derived writer of earlier versions laid it out (field order, `psk`
+        // left out when absent): stored profiles keep working.
+        let older = r#"{
+  "broker_url": "ws://127.0.0.1:9001/mqtt",
+  "failover": ["ws://127.0.0.1:9002/mqtt", "wss://b.example/mqtt"],
+  "client_id": "me", "username": "alice", "password": "s3cret", "remember_password": true,
+  "keepalive_secs": 15, "clean_session": false, "will_topic": "devices/me/status",
+  "will_payload": "offline \"quoted\" ✓", "will_qos": 2, "will_retain": true,
+  "subscriptions": [{"filter": "a/#", "qos": 1}],
+  "mesh": {"channels": [{"name": "LongFast", "psk": "AQ=="}, {"name": "no key"}],
+           "node_num": 3735928559, "long_name": "Base", "short_name": "BS", "region": "EU_868"},
+  "protocol": 5, "session_expiry_secs": 4294967295,
+  "will_properties": {"delay": "5", "content_type": "", "expiry": "", "response_topic": "",
+                      "correlation": "", "user_properties": "", "payload_utf8": true},
+  "connect_properties": {"receive_maximum": "8", "topic_alias_maximum": "16",
+                         "maximum_packet_size": "", "request_response_information": true,
+                         "user_properties": ""}
+}"#;
+        assert_eq!(Profile::from_json(older).unwrap().profile, profile);
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_refuses_the_file_naming_it_and_null_counts_as_missing() {
+        let why = |json: &str| Profile::from_json(json).unwrap_err();
+        assert_eq!(
+            why(r#"{"keepalive_secs":"60"}"#),
+            "not a profile file: keepalive_secs should be a whole number from 0 to 65535"
+        );
+        assert_eq!(
+            why(r#"{"keepalive_secs":70000}"#),
+            "not a profile file: keepalive_secs should be a whole number from 0 to 65535"
+        );
+        assert_eq!(
+            why(r#"{"mesh":{"channels":[{"name":"a"},{"psk":"AQ=="}]}}"#),
+            "not a profile file: mesh.channels[1].name is missing"
+        );
+        assert_eq!(
+            why(r#"{"subscriptions":[{"filter":"a","qos":-1}]}"#),
+            "not a profile file: subscriptions[0].qos should be a whole number from 0 to 255"
+        );
+        assert_eq!(
+            why(r#"{"failover":["ws://a",7]}"#),
+            "not a profile file: failover[1] should be text"
+        );
+        assert_eq!(
+            why(r#"{"will_properties":[]}"#),
+            "not a profile file: will_properties should be an object"
+        );
+        assert_eq!(
+            why(r#"{"clean_session":1}"#),
+            "not a profile file: clean_session should be true or false"
+        );
+        assert!(why("{").starts_with("not a profile file: EOF"));
+        let nulls = r#"{"client_id":null,"keepalive_secs":null,"mesh":null,"password":null}"#;
+        assert_eq!(
+            Profile::from_json(nulls).unwrap().profile,
+            Profile::default()
+        );
     }
 
     fn remembered() -> Profile {
