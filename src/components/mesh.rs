@@ -380,9 +380,9 @@ pub fn MeshChatPanel() -> impl IntoView {
                         </div>
                         {quoted.map(|q| view! { <div class="chat-quote">"↪ " {q}</div> })}
                         {if t.sealed {
-                            view! { <div class="chat-body sealed">"🔒 encrypted direct message"</div> }.into_any()
+                            leptos::either::Either::Left(view! { <div class="chat-body sealed">"🔒 encrypted direct message"</div> })
                         } else {
-                            view! { <div class="chat-body">{t.text.clone()}</div> }.into_any()
+                            leptos::either::Either::Right(view! { <div class="chat-body">{t.text.clone()}</div> })
                         }}
                         {(!reactions.is_empty()).then(|| view! { <div class="chat-reactions">{reactions}</div> })}
                     </li>

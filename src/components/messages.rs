@@ -226,7 +226,7 @@ fn MessageRow(
     let commands = use_commands();
     // A message never changes once logged but for a held payload's rest: read it once.
     let Some(mut message) = store.peek(|s| s.messages.get(seq).cloned()) else {
-        return view! { <li class="message gone"></li> }.into_any();
+        return leptos::either::Either::Left(view! { <li class="message gone"></li> });
     };
     let color = store
         .peek(|s| s.subscriptions.color_for(&message.topic))
@@ -339,7 +339,7 @@ fn MessageRow(
         payload::ROW_LINES
     };
     let beyond_row = Memo::new(move |_| body.with(|(text, _)| !payload::fits_row(text, row_lines)));
-    view! {
+    leptos::either::Either::Right(view! {
         <li data-testid="message" class=format!("message c{color}") data-topic=message.topic.clone()
             data-qos=message.qos.as_u8().to_string() data-retain=message.retain.to_string()>
             <div class="msg-head">
@@ -374,8 +374,7 @@ fn MessageRow(
                 })
             }}
         </li>
-    }
-    .into_any()
+    })
 }
 
 fn next_format(format: PayloadFormat) -> PayloadFormat {

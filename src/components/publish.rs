@@ -166,11 +166,11 @@ pub fn PublishPanel() -> impl IntoView {
                     <li data-testid="request" data-topic=req.topic.clone() data-response-topic=req.response_topic.clone()>
                         <span class="req-head">"request to " <code>{req.topic.clone()}</code> " · reply to " <code>{req.response_topic.clone()}</code></span>
                         {if req.responses.is_empty() {
-                            view! { <span class="hint">" — waiting for a response"</span> }.into_any()
+                            leptos::either::Either::Left(view! { <span class="hint">" — waiting for a response"</span> })
                         } else {
-                            view! { <ol>{req.responses.iter().map(|body| view! {
+                            leptos::either::Either::Right(view! { <ol>{req.responses.iter().map(|body| view! {
                                 <li data-testid="response"><pre>{body.clone()}</pre></li>
-                            }).collect_view()}</ol> }.into_any()
+                            }).collect_view()}</ol> })
                         }}
                     </li>
                 }).collect_view())}

@@ -105,7 +105,7 @@ pub fn TopicsPanel(
                         ShownRow::Topic { depth, label, topic, value, count, rate, seen, size } => {
                             let title = value.clone();
                             let pick = topic.clone();
-                            view! {
+                            leptos::either::Either::Left(view! {
                                 <tr data-testid="topic-row" data-topic=topic>
                                     <td style=indent(depth) class="topic-leaf">
                                         <button type="button" class="twisty" title="Show this topic's messages"
@@ -119,12 +119,12 @@ pub fn TopicsPanel(
                                     <td class="num">{seen}</td>
                                     <td class="num">{format_size(size)}</td>
                                 </tr>
-                            }.into_any()
+                            })
                         }
                         ShownRow::Branch { depth, label, path, hidden } => {
                             let open = hidden == 0;
                             let click_path = path.clone();
-                            view! {
+                            leptos::either::Either::Right(view! {
                                 <tr class="topic-branch" data-testid="topic-branch" data-path=path>
                                     <td style=indent(depth) colspan="6">
                                         <button type="button" class="twisty" aria-expanded=open.to_string()
@@ -137,7 +137,7 @@ pub fn TopicsPanel(
                                         })}
                                     </td>
                                 </tr>
-                            }.into_any()
+                            })
                         }
                     }
                 }).collect_view()}
