@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::shown_when;
+
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
@@ -429,7 +431,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                 <span>{move || if v5() { "Clean start" } else { "Clean session" }}</span>
             </label>
             {check_field("check", "Remember password", "remember-password", remember)}
-            <Show when=v5>
+            {shown_when(v5, move || view! {
                 <details class="v5 wide" open=true>
                     <summary>"MQTT 5 connect properties"</summary>
                     <div class="form">
@@ -448,7 +450,7 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                             "connect-user-properties", connect_user_properties, 2, None)}
                     </div>
                 </details>
-            </Show>
+            })}
             <details class="will wide">
                 <summary>"Last will"</summary>
                 <div class="will-grid">
@@ -459,11 +461,11 @@ pub fn ConnectionPanel(params: UrlParams) -> impl IntoView {
                         <QosSelect testid="will-qos" value=will_qos />
                     </label>
                     {check_field("check", "Retain will", "will-retain", will_retain)}
-                    <Show when=v5>
+                    {shown_when(v5, move || view! {
                         {text_field("field", "Will delay (s)", "will-delay", will_delay,
                             InputAttrs::NUMBER.range(0, None).placeholder("0: at once"))}
                         <MessagePropertyInputs fields=will_properties prefix="will" />
-                    </Show>
+                    })}
                 </div>
             </details>
             <div class="actions wide">

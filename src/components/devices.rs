@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::shown_when;
+
 use crate::components::fields::{text_field, InputAttrs};
 
 use crate::components::{use_now, ScrollBox};
@@ -90,10 +92,10 @@ pub fn DevicesPanel() -> impl IntoView {
             })}
             <span data-testid="device-count" class="device-count" aria-live="polite">{count}</span>
         </div>
-        <Show when=empty>
+        {shown_when(empty, move || view! {
             <p class="hint">"Devices appear from " <code>"devices/<id>/status"</code> ", " <code>"sensors/<id>/<kind>"</code>
                 " and Meshtastic " <code>"msh/#"</code> " traffic: subscribe to them (or " <code>"#"</code> ")."</p>
-        </Show>
+        })}
         <ul class=move || if windowed.get() { "devices windowed" } else { "devices" }
             aria-label="Devices" on:scroll=move |ev| scroll.on_scroll(ev)>
             <li class="pad" aria-hidden="true" style=move || padding(false)></li>

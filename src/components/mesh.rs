@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::shown_when;
+
 use crate::components::fields::{text_field, InputAttrs};
 
 use crate::bridge::Command;
@@ -361,10 +363,10 @@ pub fn MeshChatPanel() -> impl IntoView {
                 </select>
             </label>
         </div>
-        <Show when=move || mesh.with(|m| m.texts().len() == 0)>
+        {shown_when(move || mesh.with(|m| m.texts().len() == 0), move || view! {
             <p class="hint">"Texts from Meshtastic nodes appear here: subscribe to " <code>"msh/#"</code>
                 " (encrypted channels need their keys under Meshtastic node)."</p>
-        </Show>
+        })}
         <ul class="chat" aria-label="Mesh texts">
             {move || rows().into_iter().map(|(t, quoted)| {
                 let sender = if t.own { "me".to_string() } else { name_of(t.from) };

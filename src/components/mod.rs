@@ -210,6 +210,17 @@ pub fn publish_from_form(
     }
 }
 
+/// `children` while `when()` holds, as `<Show>` does: built when it turns true, dropped when
+/// it turns false, and (a memo) not rebuilt by a change that leaves it true. `<Show>` takes
+/// its children type-erased, and each use compiled the `AnyView` machinery for its view.
+pub fn shown_when<V: IntoView + 'static>(
+    when: impl Fn() -> bool + Send + Sync + 'static,
+    children: impl Fn() -> V + Send + Sync + 'static,
+) -> impl IntoView {
+    let when = Memo::new(move |_| when());
+    move || when.get().then(&children)
+}
+
 /// The once-a-second wall clock.
 pub fn use_now() -> RwSignal<u64> {
     expect_context::<Now>().0

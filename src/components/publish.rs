@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::shown_when;
+
 use crate::components::fields::{check_field, text_area, text_field, InputAttrs};
 
 use crate::bridge::Command;
@@ -142,7 +144,7 @@ pub fn PublishPanel() -> impl IntoView {
                 <QosSelect testid="publish-qos" value=qos />
             </label>
             {check_field("check", "Retain", "publish-retain", retain)}
-            <Show when=v5>
+            {shown_when(v5, move || view! {
                 <details class="v5 wide" open=true>
                     <summary>"MQTT 5 properties"</summary>
                     <div class="form">
@@ -151,7 +153,7 @@ pub fn PublishPanel() -> impl IntoView {
                             "publish-as-request", as_request)}
                     </div>
                 </details>
-            </Show>
+            })}
             <div class="actions wide">
                 <button data-testid="publish-button" type="submit" class="primary">"Publish"</button>
                 <button type="button" title="Publish an empty retained message to remove the broker's retained message"

@@ -4,6 +4,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::shown_when;
+
 use crate::components::fields::{text_field, InputAttrs};
 
 use crate::components::devices::PickedTarget;
@@ -225,7 +227,7 @@ pub fn SendToNodePanel() -> impl IntoView {
                     {move || seen().0.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
                 </datalist>
             </label>
-            <Show when=move || mode.get() == Mode::Meshtastic>
+            {shown_when(move || mode.get() == Mode::Meshtastic, move || view! {
                 <label class="field">
                     <span>"Format"</span>
                     <select data-testid="node-format" prop:value=move || format.get()
@@ -234,8 +236,8 @@ pub fn SendToNodePanel() -> impl IntoView {
                         <option value="json">"JSON — via a gateway (2.7)"</option>
                     </select>
                 </label>
-            </Show>
-            <Show when=move || mode.get() == Mode::Meshtastic && protobuf()>
+            })}
+            {shown_when(move || mode.get() == Mode::Meshtastic && protobuf(), move || view! {
                 <label class="field">
                     <span>"Channel"</span>
                     <select data-testid="node-channel"
@@ -250,14 +252,10 @@ pub fn SendToNodePanel() -> impl IntoView {
                         }}
                     </select>
                 </label>
-            </Show>
-            <Show when=move || mode.get() == Mode::Meshtastic && !protobuf()
-                fallback=move || view! {
-                    <Show when=move || mode.get() == Mode::Generic>
-                    {text_field("field", "Topic", "", command_topic,
-                        InputAttrs::CODE.placeholder("devices/<id>/commands"))}
-                    </Show>
-                }>
+            })}
+            {shown_when(move || mode.get() == Mode::Generic, move || text_field("field", "Topic", "", command_topic,
+                InputAttrs::CODE.placeholder("devices/<id>/commands")))}
+            {shown_when(move || mode.get() == Mode::Meshtastic && !protobuf(), move || view! {
                 <label class="field">
                     <span>"Gateway node"</span>
                     <input data-testid="node-gateway" type="text" spellcheck="false" list="known-gateways"
@@ -278,7 +276,7 @@ pub fn SendToNodePanel() -> impl IntoView {
                         {move || seen().2.into_iter().map(|r| view! { <option value=r></option> }).collect_view()}
                     </datalist>
                 </label>
-            </Show>
+            })}
             <label class="field wide">
                 <span>{move || if mode.get() == Mode::Meshtastic {
                     format!("Message ({} / {} bytes)", bytes_used(), byte_limit())

@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::shown_when;
+
 use crate::components::fields::{check_field, text_field, InputAttrs};
 
 use crate::bridge::Command;
@@ -96,7 +98,7 @@ pub fn SubscriptionsPanel() -> impl IntoView {
             </label>
             <button data-testid="subscribe-button" type="submit" class="primary">"Subscribe"</button>
         </form>
-        <Show when=v5>
+        {shown_when(v5, move || view! {
             <div class="inline-form v5-options">
                 {check_field("check", "No local", "subscribe-no-local", no_local)}
                 {check_field("check", "Retain as published", "subscribe-retain-as-published",
@@ -116,16 +118,16 @@ pub fn SubscriptionsPanel() -> impl IntoView {
                 {text_field("field narrow", "Subscription id", "subscribe-identifier", subscription_id,
                     InputAttrs::NUMBER.range(1, None))}
             </div>
-        </Show>
+        })}
         <p class="field-error" role="alert">{move || error.get()}</p>
         <ul class="subscriptions" aria-label="Subscriptions">
             <For each=filters key=|f| f.clone() let:filter_name>
                 <SubscriptionRow filter=filter_name />
             </For>
         </ul>
-        <Show when=move || filters().is_empty()>
+        {shown_when(move || filters().is_empty(), move || view! {
             <p class="hint">"No subscriptions yet: try " <code>"#"</code> " to see everything."</p>
-        </Show>
+        })}
     }
 }
 
