@@ -4,6 +4,7 @@
 //! (`transport`, `components`, `app`) exist only on wasm32.
 
 pub mod bridge;
+pub mod decimal;
 pub mod device_update;
 pub mod json;
 pub mod mesh;

@@ -38,7 +38,12 @@ pub fn StatusBadge() -> impl IntoView {
     let retry = move || {
         connection
             .with(|c| c.retry)
-            .map(|(attempt, delay)| format!("retry #{attempt} in {:.1} s", delay as f64 / 1000.0))
+            .map(|(attempt, delay)| {
+                format!(
+                    "retry #{attempt} in {} s",
+                    crate::decimal::fixed(delay as f64 / 1000.0, 1)
+                )
+            })
             .unwrap_or_default()
     };
     // Shown when there is a failover list: which broker, and why the session moved.

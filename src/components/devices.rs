@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::decimal::fixed;
+
 use crate::components::shown_when;
 
 use crate::components::fields::{text_field, InputAttrs};
@@ -29,11 +31,7 @@ pub fn DevicesPanel() -> impl IntoView {
     // Empty: each kind's default (10 min generic, 2 h Meshtastic).
     let stale_minutes = RwSignal::new(String::new());
     let stale_override = move || {
-        stale_minutes
-            .get()
-            .trim()
-            .parse::<f64>()
-            .ok()
+        crate::decimal::parse(&stale_minutes.get())
             .filter(|m| *m > 0.0)
             .map(|m| (m * 60_000.0) as u64)
     };
@@ -69,7 +67,12 @@ pub fn DevicesPanel() -> impl IntoView {
         Memo::new(move |_| window.with(|(w, _, _)| w.is_windowed())).into();
     let padding = move |after: bool| {
         let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
-        format!("height: {}px", if after { rest } else { before })
+        // Whole pixels (rows have whole heights): an integer keeps float printing out of the
+        // download (see `crate::decimal`).
+        format!(
+            "height: {}px",
+            (if after { rest } else { before }).round() as u64
+        )
     };
     let count = move || {
         window.with(|(w, all, _)| match (w.total, *all) {
@@ -137,7 +140,7 @@ fn device_row(
             let value = match &reading.value {
                 // Coordinates need metres, not kilometres.
                 ReadingValue::Number(n) if matches!(key.as_str(), "latitude" | "longitude") => {
-                    format!("{n:.5}")
+                    fixed(*n, 5)
                 }
                 ReadingValue::Number(n) => format_number(*n),
                 ReadingValue::Text(t) => t.clone(),
@@ -193,11 +196,8 @@ fn hardware_line(device: &Device) -> Option<String> {
 }
 
 fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{n:.0}")
-    } else {
-        format!("{n:.2}")
-    }
+    let decimals = if n.fract() == 0.0 { 0 } else { 2 };
+    fixed(n, decimals)
 }
 
 /// A small inline SVG line over the recent values.
@@ -211,11 +211,8 @@ fn sparkline(values: &[f64]) -> impl IntoView {
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            format!(
-                "{:.1},{:.1}",
-                i as f64 * step,
-                h - 1.0 - (v - min) / span * (h - 2.0)
-            )
+            let (x, y) = (i as f64 * step, h - 1.0 - (v - min) / span * (h - 2.0));
+            format!("{},{}", fixed(x, 1), fixed(y, 1))
         })
         .collect::<Vec<_>>()
         .join(" ");

@@ -80,7 +80,12 @@ pub fn MessagesPanel() -> impl IntoView {
     let shown = move || window.with(|(_, seqs, _)| seqs.clone());
     let padding = move |after: bool| {
         let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
-        format!("height: {}px", if after { rest } else { before })
+        // Whole pixels (rows have whole heights): an integer keeps float printing out of the
+        // download (see `crate::decimal`).
+        format!(
+            "height: {}px",
+            (if after { rest } else { before }).round() as u64
+        )
     };
     // A message opened in full from a windowed list (its row there has a fixed height).
     let detail = RwSignal::new(None::<u64>);

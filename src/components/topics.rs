@@ -74,7 +74,7 @@ pub fn TopicsPanel(
                         topic: topic.to_string(),
                         value: stat.value_preview(),
                         count: stat.count,
-                        rate: format!("{:.1}/s", stat.rate(now)),
+                        rate: format!("{}/s", crate::decimal::fixed(stat.rate(now), 1)),
                         seen: format_relative(now.saturating_sub(stat.last_seen_ms)),
                         size: stat.last_size,
                     },
@@ -91,7 +91,12 @@ pub fn TopicsPanel(
     });
     let padding = move |after: bool| {
         let (before, rest) = window.with(|(w, _)| w.padding_px(ROW_PX));
-        format!("height: {}px", if after { rest } else { before })
+        // Whole pixels (rows have whole heights): an integer keeps float printing out of the
+        // download (see `crate::decimal`).
+        format!(
+            "height: {}px",
+            (if after { rest } else { before }).round() as u64
+        )
     };
     view! {
         <div class="topics-scroll" on:scroll=move |ev| scroll.on_scroll(ev)>

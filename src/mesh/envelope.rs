@@ -15,6 +15,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decimal::f32_as_written;
+
 use super::crypto::{ChannelKey, KeyError};
 use super::node_id::{format_node_id, parse_bang_hex, BROADCAST};
 use super::packet::{ChannelConfig, MeshBody, MeshPacketSeen, MeshUndecodable, MeshUpdate};
@@ -298,26 +300,26 @@ fn telemetry_fields(t: &Telemetry) -> Vec<(String, f64)> {
     };
     if let Some(d) = &t.device_metrics {
         push("battery_level", d.battery_level.map(f64::from));
-        push("voltage", d.voltage.map(shown_f32));
-        push("channel_utilization", d.channel_utilization.map(shown_f32));
-        push("air_util_tx", d.air_util_tx.map(shown_f32));
+        push("voltage", d.voltage.map(f32_as_written));
+        push(
+            "channel_utilization",
+            d.channel_utilization.map(f32_as_written),
+        );
+        push("air_util_tx", d.air_util_tx.map(f32_as_written));
         push("uptime_seconds", d.uptime_seconds.map(f64::from));
     }
     if let Some(e) = &t.environment_metrics {
-        push("temperature", e.temperature.map(shown_f32));
-        push("relative_humidity", e.relative_humidity.map(shown_f32));
-        push("barometric_pressure", e.barometric_pressure.map(shown_f32));
-        push("gas_resistance", e.gas_resistance.map(shown_f32));
-        push("env_voltage", e.voltage.map(shown_f32));
-        push("env_current", e.current.map(shown_f32));
+        push("temperature", e.temperature.map(f32_as_written));
+        push("relative_humidity", e.relative_humidity.map(f32_as_written));
+        push(
+            "barometric_pressure",
+            e.barometric_pressure.map(f32_as_written),
+        );
+        push("gas_resistance", e.gas_resistance.map(f32_as_written));
+        push("env_voltage", e.voltage.map(f32_as_written));
+        push("env_current", e.current.map(f32_as_written));
     }
     fields
-}
-
-/// An f32 as the f64 with the same shortest decimal form (4.05f32 → 4.05, not
-/// 4.050000190734863), which is what the sender meant and what the JSON uplink shows.
-fn shown_f32(value: f32) -> f64 {
-    value.to_string().parse::<f64>().unwrap_or(f64::from(value))
 }
 
 fn degrees(e7: i32) -> f64 {

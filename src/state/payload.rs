@@ -233,9 +233,12 @@ pub fn format_size(bytes: usize) -> String {
     if bytes < 1024 {
         format!("{bytes} B")
     } else if bytes < 1024 * 1024 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
+        format!("{} KiB", crate::decimal::fixed(bytes as f64 / 1024.0, 1))
     } else {
-        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+        format!(
+            "{} MiB",
+            crate::decimal::fixed(bytes as f64 / (1024.0 * 1024.0), 1)
+        )
     }
 }
 

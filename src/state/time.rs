@@ -18,9 +18,9 @@ pub(crate) fn timestamp_ms_of(v: &Value) -> Option<u64> {
     };
     match v {
         Value::Number(n) => from_number(n.as_f64()?),
-        Value::String(s) => match s.trim().parse::<f64>() {
-            Ok(x) => from_number(x),
-            Err(_) => parse_rfc3339_ms(s.trim()),
+        Value::String(s) => match crate::decimal::parse(s) {
+            Some(x) => from_number(x),
+            None => parse_rfc3339_ms(s.trim()),
         },
         _ => None,
     }

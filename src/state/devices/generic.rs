@@ -122,8 +122,8 @@ fn parse_sensor(id: &str, kind: &str, payload: &[u8]) -> Option<DeviceUpdate> {
         ),
         Value::Object(obj) => {
             let value = match obj.get("value")? {
-                Value::String(s) => match s.trim().parse::<f64>() {
-                    Ok(x) if x.is_finite() => ReadingValue::Number(x),
+                Value::String(s) => match crate::decimal::parse(s) {
+                    Some(x) if x.is_finite() => ReadingValue::Number(x),
                     _ => ReadingValue::Text(s.clone()),
                 },
                 other => reading_value_of(other)?,
