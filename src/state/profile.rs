@@ -330,7 +330,7 @@ mod stored {
             "subscriptions",
             p.subscriptions
                 .iter()
-                .map(|s| object([("filter", text(&s.filter)), ("qos", s.qos.into())]))
+                .map(|s| object(vec![("filter", text(&s.filter)), ("qos", s.qos.into())]))
                 .collect(),
         );
         put("mesh", write_mesh(&p.mesh));
@@ -339,7 +339,7 @@ mod stored {
         let w = &p.will_properties;
         put(
             "will_properties",
-            object([
+            object(vec![
                 ("delay", text(&w.delay)),
                 ("content_type", text(&w.content_type)),
                 ("expiry", text(&w.expiry)),
@@ -352,7 +352,7 @@ mod stored {
         let c = &p.connect_properties;
         put(
             "connect_properties",
-            object([
+            object(vec![
                 ("receive_maximum", text(&c.receive_maximum)),
                 ("topic_alias_maximum", text(&c.topic_alias_maximum)),
                 ("maximum_packet_size", text(&c.maximum_packet_size)),
@@ -379,7 +379,7 @@ mod stored {
                 Value::Object(channel)
             })
             .collect();
-        object([
+        object(vec![
             ("channels", channels),
             ("node_num", mesh.node_num.into()),
             ("long_name", text(&mesh.long_name)),
@@ -392,13 +392,13 @@ mod stored {
         Value::String(s.to_string())
     }
 
-    fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
-        Value::Object(
-            fields
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-        )
+    /// One insert at a time: collecting into the map sorts, and its sort was 10 KB of code.
+    fn object(fields: Vec<(&str, Value)>) -> Value {
+        let mut map = Map::new();
+        for (key, value) in fields {
+            map.insert(key.to_string(), value);
+        }
+        Value::Object(map)
     }
 
     pub fn read(json: &str) -> Result<Profile, String> {
