@@ -23,7 +23,7 @@ pub mod proto;
 mod to_device;
 pub mod uplink;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 pub use crypto::{ChannelKey, KeyError};
 pub use downlink::{
@@ -44,12 +44,17 @@ pub use uplink::{
 
 /// Remembers the most recent packets, keyed by `(from, id)`, so that the same packet
 /// forwarded by several gateways is counted once. Bounded: the oldest key is forgotten
-/// when `capacity` is exceeded.
+/// when `capacity` is exceeded. The keys are kept sorted for lookup (a few thousand `u64`s:
+/// a hash set's code cost more of the download than the moves of an insert cost time).
 #[derive(Debug, Clone)]
 pub(crate) struct PacketDedup {
     capacity: usize,
-    seen: HashSet<(u32, u32)>,
-    order: VecDeque<(u32, u32)>,
+    sorted: Vec<u64>,
+    order: VecDeque<u64>,
+}
+
+fn dedup_key(from: u32, id: u32) -> u64 {
+    (u64::from(from) << 32) | u64::from(id)
 }
 
 impl PacketDedup {
@@ -61,7 +66,7 @@ impl PacketDedup {
         let capacity = capacity.max(1);
         PacketDedup {
             capacity,
-            seen: HashSet::new(),
+            sorted: Vec::new(),
             order: VecDeque::new(),
         }
     }
@@ -72,14 +77,17 @@ impl PacketDedup {
         if id == 0 {
             return true;
         }
-        let key = (from, id);
-        if !self.seen.insert(key) {
+        let key = dedup_key(from, id);
+        let Err(at) = self.sorted.binary_search(&key) else {
             return false;
-        }
+        };
+        self.sorted.insert(at, key);
         self.order.push_back(key);
         while self.order.len() > self.capacity {
             if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
+                if let Ok(at) = self.sorted.binary_search(&old) {
+                    self.sorted.remove(at);
+                }
             }
         }
         true
@@ -88,7 +96,7 @@ impl PacketDedup {
     #[cfg(test)]
     /// Whether `(from, id)` is remembered, without recording it.
     pub(crate) fn contains(&self, from: u32, id: u32) -> bool {
-        self.seen.contains(&(from, id))
+        self.sorted.binary_search(&dedup_key(from, id)).is_ok()
     }
 
     #[cfg(test)]

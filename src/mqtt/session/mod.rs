@@ -15,7 +15,7 @@ mod publish;
 mod subscriptions;
 mod timers;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::backoff::Backoff;
 use super::framing::Framer;
@@ -92,10 +92,13 @@ struct Conn {
     unanswered_publish: Option<u16>,
     /// MQTT 5: what the CONNACK allowed (3.1.1: the defaults, i.e. no limits).
     caps: Box<BrokerCapabilities>,
-    /// Topic aliases the broker set towards us on this link.
-    aliases_in: HashMap<u16, String>,
-    /// Topic aliases we set towards the broker on this link.
-    aliases_out: HashMap<String, u16>,
+    /// Topic aliases the broker set towards us on this link: alias `n` at `n - 1` (at most
+    /// the maximum we announced).
+    aliases_in: Vec<Option<String>>,
+    /// Topic aliases we set towards the broker on this link, in order: alias `n` names
+    /// `aliases_out[n - 1]`. Vectors, not hash maps: the broker's side is bounded by what we
+    /// announce, ours by what a user publishes, and a hash map's code weighs in the download.
+    aliases_out: Vec<String>,
 }
 
 /// A publish after which the broker closed the link this many times in a row, with nothing
@@ -601,8 +604,8 @@ impl Session {
             unsub_requests: Vec::new(),
             unanswered_publish: None,
             caps,
-            aliases_in: HashMap::new(),
-            aliases_out: HashMap::new(),
+            aliases_in: Vec::new(),
+            aliases_out: Vec::new(),
         });
         self.connected_since_connect = true;
         self.set_state(ConnectionState::Connected);

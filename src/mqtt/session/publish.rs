@@ -189,8 +189,9 @@ impl Session {
     fn send_draft(&mut self, draft: &Draft, pkid: u16, now: Millis) -> Result<(), EncodeError> {
         let naming = match &self.link {
             Link::Connected(conn) if conn.caps.topic_alias_maximum > 0 => {
-                match conn.aliases_out.get(&draft.topic) {
-                    Some(&a) => Naming::Alias(a),
+                match conn.aliases_out.iter().position(|t| *t == draft.topic) {
+                    // At most the broker's maximum were set: the position fits.
+                    Some(at) => Naming::Alias(at as u16 + 1),
                     None => match u16::try_from(conn.aliases_out.len() + 1) {
                         Ok(a) if a <= conn.caps.topic_alias_maximum => Naming::SetAlias(a),
                         _ => Naming::Topic,
@@ -201,7 +202,8 @@ impl Session {
         };
         let bytes = self.encode_draft(draft, pkid, false, naming)?;
         if let (Naming::SetAlias(a), Link::Connected(conn)) = (naming, &mut self.link) {
-            conn.aliases_out.insert(draft.topic.clone(), a);
+            debug_assert_eq!(usize::from(a), conn.aliases_out.len() + 1);
+            conn.aliases_out.push(draft.topic.clone());
         }
         self.send_bytes(bytes, now);
         Ok(())
@@ -474,14 +476,18 @@ impl Session {
                 "the broker used topic alias {alias}; we allow 1 to {announced}"
             ))
         } else if publish.topic.is_empty() {
-            match conn.aliases_in.get(&alias) {
-                Some(topic) => return Ok(topic.clone()),
-                None => Some(format!(
+            match conn.aliases_in.get(usize::from(alias) - 1) {
+                Some(Some(topic)) => return Ok(topic.clone()),
+                _ => Some(format!(
                     "the broker used topic alias {alias} before setting it"
                 )),
             }
         } else {
-            conn.aliases_in.insert(alias, publish.topic.clone());
+            let at = usize::from(alias) - 1;
+            if conn.aliases_in.len() <= at {
+                conn.aliases_in.resize(at + 1, None);
+            }
+            conn.aliases_in[at] = Some(publish.topic.clone());
             None
         };
         match problem {
