@@ -282,7 +282,7 @@ impl MessageLog {
                 item
             })
             .collect();
-        serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into())
+        crate::json::pretty(&serde_json::Value::Array(items))
     }
 
     fn trim(&mut self) {

@@ -58,7 +58,7 @@ pub fn render(payload: &[u8], format: PayloadFormat) -> String {
         PayloadFormat::Text => String::from_utf8_lossy(payload).into_owned(),
         PayloadFormat::Json => crate::json::parse_bytes(payload)
             .ok()
-            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .map(|v| crate::json::pretty(&v))
             .unwrap_or_else(|| String::from_utf8_lossy(payload).into_owned()),
         PayloadFormat::Hex => hex(payload),
         PayloadFormat::Base64 => base64(payload),
@@ -84,68 +84,9 @@ pub fn auto_format_cut(preview: &[u8]) -> PayloadFormat {
 /// value a line) by its punctuation alone, as far as it goes, in its own key order.
 pub fn render_cut(preview: &[u8], format: PayloadFormat) -> String {
     match (format, std::str::from_utf8(preview)) {
-        (PayloadFormat::Json, Ok(text)) => indent_json(text),
+        (PayloadFormat::Json, Ok(text)) => crate::json::indent(text),
         _ => render(preview, format),
     }
-}
-
-/// Lays out JSON text (whole or cut anywhere) like `serde_json::to_string_pretty`, without
-/// parsing it: strings are copied as they are, whitespace outside them is dropped.
-fn indent_json(text: &str) -> String {
-    fn new_line(out: &mut String, depth: usize) {
-        out.push('\n');
-        for _ in 0..depth {
-            out.push_str("  ");
-        }
-    }
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                while chars.next_if(|n| n.is_whitespace()).is_some() {}
-                let close = if c == '{' { '}' } else { ']' };
-                if chars.next_if_eq(&close).is_some() {
-                    out.push(close);
-                } else {
-                    depth += 1;
-                    new_line(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                new_line(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                new_line(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The format a payload is drawn in. In a fixed-height row (a long list) JSON is shown as it

@@ -363,7 +363,7 @@ mod stored {
                 ("user_properties", text(&c.user_properties)),
             ]),
         );
-        serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+        crate::json::pretty(&Value::Object(out))
     }
 
     fn write_mesh(mesh: &MeshSettings) -> Value {
