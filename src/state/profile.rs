@@ -847,6 +847,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_hostile_file_is_refused_with_a_reason_not_a_panic() {
+        let deep = format!("{{\"mesh\":{}1{}}}", "[".repeat(5000), "]".repeat(5000));
+        assert!(Profile::from_json(&deep)
+            .unwrap_err()
+            .contains("recursion limit"));
+        let why = Profile::from_json(r#"{"keepalive_secs":1e400}"#).unwrap_err();
+        assert!(why.starts_with("not a profile file"), "{why}");
+        let why = Profile::from_json(r#"{"protocol":5.0}"#).unwrap_err();
+        assert!(why.contains("protocol should be a whole number"), "{why}");
+        // Text fields keep what they hold, markup included: the views show it as text.
+        let loaded = Profile::from_json(
+            r#"{"client_id":"<img src=x onerror=alert(1)>","mesh":{"node_num":4294967295}}"#,
+        )
+        .unwrap()
+        .profile;
+        assert_eq!(loaded.client_id, "<img src=x onerror=alert(1)>");
+        assert_eq!(loaded.mesh.node_num, 0, "broadcast is not a node of ours");
+    }
+
     fn remembered() -> Profile {
         Profile {
             remember_password: true,
