@@ -2,15 +2,13 @@
 
 use leptos::prelude::*;
 
-use crate::components::shown_when;
-
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 use crate::bridge::Command;
 use crate::components::fields::{check_field, text_area, text_field, InputAttrs};
 use crate::components::message_properties::{MessagePropertyFields, MessagePropertyInputs};
-use crate::components::{download_text, QosSelect};
+use crate::components::{download_text, shown_when, QosSelect};
 use crate::mqtt::{
     ConnectOptions, ConnectProperties, ConnectionState, LastWill, ProtocolVersion, QoS,
     MIN_PACKET_SIZE_LIMIT,

@@ -2,13 +2,9 @@
 
 use leptos::prelude::*;
 
-use crate::decimal::fixed;
-
-use crate::components::shown_when;
-
 use crate::components::fields::{text_field, InputAttrs};
-
-use crate::components::{use_now, ScrollBox};
+use crate::components::{shown_when, use_now, ScrollBox};
+use crate::decimal::fixed;
 use crate::mesh::format_node_id;
 use crate::state::devices::{Device, DeviceFind, DeviceKind, Liveness, ReadingValue};
 use crate::state::display::format_relative;
@@ -65,15 +61,7 @@ pub fn DevicesPanel() -> impl IntoView {
     // every row's "show all" check on every change of the window.
     let windowed: Signal<bool> =
         Memo::new(move |_| window.with(|(w, _, _)| w.is_windowed())).into();
-    let padding = move |after: bool| {
-        let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
-        // Whole pixels (rows have whole heights): an integer keeps float printing out of the
-        // download (see `crate::decimal`).
-        format!(
-            "height: {}px",
-            (if after { rest } else { before }).round() as u64
-        )
-    };
+    let padding = move |after: bool| window.with(|(w, _, _)| w.padding_style(ROW_PX, after));
     let count = move || {
         window.with(|(w, all, _)| match (w.total, *all) {
             (_, 0) => String::new(),

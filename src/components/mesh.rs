@@ -3,12 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::components::shown_when;
-
-use crate::components::fields::{text_field, InputAttrs};
-
 use crate::bridge::Command;
-use crate::components::{use_now, OutcomeLine};
+use crate::components::fields::{text_field, InputAttrs};
+use crate::components::{shown_when, use_now, OutcomeLine};
 use crate::mesh::{
     format_node_id, parse_bang_hex, ChannelConfig, OutgoingBody, OutgoingPacket, BROADCAST,
 };

@@ -4,7 +4,6 @@
 use leptos::prelude::*;
 
 use crate::components::fields::{check_field, text_area, text_field, InputAttrs};
-
 use crate::mqtt::{topic, PublishProperties, WillProperties};
 use crate::state::profile::SavedWillProperties;
 use crate::state::requests::{parse_seconds, parse_user_properties};

@@ -2,9 +2,8 @@
 
 use leptos::prelude::*;
 
-use crate::components::fields::{text_field, InputAttrs};
-
 use crate::bridge::Command;
+use crate::components::fields::{text_field, InputAttrs};
 use crate::components::{download_text, format_clock, use_now, ScrollBox};
 use crate::state::payload::{self, PayloadFormat};
 use crate::state::Changes;
@@ -78,15 +77,7 @@ pub fn MessagesPanel() -> impl IntoView {
     })
     .into();
     let shown = move || window.with(|(_, seqs, _)| seqs.clone());
-    let padding = move |after: bool| {
-        let (before, rest) = window.with(|(w, _, _)| w.padding_px(ROW_PX));
-        // Whole pixels (rows have whole heights): an integer keeps float printing out of the
-        // download (see `crate::decimal`).
-        format!(
-            "height: {}px",
-            (if after { rest } else { before }).round() as u64
-        )
-    };
+    let padding = move |after: bool| window.with(|(w, _, _)| w.padding_style(ROW_PX, after));
     // A message opened in full from a windowed list (its row there has a fixed height).
     let detail = RwSignal::new(None::<u64>);
     let counts = move || {

@@ -3,13 +3,12 @@
 
 use leptos::prelude::*;
 
-use crate::components::shown_when;
-
-use crate::components::fields::{check_field, text_area, text_field, InputAttrs};
-
 use crate::bridge::Command;
+use crate::components::fields::{check_field, text_area, text_field, InputAttrs};
 use crate::components::message_properties::{MessagePropertyFields, MessagePropertyInputs};
-use crate::components::{publish_from_form, use_session_form, use_v5, OutcomeLine, QosSelect};
+use crate::components::{
+    publish_from_form, shown_when, use_session_form, use_v5, OutcomeLine, QosSelect,
+};
 use crate::mqtt::{topic, PublishProperties, QoS, SubscribeOptions};
 use crate::state::requests::{response_topic, RESPONSE_SUBSCRIPTION_ID};
 use crate::state::{Changes, StateStoreFields};

@@ -4,13 +4,10 @@
 
 use leptos::prelude::*;
 
-use crate::components::shown_when;
-
-use crate::components::fields::{text_field, InputAttrs};
-
 use crate::components::devices::PickedTarget;
+use crate::components::fields::{text_field, InputAttrs};
 use crate::components::mesh::send_as_node;
-use crate::components::{publish_from_form, OutcomeLine};
+use crate::components::{publish_from_form, shown_when, OutcomeLine};
 use crate::mesh::{
     build_sendtext, format_node_id, parse_gateway, parse_node_target, EnvelopeError, OutgoingBody,
     MAX_PROTOBUF_TEXT_BYTES, MAX_TEXT_BYTES,

@@ -2,12 +2,9 @@
 
 use leptos::prelude::*;
 
-use crate::components::shown_when;
-
-use crate::components::fields::{check_field, text_field, InputAttrs};
-
 use crate::bridge::Command;
-use crate::components::QosSelect;
+use crate::components::fields::{check_field, text_field, InputAttrs};
+use crate::components::{shown_when, QosSelect};
 use crate::mqtt::{topic, QoS, RetainHandling, SubscribeOptions};
 use crate::state::subscriptions::SubscriptionState;
 use crate::state::{Changes, StateStoreFields};

@@ -89,15 +89,7 @@ pub fn TopicsPanel(
             (window, rows)
         })
     });
-    let padding = move |after: bool| {
-        let (before, rest) = window.with(|(w, _)| w.padding_px(ROW_PX));
-        // Whole pixels (rows have whole heights): an integer keeps float printing out of the
-        // download (see `crate::decimal`).
-        format!(
-            "height: {}px",
-            (if after { rest } else { before }).round() as u64
-        )
-    };
+    let padding = move |after: bool| window.with(|(w, _)| w.padding_style(ROW_PX, after));
     view! {
         <div class="topics-scroll" on:scroll=move |ev| scroll.on_scroll(ev)>
         <table class=move || if window.with(|(w, _)| w.is_windowed()) { "topics windowed" } else { "topics" }>

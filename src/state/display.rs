@@ -58,6 +58,15 @@ impl RowWindow {
             (self.total - self.end) as f64 * row_px,
         )
     }
+
+    /// The CSS of the spacer row before (`after` false) or after the rendered rows. Whole
+    /// pixels (rows have whole heights): printing an integer keeps float printing out of the
+    /// download (see `crate::decimal`).
+    pub fn padding_style(&self, row_px: f64, after: bool) -> String {
+        let (before, rest) = self.padding_px(row_px);
+        let px = if after { rest } else { before };
+        format!("height: {}px", px.round() as u64)
+    }
 }
 
 /// Lists this short are rendered whole, with rows at their natural height.
@@ -83,6 +92,8 @@ mod tests {
             let (before, after) = w.padding_px(20.0);
             assert_eq!(before + after + (w.end - w.start) as f64 * 20.0, 40_000.0);
         }
+        assert_eq!(w.padding_style(20.0, false), "height: 9840px");
+        assert_eq!(w.padding_style(20.0, true), "height: 29420px");
     }
 
     #[test]
