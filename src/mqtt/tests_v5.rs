@@ -886,8 +886,9 @@ fn incoming_topic_aliases_resolve_and_an_unknown_one_closes_with_0x94() {
         "topic alias invalid (0x94): the broker used topic alias 2 before setting it"
     );
 
-    // Over the maximum we announced (4), or any alias when we announced none.
-    for (options, alias) in [(options, 5u16), (opts(), 1)] {
+    // Alias 0 (never valid; the alias table is indexed from 1), over the maximum we
+    // announced (4), or any alias when we announced none.
+    for (options, alias) in [(options.clone(), 0u16), (options, 5), (opts(), 1)] {
         let mut sim = Sim::online_with(options, connack(false, 0, props()));
         let mut p = props();
         p.two(id::TOPIC_ALIAS, alias);
