@@ -71,10 +71,10 @@ if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "0.21.14" ]; then
   timeout 2400 cargo install -q trunk --version 0.21.14 --locked --force
 fi
 
-# 4. npm packages: wasm-opt 132 (binaryen; Debian's 108 breaks the app), playwright-core, mqtt,
-#    aedes (the end-to-end tests' second broker).
+# 4. npm packages: wasm-opt 132 (binaryen; Debian's 108 breaks the app), terser (the release
+#    build's script minifier), playwright-core, mqtt, aedes (the end-to-end tests' second broker).
 if [ ! -x "$ROOT/tests/e2e/node_modules/.bin/wasm-opt" ] || [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ] \
-  || [ ! -d "$ROOT/tests/e2e/node_modules/aedes" ] \
+  || [ ! -d "$ROOT/tests/e2e/node_modules/aedes" ] || [ ! -d "$ROOT/tests/e2e/node_modules/terser" ] \
   || [ "$ROOT/tests/e2e/package-lock.json" -nt "$ROOT/tests/e2e/node_modules/.package-lock.json" ]; then
   log "npm ci (tests/e2e)"
   (cd "$ROOT/tests/e2e" && timeout 900 npm ci --no-audit --no-fund --loglevel=error)

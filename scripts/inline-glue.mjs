@@ -5,8 +5,12 @@
 // refuse a module script (and a strict-MIME stylesheet) without one. Inline scripts run, and
 // the untyped .wasm is compiled from its bytes instead of streamed.
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { preconnectUrl, defaultBrokerFor } from './preconnect.mjs';
+import { pruneUnusedClasses, pruneImports, dropExports } from './prune-glue.mjs';
 
 const dir = process.env.TRUNK_STAGING_DIR ?? process.argv[2];
 if (!dir) throw new Error('usage: TRUNK_STAGING_DIR=dist node scripts/inline-glue.mjs');
@@ -22,7 +26,33 @@ const [, gluePath, wasmPath] = loader;
 // The glue as a classic script: one object, `mqttWebGlue`, instead of a module's exports, so
 // that the page runs it inline and the session worker runs the same text. Its one
 // `import.meta.url` (the default wasm path) is never used: the compiled module is passed in.
-const glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8')
+let glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8');
+// A release build ships no code nothing can call (scripts/prune-glue.mjs) and minified
+// scripts; `trunk serve` keeps the glue as wasm-bindgen wrote it.
+const release = process.env.TRUNK_PROFILE === 'release';
+if (release) {
+  const pruned = pruneUnusedClasses(glue);
+  if (pruned.exports.length) {
+    const wasmFile = join(dir, wasmPath.replace(/^\//, ''));
+    const unpruned = `${wasmFile}.unpruned`;
+    writeFileSync(unpruned, dropExports(readFileSync(wasmFile), pruned.exports));
+    // The same optimiser and level as Trunk's pass (a second -Oz also drops what the
+    // exports alone reached).
+    execFileSync('wasm-opt', ['-Oz', '--enable-reference-types', unpruned, '-o', wasmFile], { stdio: 'inherit' });
+    rmSync(unpruned);
+    const imports = WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(wasmFile)));
+    glue = pruneImports(pruned.glue, new Set(imports.map((i) => i.name)));
+    console.log(`inline-glue: dropped ${pruned.classes.join(', ')} (${pruned.exports.length} exports nothing calls)`);
+  }
+}
+// The terser the end-to-end tests' packages bring (scripts/bootstrap.sh installs them).
+async function minify(code) {
+  const require = createRequire(join(import.meta.dirname, '../tests/e2e/package.json'));
+  const { minify: terser } = await import(pathToFileURL(require.resolve('terser')).href);
+  const result = await terser(code, { ecma: 2020, compress: { passes: 2 }, mangle: true });
+  return result.code.replace(/<\/script/gi, '<\\/script');
+}
+glue = glue
   .replace(/^export \{[^}]*\};?\s*$/m, '')
   .replace(/^export (class|function|const|let|async function) /gm, '$1 ')
   .replace(/import\.meta\.url/g, 'location.href')
@@ -47,11 +77,12 @@ function compactGlue(js) {
 }
 // It says when it has run: the loader, which runs before it (below), then hands its text to
 // the session worker.
-const glueScript = `globalThis.mqttWebGlue = (() => {
-${compactGlue(glue)}
+const glueSource = (body) => `globalThis.mqttWebGlue = (() => {
+${body}
 return { init: __wbg_init, serve_in_page };
 })();
 globalThis.mqttWebGlueLoaded?.();`;
+const glueScript = release ? await minify(glueSource(glue)) : glueSource(compactGlue(glue));
 const buildDefault = process.env.MQTT_WEB_DEFAULT_BROKER ?? '';
 // The page fetches and compiles the app's one wasm module; the session worker, started
 // from a Blob of its boot script, imports the glue (another Blob) and instantiates that
@@ -225,8 +256,9 @@ const trunkAppWasm = await mqttWebGlue.init({ module_or_path: await globalThis.m
 globalThis.mqttWebAppStarted();
 dispatchEvent(new CustomEvent("TrunkApplicationStarted", {detail: {wasm: trunkAppWasm}}));
 `;
+const loaderScript = release ? await minify(withoutComments(workerStart)) : withoutComments(workerStart);
 const inline = `<script>
-${withoutComments(workerStart)}
+${loaderScript}
 </script>
 <script id="mqtt-web-glue">
 ${glueScript}
