@@ -2,7 +2,7 @@
 // wasm-bindgen output because nothing can call it. Leptos pulls in `wasm-streams` (through
 // its server-function client, which a client-side app never uses), and that crate exports
 // three JS classes. An export is a root for every optimiser, so their code stayed in the
-// module and their classes in the glue: about 4 KB of wasm and 2.5 KB of script. Here a
+// module and their classes in the glue: about 4 KB of wasm and 4 KB of script. Here a
 // class the rest of the glue never names goes, with the module's exports only it called;
 // wasm-opt then drops the code they alone reached, and the glue loses the imports the
 // module no longer has.
