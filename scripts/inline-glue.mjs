@@ -38,7 +38,10 @@ if (release) {
   // A second -Oz after Trunk's drops what the dropped exports alone reached. The low 1 KB of
   // memory: Rust never computes an address that wraps around 4 GiB into it, so wasm-opt may
   // fold constant offsets into loads and stores (2 KB less gzip).
-  execFileSync('wasm-opt', ['-Oz', '--low-memory-unused', '--enable-reference-types', unpruned, '-o', wasmFile], { stdio: 'inherit' });
+  // The project's binaryen (scripts/bootstrap.sh; Trunk finds the same one on PATH), never
+  // an older one a system may have first on its PATH.
+  const wasmOpt = join(import.meta.dirname, '../tests/e2e/node_modules/.bin/wasm-opt');
+  execFileSync(wasmOpt, ['-Oz', '--low-memory-unused', '--enable-reference-types', unpruned, '-o', wasmFile], { stdio: 'inherit' });
   rmSync(unpruned);
   const imports = WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(wasmFile)));
   glue = pruneImports(pruned.glue, new Set(imports.map((i) => i.name)));
