@@ -354,9 +354,20 @@ async function main() {
       out(`ingest ratios: (a)/(e) ${fmt(ratio('a', 'e'), 2)}  (a)/(f) ${fmt(ratio('a', 'f'), 2)}  (a)/(c) ${fmt(ratio('a', 'c'), 2)}  (b)/(d) ${fmt(ratio('b', 'd'), 2)}  (b)/(c) ${fmt(ratio('b', 'c'), 2)}`);
       out(`main thread: (a) task/1k ÷ (e) task/1k = ${fmt(r.a.taskPer1k / r.e.taskPer1k, 1)}× (CPU/1k: ${fmt(r.a.cpuPer1k / r.e.cpuPer1k, 1)}×); (a) frame gap − (e) frame gap = ${fmt(r.a.maxGap - r.e.maxGap, 1)} ms`);
       if (r.a.heaps) out(`(a) main-thread JS heap after GC, after floods 1, 2, 3: ${r.a.heaps.map((h) => fmt(h / 1024) + ' KiB').join(', ')}; wasm memory after flood 3: page ${mib(r.a.wasm.page)}, session worker ${mib(r.a.wasm.worker)}`);
-      goal(`${f.name}: ingest (a) ≥ 0.95 × (e)`, ratio('a', 'e') >= 0.95, `${fmt(ratio('a', 'e'), 2)}`);
-      goal(`${f.name}: frame gap (a) ≤ (e) + 16.7 ms`, r.a.maxGap <= r.e.maxGap + 16.7, `${fmt(r.a.maxGap)} vs ${fmt(r.e.maxGap)} ms`);
-      goal(`${f.name}: task/1k (a) ≤ 3 × (e)`, r.a.taskPer1k <= 3 * r.e.taskPer1k, `${fmt(r.a.taskPer1k, 1)} vs ${fmt(r.e.taskPer1k, 1)} ms (${fmt(r.a.taskPer1k / r.e.taskPer1k, 1)}×)`);
+      // The goal is judged on the medians; how many of the interleaved (e), (a) pairs meet it
+      // says how far that verdict would move between runs.
+      const pairs = (met) => {
+        const n = r.a.runs > 1 && r.e.runs > 1 ? Math.min(r.a.runs, r.e.runs) : 0;
+        if (!n) return '';
+        const count = Array.from({ length: n }, (_, i) => met((k, x) => r[x].all[k][i])).filter(Boolean).length;
+        return `; met in ${count} of ${n} pairs`;
+      };
+      goal(`${f.name}: ingest (a) ≥ 0.95 × (e)`, ratio('a', 'e') >= 0.95,
+        `${fmt(ratio('a', 'e'), 2)}${pairs((v) => v('rate', 'a') >= 0.95 * v('rate', 'e'))}`);
+      goal(`${f.name}: frame gap (a) ≤ (e) + 16.7 ms`, r.a.maxGap <= r.e.maxGap + 16.7,
+        `${fmt(r.a.maxGap)} vs ${fmt(r.e.maxGap)} ms${pairs((v) => v('maxGap', 'a') <= v('maxGap', 'e') + 16.7)}`);
+      goal(`${f.name}: task/1k (a) ≤ 3 × (e)`, r.a.taskPer1k <= 3 * r.e.taskPer1k,
+        `${fmt(r.a.taskPer1k, 1)} vs ${fmt(r.e.taskPer1k, 1)} ms (${fmt(r.a.taskPer1k / r.e.taskPer1k, 1)}×)${pairs((v) => v('taskPer1k', 'a') <= 3 * v('taskPer1k', 'e'))}`);
     }
     if (scaleResult) {
       const scale = scaleResult;
