@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 # The release build must not inherit a development default broker (it uses the page's origin).
-env -u MQTT_WEB_DEFAULT_BROKER RUSTC="$WASM_RUSTC" trunk build --release --quiet
+# How std is built for it: RELEASE_ENV in scripts/env.sh.
+env -u MQTT_WEB_DEFAULT_BROKER "${RELEASE_ENV[@]}" trunk build --release --quiet
 total=0
 for f in dist/*; do
   [ -f "$f" ] || continue

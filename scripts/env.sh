@@ -11,6 +11,22 @@ else
   WASM_CLIPPY=(/usr/bin/cargo-clippy clippy)
 fi
 export WASM_RUSTC
+# A release build compiles the standard library with the app (cargo's build-std) instead of
+# linking the prebuilt one: std is then optimised for size and link-time optimised with the
+# rest, and a panic aborts at once instead of formatting its message, so the formatting
+# machinery panics alone reached and every panic's file name go (about 22 KB of gzip). It
+# takes std's sources matching the compiler: Debian's rustc-web with rust-web-src (the
+# bootstrap installs both), and cargo's unstable flags on this stable toolchain
+# (RUSTC_BOOTSTRAP=1, for this build only). Without those sources a release build links the
+# prebuilt std. A debug build (`trunk serve`, the browser tests) always keeps std's panic
+# messages, which is where to look when a release build dies with "unreachable".
+RELEASE_RUSTFLAGS=""
+RELEASE_ENV=(RUSTC="$WASM_RUSTC")
+if [ -x /usr/bin/rustc ] && [ -f /usr/lib/rustlib/src/rust/library/std/Cargo.toml ]; then
+  RELEASE_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort"
+  RELEASE_ENV=(RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+    RUSTFLAGS="$RELEASE_RUSTFLAGS")
+fi
 export CHROMEDRIVER=/usr/bin/chromedriver
 export CHROMIUM=/usr/bin/chromium
 # wasm-bindgen-test runs the browser tests in headless Chromium (options in webdriver.json).

@@ -4,7 +4,8 @@
 // each figure is printed for every run and as the median, with B's median over A's.
 // Usage: node tests/bench/ab.mjs <distA> <distB> [--size=4096] [--count=20000] [--qos=0]
 //   [--runs=5] (floods per build; 0 for none) [--loads=9] (page loads to `connected`; 0 for none)
-// Build a copy of dist/ with e.g. `trunk build --release --dist /tmp/dist-b`.
+// Build a copy of dist/ as the release build does, e.g. `source scripts/env.sh &&
+// env -u MQTT_WEB_DEFAULT_BROKER "${RELEASE_ENV[@]}" trunk build --release --dist /tmp/dist-b`.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Mosquitto, serveDist, launchBrowser, sleep } from '../e2e/lib.mjs';
