@@ -9,9 +9,10 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 # 1. Debian packages: Debian's rustc-web (has a buildable wasm32 std), lld, Chromium +
-#    chromedriver, mosquitto, node (for playwright-core and binaryen's wasm-opt).
+#    chromedriver, mosquitto, node (for playwright-core and binaryen's wasm-opt), zopfli
+#    (the release build's gzip of the module).
 APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy lld-22 chromium chromium-driver
-  mosquitto mosquitto-clients nodejs npm curl ca-certificates python3 python3-venv)
+  mosquitto mosquitto-clients nodejs npm curl ca-certificates python3 python3-venv zopfli)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

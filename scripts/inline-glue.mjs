@@ -3,9 +3,10 @@
 // the session in a Worker (the page compiles it once and posts the compiled module over).
 // Why inline: mosquitto's `http_dir` serves files with an EMPTY Content-Type, and browsers
 // refuse a module script (and a strict-MIME stylesheet) without one. Inline scripts run, and
-// the untyped .wasm is compiled from its bytes instead of streamed.
+// the untyped module is compiled from a Response the loader types itself.
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -48,6 +49,27 @@ if (release) {
   if (pruned.classes.length) {
     console.log(`inline-glue: dropped ${pruned.classes.join(', ')} (${pruned.exports.length} exports nothing calls)`);
   }
+}
+// A release build stores the module gzip-compressed, by zopfli (4 % smaller than gzip -9,
+// same format), and the loader unpacks it: a server that compresses nothing (mosquitto's
+// http_dir) then sends 0.4 of the bytes, one that compresses sends it as it is (a .gz), and
+// both send less than gzip on the fly would. `trunk serve` keeps the plain file.
+function gzipBest(file) {
+  for (const [tool, args] of [['zopfli', ['-c', file]], ['gzip', ['-9', '-n', '-c', file]]]) {
+    try {
+      return execFileSync(tool, args, { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
+    } catch (e) {
+      if (e.code !== 'ENOENT') throw e;
+    }
+  }
+  return gzipSync(readFileSync(file), { level: 9 });
+}
+let servedWasmPath = wasmPath;
+if (release) {
+  const wasmFile = join(dir, wasmPath.replace(/^\//, ''));
+  writeFileSync(`${wasmFile}.gz`, gzipBest(wasmFile));
+  rmSync(wasmFile);
+  servedWasmPath = `${wasmPath}.gz`;
 }
 // The terser the end-to-end tests' packages bring (scripts/bootstrap.sh installs them).
 async function minify(code) {
@@ -234,12 +256,40 @@ const workerStart = `
   // started (the fetch call itself takes a few ms) and compiled once the worker has booted
   // (or 100 ms at most).
   const bootedOrLate = Promise.race([globalThis.mqttWebSessionBooted, new Promise((r) => setTimeout(r, 100))]);
-  // Compiled once, streaming where the server says it is wasm (http_dir says nothing).
-  globalThis.mqttWebAppModule = fetch(new URL('.${wasmPath}', document.baseURI)).then((response) => {
+  // The module as it arrives, unpacked on the way when it is gzip (a release build stores it
+  // so); a server that sent it with Content-Encoding: gzip has unpacked it already, so its
+  // first bytes decide. Typed as wasm, so that it compiles while it streams in, whatever type
+  // the server gave it (mosquitto's http_dir gives none).
+  const unpacked = async (response) => {
+    const reader = response.body.getReader();
+    const head = [];
+    let length = 0;
+    let done = false;
+    while (!done && length < 2) {
+      const chunk = await reader.read();
+      done = chunk.done;
+      if (chunk.value) { head.push(chunk.value); length += chunk.value.length; }
+    }
+    const first = (i) => { for (const c of head) { if (i < c.length) return c[i]; i -= c.length; } };
+    const body = new ReadableStream({
+      start(controller) { for (const c of head) controller.enqueue(c); if (done) controller.close(); },
+      async pull(controller) {
+        const chunk = await reader.read();
+        if (chunk.done) controller.close(); else controller.enqueue(chunk.value);
+      },
+      cancel(why) { return reader.cancel(why); },
+    });
+    const gzip = first(0) === 0x1f && first(1) === 0x8b;
+    if (gzip && typeof DecompressionStream !== 'function') {
+      throw new Error('this browser cannot unpack the app (it has no DecompressionStream)');
+    }
+    return new Response(gzip ? body.pipeThrough(new DecompressionStream('gzip')) : body,
+      { headers: { 'content-type': 'application/wasm' } });
+  };
+  // Compiled once, as it streams in.
+  globalThis.mqttWebAppModule = fetch(new URL('.${servedWasmPath}', document.baseURI)).then((response) => {
     if (!response.ok) throw new Error('the app could not be loaded: HTTP ' + response.status + ' for ' + response.url);
-    return (response.headers.get('content-type') ?? '').startsWith('application/wasm')
-      ? bootedOrLate.then(() => WebAssembly.compileStreaming(response))
-      : Promise.all([response.arrayBuffer(), bootedOrLate]).then(([bytes]) => WebAssembly.compile(bytes));
+    return Promise.all([unpacked(response), bootedOrLate]).then(([wasm]) => WebAssembly.compileStreaming(wasm));
   });
   globalThis.mqttWebAppModule.catch(() => {});
   moduleFetched(globalThis.mqttWebAppModule);

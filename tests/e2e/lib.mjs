@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, stat
 import { tmpdir } from 'node:os';
 import { join, extname, resolve, dirname } from 'node:path';
 import net from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -122,6 +123,20 @@ const MIME = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm',
   '.css': 'text/css', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png',
 };
+
+/** The file name of the release module in `dir` (a release build stores it gzip-compressed). */
+export function releaseModuleFile(dir = DIST) {
+  const file = readdirSync(dir).find((f) => /_bg\.wasm(\.gz)?$/.test(f));
+  if (!file) throw new Error(`${dir} has no wasm module: run scripts/build-release.sh`);
+  return file;
+}
+
+/** The release module's bytes, unpacked. */
+export function releaseModule(dir = DIST) {
+  const file = releaseModuleFile(dir);
+  const bytes = readFileSync(join(dir, file));
+  return file.endsWith('.gz') ? gunzipSync(bytes) : bytes;
+}
 
 /**
  * Serves dist/ on a free loopback port (an ordinary static server, with Content-Types);

@@ -2,9 +2,10 @@
 // Node on small glue texts and a hand-made module, then on the built page itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pruneUnusedClasses, pruneImports, dropExports } from '../../scripts/prune-glue.mjs';
+import { releaseModule } from './lib.mjs';
 
 // The shapes wasm-bindgen writes: a class, its dispose line, its finalization registry, and
 // import functions in the object `__wbg_get_imports` builds.
@@ -91,7 +92,7 @@ test('dropping an export leaves the rest of the module working', async () => {
 test('the release page ships no class and no export that nothing calls', () => {
   const dist = join(import.meta.dirname, '../../dist');
   const html = readFileSync(join(dist, 'index.html'), 'utf8');
-  const wasm = readFileSync(join(dist, readdirSync(dist).find((f) => f.endsWith('.wasm'))));
+  const wasm = releaseModule(dist);
   const exports = WebAssembly.Module.exports(new WebAssembly.Module(wasm)).map((e) => e.name);
   assert.ok(exports.includes('serve_in_page') && exports.includes('__wbindgen_start'), exports.join(' '));
   // wasm-streams' stream classes, which Leptos brings and a client-side app never uses.

@@ -3,15 +3,16 @@
 // so this looks in the module for what only the prebuilt std's panic machinery carries.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { releaseModule } from './lib.mjs';
 
 const dist = join(import.meta.dirname, '../../dist');
 // Where env.sh looks for std's sources; without them the release build links the prebuilt std.
 const stdSources = '/usr/lib/rustlib/src/rust/library/std/Cargo.toml';
 
 test('the release module carries no panic messages or source file names', { skip: !existsSync(stdSources) && 'std sources not installed: the release build links the prebuilt std' }, () => {
-  const wasm = readFileSync(join(dist, readdirSync(dist).find((f) => f.endsWith('.wasm'))));
+  const wasm = releaseModule(dist);
   const text = wasm.toString('latin1');
   // std's panic hook writes "panicked at"; every panic site names its file.
   assert.doesNotMatch(text, /panicked at/);
