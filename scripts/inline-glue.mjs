@@ -303,10 +303,19 @@ const withoutComments = (js) => js.replace(WHOLE_LINE_COMMENT, '');
 // Chromium holds the page's messages to a new worker until this thread has heard that the
 // worker's boot script ran; a message posted during the app's mount (one long task: the
 // connect) would wait for the mount and the first paint. So the app starts once the worker
-// has booted (or after 150 ms at most).
+// has booted (or after 150 ms at most). A module that cannot be had (a server's error, a
+// browser without DecompressionStream) is said on the page, as text, not left blank.
 const appStart = `
 await Promise.race([globalThis.mqttWebSessionBooted, new Promise((r) => setTimeout(r, 150))]);
-const trunkAppWasm = await mqttWebGlue.init({ module_or_path: await globalThis.mqttWebAppModule });
+const appModule = await globalThis.mqttWebAppModule.catch((e) => {
+  const why = document.createElement('p');
+  why.className = 'load-error';
+  why.setAttribute('data-testid', 'load-error');
+  why.textContent = 'MQTT Web could not start: ' + (e && e.message ? e.message : String(e));
+  document.body.replaceChildren(why);
+  throw e;
+});
+const trunkAppWasm = await mqttWebGlue.init({ module_or_path: appModule });
 globalThis.mqttWebAppStarted();
 dispatchEvent(new CustomEvent("TrunkApplicationStarted", {detail: {wasm: trunkAppWasm}}));
 `;

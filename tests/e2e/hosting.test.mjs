@@ -32,33 +32,63 @@ test('the page served by mosquitto http_dir connects to its own origin with no s
   }
 });
 
-test('a server that sends the stored module with Content-Encoding: gzip (as many do for .gz files) works too', async () => {
-  const broker = await new Mosquitto().start();
-  const moduleFile = releaseModuleFile();
+/** Serves dist/ on a free port, `headersFor(path)` giving each file's headers (null: a 404). */
+async function serveDistWith(headersFor) {
   const sent = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const file = join(DIST, path === '/' ? 'index.html' : path);
-    if (!file.startsWith(DIST) || !existsSync(file) || statSync(file).isDirectory()) { res.writeHead(404); res.end(); return; }
-    const headers = file.endsWith('.gz')
-      ? { 'content-type': 'application/wasm', 'content-encoding': 'gzip' }
-      : { 'content-type': 'text/html; charset=utf-8' };
+    const headers = headersFor(file);
+    if (!headers || !file.startsWith(DIST) || !existsSync(file) || statSync(file).isDirectory()) { res.writeHead(404); res.end(); return; }
     sent.push(path);
     res.writeHead(200, headers);
     res.end(readFileSync(file));
   });
   const port = await freePort();
   await new Promise((ok) => server.listen(port, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${port}/`, sent, close: () => server.close() };
+}
+
+const HTML = { 'content-type': 'text/html; charset=utf-8' };
+
+test('a server that sends the stored module with Content-Encoding: gzip (as many do for .gz files) works too', async () => {
+  const broker = await new Mosquitto().start();
+  const moduleFile = releaseModuleFile();
+  const site = await serveDistWith((file) => file.endsWith('.gz')
+    ? { 'content-type': 'application/wasm', 'content-encoding': 'gzip' } : HTML);
   const browser = await launchBrowser();
   try {
-    const page = await openApp(browser, `http://127.0.0.1:${port}/?broker=${encodeURIComponent(broker.wsUrl)}`);
+    const page = await openApp(browser, `${site.url}?broker=${encodeURIComponent(broker.wsUrl)}`);
     await byTestId(page, 'connect-button').click();
     await waitForStatus(page, 'connected');
-    assert.ok(sent.includes(`/${moduleFile}`), `the page fetched ${sent.join(', ')}`);
+    assert.ok(site.sent.includes(`/${moduleFile}`), `the page fetched ${site.sent.join(', ')}`);
     assert.deepEqual(panics(page), []);
   } finally {
     await browser.close();
-    server.close();
+    site.close();
     await broker.stop();
+  }
+});
+
+test('a page whose module cannot be had says why in words instead of staying blank', async () => {
+  const browser = await launchBrowser();
+  // The server has lost the module: its 404.
+  const lost = await serveDistWith((file) => (file.endsWith('.gz') ? null : HTML));
+  // A browser without DecompressionStream (Safari before 16.4, Firefox before 113).
+  const plain = await serveDistWith(() => HTML);
+  try {
+    const page = await openApp(browser, lost.url);
+    const error = page.getByTestId('load-error');
+    await error.waitFor({ timeout: 10000 });
+    assert.match(await error.textContent(), /^MQTT Web could not start: the app could not be loaded: HTTP 404 for http:\/\/127\.0\.0\.1:\d+\/.*_bg\.wasm\.gz$/);
+
+    const old = await openApp(browser, plain.url, { beforeGoto: (p) => p.addInitScript('delete globalThis.DecompressionStream;') });
+    const said = old.getByTestId('load-error');
+    await said.waitFor({ timeout: 10000 });
+    assert.equal(await said.textContent(), 'MQTT Web could not start: this browser cannot unpack the app (it has no DecompressionStream)');
+  } finally {
+    await browser.close();
+    lost.close();
+    plain.close();
   }
 });
