@@ -53,6 +53,23 @@ else
   $SUDO rm -f "$WASM_STD_DIR"/libwasmstdscratch-*.rlib
   rm -rf "$scratch"
 fi
+# 2b. std's own dependencies (compiler_builtins, moto-rt, ...) in cargo's cache: the release
+#     build compiles std with the app (RELEASE_ENV in scripts/env.sh) and Trunk runs cargo
+#     offline, so they must be there first. Nothing else fetches them when rustup's wasm32
+#     target could be had. The stamp names the std sources it was fetched for; env.sh reads it.
+STD_SRC=/usr/lib/rustlib/src/rust/library
+if [ -f "$STD_SRC/Cargo.lock" ]; then
+  std_stamp="${CARGO_HOME:-$HOME/.cargo}/mqtt-web-std-deps.$(sha256sum "$STD_SRC/Cargo.lock" | cut -c1-16)"
+  if [ -f "$std_stamp" ]; then
+    log "std's dependencies: in cargo's cache"
+  elif RUSTC_BOOTSTRAP=1 timeout 600 /usr/bin/cargo fetch -q --locked \
+      --manifest-path "$STD_SRC/Cargo.toml"; then
+    touch "$std_stamp"
+    log "std's dependencies: fetched"
+  else
+    log "std's dependencies could not be fetched: release builds link the prebuilt std"
+  fi
+fi
 if [ -x /usr/lib/llvm-22/bin/lld ] && [ ! -e /usr/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld ]; then
   $SUDO mkdir -p /usr/lib/rustlib/x86_64-unknown-linux-gnu/bin
   $SUDO ln -sf /usr/lib/llvm-22/bin/lld /usr/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld

@@ -17,12 +17,15 @@ export WASM_RUSTC
 # machinery panics alone reached and every panic's file name go (about 22 KB of gzip). It
 # takes std's sources matching the compiler: Debian's rustc-web with rust-web-src (the
 # bootstrap installs both), and cargo's unstable flags on this stable toolchain
-# (RUSTC_BOOTSTRAP=1, for this build only). Without those sources a release build links the
+# (RUSTC_BOOTSTRAP=1, for this build only), and std's own dependencies in cargo's cache (the
+# bootstrap fetches them and leaves a stamp). Without those a release build links the
 # prebuilt std. A debug build (`trunk serve`, the browser tests) always keeps std's panic
 # messages, which is where to look when a release build dies with "unreachable".
 RELEASE_RUSTFLAGS=""
 RELEASE_ENV=(RUSTC="$WASM_RUSTC")
-if [ -x /usr/bin/rustc ] && [ -f /usr/lib/rustlib/src/rust/library/std/Cargo.toml ]; then
+STD_SRC=/usr/lib/rustlib/src/rust/library
+if [ -x /usr/bin/rustc ] && [ -f "$STD_SRC/Cargo.lock" ] && [ -f "${CARGO_HOME:-$HOME/.cargo}/mqtt-web-std-deps.$(
+  sha256sum "$STD_SRC/Cargo.lock" | cut -c1-16)" ]; then
   RELEASE_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort"
   RELEASE_ENV=(RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
     RUSTFLAGS="$RELEASE_RUSTFLAGS")
