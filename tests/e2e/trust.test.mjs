@@ -118,11 +118,15 @@ test('the socket to the saved broker opens while the UI loads, is the one the se
   try {
     const context = await browser.newContext();
     await context.addInitScript((url) => localStorage.setItem('mqtt-web.profile', JSON.stringify({ broker_url: url })), saved.url);
-    // The UI's wasm never arrives: only the session module runs, and it opens the socket.
+    // The module never arrives: only the page's loader runs, and it opens the socket. (The
+    // pattern must match the module's file, or the app loads and connects on that socket.)
     const blocked = await context.newPage();
-    await blocked.route(/mqtt-web-[0-9a-f]+_bg\.wasm$/, (route) => route.abort());
+    let moduleRequests = 0;
+    await blocked.route(/mqtt-web-[0-9a-f]+_bg\.wasm(\.gz)?$/, (route) => { moduleRequests++; return route.abort(); });
     await blocked.goto(`${site.url}?connect=1`);
     await waitUntil(() => saved.connections === 1, 5000, 'a socket to the saved broker before the UI is up');
+    await byTestId(blocked, 'load-error').waitFor();
+    assert.equal(moduleRequests, 1, 'the module was asked for, and refused');
     assert.equal(saved.frames.length, 0, 'nothing is sent on it until the session connects');
     // Nobody asks for it: it is closed after a few seconds (the server sees it go).
     await waitUntil(() => saved.openNow === 0, 15000, 'the unused socket closed');
