@@ -56,10 +56,10 @@ fi
 # 2b. std's own dependencies (compiler_builtins, moto-rt, ...) in cargo's cache: the release
 #     build compiles std with the app (RELEASE_ENV in scripts/env.sh) and Trunk runs cargo
 #     offline, so they must be there first. Nothing else fetches them when rustup's wasm32
-#     target could be had. The stamp names the std sources it was fetched for; env.sh reads it.
-STD_SRC=/usr/lib/rustlib/src/rust/library
-if [ -f "$STD_SRC/Cargo.lock" ]; then
-  std_stamp="${CARGO_HOME:-$HOME/.cargo}/mqtt-web-std-deps.$(sha256sum "$STD_SRC/Cargo.lock" | cut -c1-16)"
+#     target could be had. The stamp names the std sources it was fetched for; env.sh names
+#     it (read in a subshell: the rest of env.sh is not for the bootstrap) and reads it.
+read -r STD_SRC std_stamp < <(source "$ROOT/scripts/env.sh" && echo "$STD_SRC $STD_DEPS_STAMP")
+if [ -n "$std_stamp" ]; then
   if [ -f "$std_stamp" ]; then
     log "std's dependencies: in cargo's cache"
   elif RUSTC_BOOTSTRAP=1 timeout 600 /usr/bin/cargo fetch -q --locked \

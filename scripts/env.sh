@@ -21,11 +21,17 @@ export WASM_RUSTC
 # bootstrap fetches them and leaves a stamp). Without those a release build links the
 # prebuilt std. A debug build (`trunk serve`, the browser tests) always keeps std's panic
 # messages, which is where to look when a release build dies with "unreachable".
+# RELEASE_STD says which one it is (build-std or prebuilt), for the test that checks it.
+STD_SRC=/usr/lib/rustlib/src/rust/library
+STD_DEPS_STAMP=""
+if [ -f "$STD_SRC/Cargo.lock" ]; then
+  STD_DEPS_STAMP="${CARGO_HOME:-$HOME/.cargo}/mqtt-web-std-deps.$(sha256sum "$STD_SRC/Cargo.lock" | cut -c1-16)"
+fi
 RELEASE_RUSTFLAGS=""
 RELEASE_ENV=(RUSTC="$WASM_RUSTC")
-STD_SRC=/usr/lib/rustlib/src/rust/library
-if [ -x /usr/bin/rustc ] && [ -f "$STD_SRC/Cargo.lock" ] && [ -f "${CARGO_HOME:-$HOME/.cargo}/mqtt-web-std-deps.$(
-  sha256sum "$STD_SRC/Cargo.lock" | cut -c1-16)" ]; then
+export RELEASE_STD=prebuilt
+if [ -x /usr/bin/rustc ] && [ -n "$STD_DEPS_STAMP" ] && [ -f "$STD_DEPS_STAMP" ]; then
+  RELEASE_STD=build-std
   RELEASE_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort"
   RELEASE_ENV=(RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
     RUSTFLAGS="$RELEASE_RUSTFLAGS")

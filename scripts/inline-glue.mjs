@@ -31,9 +31,9 @@ let glue = readFileSync(join(dir, gluePath.replace(/^\//, '')), 'utf8');
 // A release build ships no code nothing can call (scripts/prune-glue.mjs) and minified
 // scripts; `trunk serve` keeps the glue as wasm-bindgen wrote it.
 const release = process.env.TRUNK_PROFILE === 'release';
+const wasmFile = join(dir, wasmPath.replace(/^\//, ''));
 if (release) {
   const pruned = pruneUnusedClasses(glue);
-  const wasmFile = join(dir, wasmPath.replace(/^\//, ''));
   const unpruned = `${wasmFile}.unpruned`;
   writeFileSync(unpruned, dropExports(readFileSync(wasmFile), pruned.exports));
   // A second -Oz after Trunk's drops what the dropped exports alone reached. The low 1 KB of
@@ -66,7 +66,6 @@ function gzipBest(file) {
 }
 let servedWasmPath = wasmPath;
 if (release) {
-  const wasmFile = join(dir, wasmPath.replace(/^\//, ''));
   writeFileSync(`${wasmFile}.gz`, gzipBest(wasmFile));
   rmSync(wasmFile);
   servedWasmPath = `${wasmPath}.gz`;
