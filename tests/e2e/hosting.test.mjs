@@ -86,6 +86,24 @@ test('a page whose module cannot be had says why in words instead of staying bla
     const said = old.getByTestId('load-error');
     await said.waitFor({ timeout: 10000 });
     assert.equal(await said.textContent(), 'MQTT Web could not start: this browser cannot unpack the app (it has no DecompressionStream)');
+
+    // A server (a captive portal, a proxy) that answers 200 with something else than the
+    // module: a page of markup, or the module cut short. The reason is shown as text.
+    const stored = readFileSync(join(DIST, releaseModuleFile()));
+    for (const [what, body] of [
+      ['a page of markup', '<h1>Sign in</h1><img src=x onerror="window.pwned = 1">'],
+      ['the module cut short', stored.subarray(0, 4096)],
+    ]) {
+      const hostile = await openApp(browser, plain.url, {
+        beforeGoto: (p) => p.route(/_bg\.wasm\.gz$/, (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body })),
+      });
+      const reason = hostile.getByTestId('load-error');
+      await reason.waitFor({ timeout: 10000 });
+      assert.match(await reason.textContent(), /^MQTT Web could not start: \S/, what);
+      assert.equal(await hostile.locator('img, h1').count(), 0, `${what}: nothing of it became markup`);
+      assert.equal(await hostile.evaluate(() => window.pwned), undefined, what);
+      console.log(`${what}: ${await reason.textContent()}`);
+    }
   } finally {
     await browser.close();
     lost.close();
